@@ -1,0 +1,21 @@
+"""NiceGUI pages, one module per area. Each module's `register(studio, areas)` defines its routes."""
+
+from __future__ import annotations
+
+from components.shell import Area
+from pages import activity, login, settings, status
+from studio.root import Studio
+
+# The navigation, in order. An area is added here when its page works end to end.
+AREAS: tuple[Area, ...] = (
+    Area("Status", "monitor_heart", "/"),
+    Area("Activity", "history", "/activity"),
+    Area("Settings", "settings", "/settings"),
+)
+
+
+def register_pages(studio: Studio) -> None:
+    login.register(studio)
+    status.register(studio, AREAS)
+    activity.register(studio, AREAS)
+    settings.register(studio, AREAS)

@@ -1,0 +1,1 @@
+"""Clients of the external services the studio drives: ComfyUI, LLMs, ACE-Step, Echo Brain, Jellyfin."""

@@ -1,0 +1,10 @@
+"""Live reachability, version and GPU memory of every configured backend service.
+
+`BackendMonitor(settings, secrets, events)` plans one row per backend (`configured()`, instant) and
+probes them all concurrently (`await probe_all()`), emitting `BackendReachabilityChanged` on changes.
+"""
+
+from services.backends.monitor import BackendMonitor
+from services.backends.status import BackendKind, BackendState, BackendStatus, GpuMemory
+
+__all__ = ["BackendKind", "BackendMonitor", "BackendState", "BackendStatus", "GpuMemory"]

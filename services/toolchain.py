@@ -1,0 +1,43 @@
+"""Local programs the embedded engines need (ffmpeg, ffprobe), found and versioned without blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass
+
+INSTALL_HINT = "install it with `sudo apt-get install -y --no-install-recommends ffmpeg`"
+
+
+@dataclass(frozen=True)
+class LocalTool:
+    name: str
+    path: str | None
+    version: str | None
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None and self.version is not None
+
+
+async def probe_tool(name: str, version_flag: str = "-version") -> LocalTool:
+    path = shutil.which(name)
+    if path is None:
+        return LocalTool(name, None, None)
+    proc = await asyncio.create_subprocess_exec(
+        path, version_flag, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return LocalTool(name, path, None)
+    first_line = out.decode(errors="replace").splitlines()[0] if out else ""
+    match = re.search(r"version\s+(\S+)", first_line)
+    return LocalTool(name, path, match.group(1) if match else (first_line or None))
+
+
+async def probe_media_tools() -> list[LocalTool]:
+    return list(await asyncio.gather(probe_tool("ffmpeg"), probe_tool("ffprobe")))

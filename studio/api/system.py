@@ -1,0 +1,112 @@
+"""Health, identity and backend status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.accounts import AccountError, LoginThrottled
+from services.backends import BackendStatus
+from studio.api.deps import client_address, current_principal
+from studio.auth import Principal
+from studio.root import Studio
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: str = Field(description="sqlite or postgresql")
+    migration: str | None = Field(description="Alembic revision of the schema in force")
+    detail: str = ""
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds")
+
+
+class Me(BaseModel):
+    name: str
+    via: str = Field(description="network (trusted, no login), token or session")
+
+
+class GpuOut(BaseModel):
+    name: str
+    total_bytes: int
+    free_bytes: int | None
+
+
+class BackendOut(BaseModel):
+    key: str
+    kind: str
+    label: str
+    device: str | None
+    url: str | None
+    state: str
+    version: str | None
+    detail: str
+    gpus: list[GpuOut]
+    loaded_models: list[str]
+    latency_ms: float | None
+
+    @classmethod
+    def of(cls, status: BackendStatus) -> BackendOut:
+        return cls(
+            key=status.key, kind=status.kind, label=status.label, device=status.device, url=status.url,
+            state=status.state, version=status.version, detail=status.detail,
+            gpus=[GpuOut(name=g.name, total_bytes=g.total_bytes, free_bytes=g.free_bytes) for g in status.gpus],
+            loaded_models=list(status.loaded_models), latency_ms=status.latency_ms,
+        )
+
+
+def system_router(studio: Studio) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health", response_model=Health, tags=["system"])
+    async def health() -> Health:
+        """Liveness for monitors: no login needed. 'degraded' when the database does not answer."""
+        try:
+            await studio.db.ping()
+        except (SQLAlchemyError, OSError) as exc:
+            return Health(
+                status="degraded", version=studio.version, database=studio.db.kind,
+                migration=studio.schema_revision, detail=f"database unreachable: {type(exc).__name__}",
+            )
+        return Health(status="ok", version=studio.version, database=studio.db.kind, migration=studio.schema_revision)
+
+    @router.post("/auth/token", response_model=TokenResponse, tags=["auth"])
+    async def token(body: TokenRequest, client: Annotated[str, Depends(client_address)]) -> TokenResponse:
+        """Trade a user name and password for a bearer token (create users with `python -m studio user add`)."""
+        try:
+            account = await studio.accounts.authenticate(body.username, body.password, client, via="api")
+        except LoginThrottled as exc:
+            raise HTTPException(429, str(exc)) from exc
+        except AccountError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if account is None:
+            raise HTTPException(401, "wrong user name or password")
+        return TokenResponse(
+            access_token=studio.tokens.issue(account.name),
+            expires_in=int(studio.tokens.ttl.total_seconds()),
+        )
+
+    @router.get("/me", response_model=Me, tags=["auth"])
+    async def me(principal: Annotated[Principal, Depends(current_principal)]) -> Me:
+        """Who the studio thinks you are, and how it decided."""
+        return Me(name=principal.name, via=principal.via)
+
+    @router.get("/backends", response_model=list[BackendOut], tags=["system"])
+    async def backends(_: Annotated[Principal, Depends(current_principal)]) -> list[BackendOut]:
+        """Every configured backend, probed now: reachability, version, GPU memory, loaded models."""
+        return [BackendOut.of(s) for s in await studio.backends.probe_all()]
+
+    return router

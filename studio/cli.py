@@ -1,0 +1,106 @@
+"""`python -m studio`: migrate, manage users, check the installation, print the settings reference."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from studio.config import Settings, settings_markdown
+
+
+def _studio(settings: Settings):  # noqa: ANN202 - Studio is imported lazily to keep --help fast
+    from studio.root import Studio
+
+    return Studio.build(settings)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    studio = _studio(settings)
+    studio.migrate()
+    print(f"{studio.db.display_url}: schema at revision {studio.schema_revision}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise SystemExit("the passwords differ; nothing was changed")
+    return first
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from services.accounts import AccountError
+
+    password = _read_password(args)
+    studio = _studio(settings)
+    studio.migrate()
+
+    async def add() -> None:
+        try:
+            await studio.accounts.add(args.name, password, actor="cli")
+        finally:
+            await studio.db.dispose()
+
+    try:
+        asyncio.run(add())
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} added; they can log in at http://{settings.host}:{settings.port}/login")
+    return 0
+
+
+def cmd_doctor(settings: Settings, _args: argparse.Namespace) -> int:
+    from studio.doctor import print_report, run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    print_report(checks)
+    return 1 if any(c.level == "fail" for c in checks) else 0
+
+
+def cmd_settings(_settings: Settings | None, args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(settings_markdown())
+        return 0
+    from studio.config import settings_view
+
+    assert _settings is not None
+    for row in settings_view(_settings):
+        print(f"{row['env']:34} {row['value'] or '(unset)':40} [{row['source']}]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m studio", description="Anime Studio command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring the database schema to the newest revision").set_defaults(func=cmd_migrate)
+    user = sub.add_parser("user", help="manage accounts for logins from untrusted networks")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_user_add)
+    sub.add_parser(
+        "doctor", help="check ffmpeg, the database, the data folder and every configured service"
+    ).set_defaults(func=cmd_doctor)
+    settings = sub.add_parser("settings", help="print the effective settings")
+    settings.add_argument("--markdown", action="store_true", help="print the settings reference (docs/settings.md)")
+    settings.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.func is cmd_settings and args.markdown:
+        return cmd_settings(None, args)
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        print(f"error: the settings are invalid:\n{exc}", file=sys.stderr)
+        return 2
+    return int(args.func(settings, args))

@@ -1,0 +1,283 @@
+"""The studio's settings: environment (`STUDIO_*`), an optional `.env` and an optional TOML file.
+
+Every field carries a description and a default; `docs/settings.md` is generated from this module
+(`python -m studio settings --markdown`) and a test fails when a field is undocumented or the
+generated page is stale.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "STUDIO_"
+CONFIG_FILE_ENV = "STUDIO_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = "studio.toml"
+
+_DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DeviceSettings(BaseModel):
+    """One GPU box (or one GPU in a box) and the services it hosts."""
+
+    name: str = Field(description="Short device name used in job rows and on the status page, e.g. `rtx3060`.")
+    comfyui_url: str | None = Field(None, description="ComfyUI server on this device, e.g. `http://127.0.0.1:8188`.")
+    llm_url: str | None = Field(None, description="LLM server on this device (Ollama or OpenAI-compatible).")
+    llm_api: Literal["ollama", "openai"] = Field(
+        "ollama", description="Protocol of `llm_url`: `ollama` or `openai` (llama.cpp, vLLM, LM Studio)."
+    )
+    ace_step_url: str | None = Field(None, description="ACE-Step music server on this device.")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _DEVICE_NAME.match(value):
+            raise ValueError("device names are 1-32 lowercase letters, digits, '-' or '_' (e.g. 'rtx3060')")
+        if value == "cpu":
+            raise ValueError("'cpu' is the built-in device for embedded engines; pick another name")
+        return value
+
+    @field_validator("comfyui_url", "llm_url", "ace_step_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"'{value}' is not an http(s) URL such as http://127.0.0.1:8188")
+    return value
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON-ish list, a Python list or a comma-separated string (the usual env form)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Effective configuration; build it with `Settings()` (reads env, `.env` and the TOML file)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- serving -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the studio listens on. Use 0.0.0.0 to serve the LAN.")
+    port: int = Field(8401, ge=1, le=65535, description="TCP port of the studio's pages and REST API.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the database, media, caches, generated keys and UI session storage. "
+        "The studio never writes outside it.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity of the studio and its web server.")
+
+    # --- storage -------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database. Unset: SQLite at `<data_dir>/studio.db`. "
+        "PostgreSQL: `postgresql+psycopg://user@host:5432/dbname` (the password may come from Vault).",
+    )
+    database_password: SecretStr | None = Field(
+        None,
+        description="Database password when it is not in the URL. Vault key `database_password` wins over it.",
+    )
+
+    # --- access --------------------------------------------------------------------------------
+    trusted_networks: Annotated[list[IpNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma-separated) whose clients use the studio without logging in. "
+        "Loopback is always trusted.",
+    )
+    trusted_proxies: Annotated[list[IpNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (CIDR, comma-separated) whose X-Forwarded-For / X-Real-IP headers are "
+        "believed. Headers from any other peer are ignored.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 key for API tokens. Vault key `jwt_secret` wins; unset everywhere: generated once "
+        "into `<data_dir>/secrets/jwt.key` (mode 0600).",
+    )
+    token_ttl_minutes: int = Field(720, ge=5, le=60 * 24 * 30, description="Lifetime of API tokens (minutes).")
+
+    # --- vault ---------------------------------------------------------------------------------
+    vault_addr: str | None = Field(
+        None, description="Vault/OpenBao address, e.g. `http://127.0.0.1:8200`. Unset: secrets come from settings."
+    )
+    vault_token: SecretStr | None = Field(None, description="Vault token (or use AppRole below).")
+    vault_role_id: str | None = Field(None, description="Vault AppRole role_id (used when no token is set).")
+    vault_secret_id: SecretStr | None = Field(None, description="Vault AppRole secret_id.")
+    vault_mount: str = Field("secret", description="Mount point of the KV v2 engine holding the studio's secrets.")
+    vault_path: str = Field("anime-studio", description="Path of the studio's secret inside the KV v2 mount.")
+
+    # --- backends ------------------------------------------------------------------------------
+    devices: list[DeviceSettings] = Field(
+        default_factory=list,
+        description="GPU devices and the services each hosts, as JSON in the env "
+        '(`[{"name":"rtx3060","comfyui_url":"http://host:8188"}]`) or `[[devices]]` tables in TOML.',
+    )
+    echo_brain_url: str | None = Field(None, description="Echo Brain assistant, e.g. `http://127.0.0.1:8309`.")
+    echo_brain_token: SecretStr | None = Field(None, description="Bearer token for Echo Brain, if it needs one.")
+    jellyfin_url: str | None = Field(None, description="Jellyfin server for publishing, e.g. `http://127.0.0.1:8096`.")
+    jellyfin_api_key: SecretStr | None = Field(
+        None, description="Jellyfin API key (Dashboard → API Keys). Vault key `jellyfin_api_key` wins."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key for OpenAI-compatible LLM servers. Vault key `llm_api_key` wins."
+    )
+    backend_timeout_seconds: float = Field(
+        4.0, gt=0, le=60, description="Timeout of one reachability probe of a backend service."
+    )
+    status_refresh_seconds: float = Field(
+        15.0, ge=2, le=3600, description="How often the status page re-probes the backends."
+    )
+
+    @field_validator("trusted_networks", "trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        value = _split_list(value)
+        out = []
+        for item in value or []:
+            try:
+                out.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"'{item}' is not a network in CIDR form such as 192.168.50.0/24") from exc
+        return out
+
+    @field_validator("echo_brain_url", "jellyfin_url", "vault_addr")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Settings:
+        names = [d.name for d in self.devices]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"device names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or SQLite inside the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments > environment > .env > TOML file > defaults.
+        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def describe_settings() -> list[dict[str, str]]:
+    """One row per setting: env name, default, description, and whether it is a secret."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, Path):
+            default = str(default)
+        rows.append(
+            {
+                "name": name,
+                "env": ENV_PREFIX + name.upper(),
+                "default": "" if default is None else str(default),
+                "description": field.description or "",
+                "secret": "yes" if _is_secret(field.annotation) else "",
+            }
+        )
+    return rows
+
+
+def _is_secret(annotation: Any) -> bool:
+    return "SecretStr" in repr(annotation)
+
+
+def settings_markdown() -> str:
+    """The generated settings reference (docs/settings.md)."""
+    lines = [
+        "# Settings",
+        "",
+        "Generated by `python -m studio settings --markdown`; a test fails when it is stale.",
+        "",
+        f"Every setting is an environment variable (`{ENV_PREFIX}NAME`), a line in `.env`, or a key in the",
+        f"TOML file named by `{CONFIG_FILE_ENV}` (default `{DEFAULT_CONFIG_FILE}` in the working folder).",
+        "Precedence: environment > `.env` > TOML > default. Secrets may instead come from Vault/OpenBao.",
+        "",
+        "| Variable | Default | Secret | Description |",
+        "|---|---|---|---|",
+    ]
+    for row in describe_settings():
+        default = f"`{row['default']}`" if row["default"] else "(unset)"
+        description = row["description"].replace("|", "\\|")
+        lines.append(f"| `{row['env']}` | {default} | {row['secret']} | {description} |")
+    lines += ["", "## Device fields", "", "| Field | Default | Description |", "|---|---|---|"]
+    for name, field in DeviceSettings.model_fields.items():
+        default = field.get_default()
+        shown = "(required)" if field.is_required() else (f"`{default}`" if default is not None else "(unset)")
+        lines.append(f"| `{name}` | {shown} | {(field.description or '').replace('|', chr(92) + '|')} |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_view(settings: Settings) -> list[dict[str, str]]:
+    """Effective values for display, secrets masked, with where each value came from."""
+    rows = []
+    for row in describe_settings():
+        value = getattr(settings, row["name"])
+        if isinstance(value, SecretStr):
+            shown = "•••••••• (set)"
+        elif value is None:
+            shown = ""
+        elif isinstance(value, list):
+            shown = ", ".join(
+                str(v.name if isinstance(v, DeviceSettings) else v) for v in value
+            )
+        else:
+            shown = str(value)
+        source = "environment" if row["env"] in os.environ else (
+            "default" if row["name"] not in settings.model_fields_set else "file"
+        )
+        rows.append({**row, "value": shown, "source": source})
+    return rows

@@ -1,0 +1,51 @@
+"""Schema migrations with Alembic, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from studio.db import Database
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(db: Database) -> str | None:
+    with db.sync_engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> str | None:
+    """Bring the schema to `revision` in one transaction; returns the revision now in force."""
+    config = alembic_config()
+    with db.sync_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    now = current_revision(db)
+    log.info("database %s at schema revision %s", db.display_url, now)
+    return now
+
+
+def autogenerate(db: Database, message: str) -> None:
+    """Developer tool: write a new migration from the difference between models and database."""
+    config = alembic_config()
+    with db.sync_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.revision(config, message=message, autogenerate=True)

@@ -1,0 +1,35 @@
+"""SQLModel tables. Alembic migrations (studio/migrations) own the schema; this is its Python face."""
+
+from sqlmodel import SQLModel
+
+from studio.models._base import utcnow
+from studio.models.accounts import UserAccount, UserPreference
+from studio.models.audit import AuditRecord
+from studio.models.datasets import ApprovalState, DatasetImage
+from studio.models.jobs import Job, JobPriority, JobState
+from studio.models.production import Episode, EpisodeScene, Scene, Shot
+from studio.models.story import Character, GenerationStyle, Project, Storyline, WorldSettings
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ApprovalState",
+    "AuditRecord",
+    "Character",
+    "DatasetImage",
+    "Episode",
+    "EpisodeScene",
+    "GenerationStyle",
+    "Job",
+    "JobPriority",
+    "JobState",
+    "Project",
+    "Scene",
+    "Shot",
+    "Storyline",
+    "UserAccount",
+    "UserPreference",
+    "WorldSettings",
+    "metadata",
+    "utcnow",
+]

@@ -1,0 +1,91 @@
+"""The composition root: one Studio object, built once from settings, that creates every service.
+
+Pages and API routers receive their services from it; nothing else builds services, and there are
+no module-level singletons.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.accounts import Accounts
+from services.backends import BackendMonitor
+from services.preferences import Preferences
+from services.toolchain import LocalTool, probe_media_tools
+from studio import __version__, migrate
+from studio.audit import AuditTrail
+from studio.auth import AccessPolicy, TokenService
+from studio.clock import Clock, SystemClock
+from studio.config import Settings
+from studio.db import Database
+from studio.events import EventBus, StudioStarted
+from studio.secrets import SecretStore
+
+log = logging.getLogger(__name__)
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data dir, private to this user: it holds keys, the database and sessions."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+
+
+@dataclass
+class Studio:
+    settings: Settings
+    secrets: SecretStore
+    clock: Clock
+    db: Database
+    events: EventBus
+    audit: AuditTrail
+    access: AccessPolicy
+    tokens: TokenService
+    accounts: Accounts
+    preferences: Preferences
+    backends: BackendMonitor
+    version: str = __version__
+    schema_revision: str | None = None
+    media_tools: list[LocalTool] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Studio:
+        """Wire every service. Reads Vault once (blocking), so call it before the event loop serves."""
+        prepare_data_dir(settings)
+        clock = clock or SystemClock()
+        secrets = SecretStore.load(settings)
+        db = Database(settings.effective_database_url, secrets.get("database_password"))
+        audit = AuditTrail(db)
+        events = EventBus(audit)
+        return cls(
+            settings=settings,
+            secrets=secrets,
+            clock=clock,
+            db=db,
+            events=events,
+            audit=audit,
+            access=AccessPolicy.of(settings.trusted_networks, settings.trusted_proxies),
+            tokens=TokenService(secrets.jwt_key(), timedelta(minutes=settings.token_ttl_minutes)),
+            accounts=Accounts(db, events, clock),
+            preferences=Preferences(db, events),
+            backends=BackendMonitor(settings, secrets, events),
+        )
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision. Synchronous: run it before serving requests."""
+        self.schema_revision = migrate.upgrade(self.db)
+
+    async def start(self) -> None:
+        """Find the media tools and announce the start (the schema is already migrated)."""
+        self.media_tools = await probe_media_tools()
+        for tool in self.media_tools:
+            if not tool.available:
+                log.warning("%s not found: scene and episode rendering will fail until it is installed", tool.name)
+        await self.events.emit(
+            StudioStarted(version=self.version, database=self.db.kind, revision=self.schema_revision)
+        )
+
+    async def stop(self) -> None:
+        await self.db.dispose()
