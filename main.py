@@ -10,9 +10,7 @@ from studio.config import Settings
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # NiceGUI reads its storage folder when first imported; keep its session files in the data dir.
     os.environ.setdefault("NICEGUI_STORAGE_PATH", str(settings.data_dir / "ui-sessions"))

@@ -50,16 +50,19 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
         ui.space()
         ui.button(icon="dark_mode", on_click=toggle_dark).props(
             'flat round dense color=white aria-label="Toggle dark mode"'
-        ).tooltip("Toggle dark mode")
+        ).tooltip("Toggle dark mode").mark("dark-toggle")
         _identity(principal)
 
     with ui.left_drawer(value=True, bordered=True).classes("studio-nav").props("width=220") as drawer:
         with ui.list().props("dense padding").classes("w-full"):
             for area in areas:
                 active = request.url.path == area.path
-                with ui.item(on_click=lambda a=area: ui.navigate.to(a.path)).props(
-                    f'clickable active={"true" if active else "false"} active-class="studio-nav-active"'
-                ).classes("rounded-lg"):
+                with (
+                    ui.item(on_click=lambda a=area: ui.navigate.to(a.path))
+                    .props(f'clickable active={"true" if active else "false"} active-class="studio-nav-active"')
+                    .classes("rounded-lg")
+                    .mark(f"nav-{area.label.lower()}")
+                ):
                     with ui.item_section().props("avatar"):
                         ui.icon(area.icon)
                     with ui.item_section():
@@ -69,9 +72,7 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
 
 def _identity(principal: Principal) -> None:
     if principal.is_local:
-        ui.chip("local", icon="computer").props("outline color=white").tooltip(
-            "Trusted network: no login needed"
-        )
+        ui.chip("local", icon="computer").props("outline color=white").tooltip("Trusted network: no login needed")
         return
 
     def logout() -> None:
@@ -80,7 +81,7 @@ def _identity(principal: Principal) -> None:
 
     with ui.button(principal.name, icon="account_circle").props("flat color=white no-caps"):
         with ui.menu():
-            ui.menu_item("Log out", on_click=logout)
+            ui.menu_item("Log out", on_click=logout).mark("log-out")
 
 
 def studio_css() -> str:

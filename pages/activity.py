@@ -28,17 +28,29 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
                 ui.label("Recent activity").classes("text-xl font-semibold")
                 ui.space()
                 kind = ui.select(
-                    {"": "All events", "studio.": "Studio", "auth.": "Logins", "backend.": "Backends",
-                     "user.": "Users", "preference.": "Preferences"},
-                    value="", label="Show",
+                    {
+                        "": "All events",
+                        "studio.": "Studio",
+                        "auth.": "Logins",
+                        "backend.": "Backends",
+                        "user.": "Users",
+                        "preference.": "Preferences",
+                    },
+                    value="",
+                    label="Show",
                 ).classes("w-48")
             table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination=25).classes("w-full")
 
         async def load() -> None:
             records = await studio.audit.recent(limit=500, event_prefix=kind.value or None)
             table.rows = [
-                {"id": r.id, "at": f"{r.at:%Y-%m-%d %H:%M:%S}", "event": r.event, "actor": r.actor,
-                 "summary": r.summary}
+                {
+                    "id": r.id,
+                    "at": f"{r.at:%Y-%m-%d %H:%M:%S}",
+                    "event": r.event,
+                    "actor": r.actor,
+                    "summary": r.summary,
+                }
                 for r in records
             ]
             table.update()

@@ -23,7 +23,7 @@ def _safe_next(target: str | None) -> str:
 
 def register(studio: Studio) -> None:
     @ui.page("/login", title="Log in · Anime Studio")
-    async def login_page(request: Request, next: str | None = None) -> None:  # noqa: A002
+    async def login_page(request: Request, next: str | None = None) -> None:
         destination = _safe_next(next)
         principal = getattr(request.state, "principal", None)
         client = str(getattr(request.state, "client_address", "unknown"))
@@ -35,9 +35,11 @@ def register(studio: Studio) -> None:
                 return
             ui.label("Log in to use this studio from another machine.").classes("opacity-80")
             name = ui.input("User name").props("autofocus autocomplete=username").classes("w-full")
-            password = ui.input("Password", password=True, password_toggle_button=True).props(
-                "autocomplete=current-password"
-            ).classes("w-full")
+            password = (
+                ui.input("Password", password=True, password_toggle_button=True)
+                .props("autocomplete=current-password")
+                .classes("w-full")
+            )
             message = ui.label().classes("text-negative")
 
             async def attempt() -> None:

@@ -17,8 +17,14 @@ COLUMNS = [
     {"name": "value", "label": "Effective value", "field": "value", "align": "left"},
     {"name": "source", "label": "From", "field": "source", "align": "left"},
     {"name": "default", "label": "Default", "field": "default", "align": "left"},
-    {"name": "description", "label": "What it does", "field": "description", "align": "left",
-     "classes": "whitespace-normal", "style": "min-width: 320px"},
+    {
+        "name": "description",
+        "label": "What it does",
+        "field": "description",
+        "align": "left",
+        "classes": "whitespace-normal",
+        "style": "min-width: 320px",
+    },
 ]
 
 
@@ -32,12 +38,8 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
                 f"named by `{CONFIG_FILE_ENV}`. Change them there and restart the studio. "
                 "The full reference is in `docs/settings.md`."
             ).classes("opacity-80")
-            ui.input("Filter", on_change=lambda e: table.set_filter(e.value)).props("clearable dense").classes(
-                "w-64"
-            )
-            table = ui.table(columns=COLUMNS, rows=settings_view(studio.settings), row_key="env").classes(
-                "w-full"
-            )
+            ui.input("Filter", on_change=lambda e: table.set_filter(e.value)).props("clearable dense").classes("w-64")
+            table = ui.table(columns=COLUMNS, rows=settings_view(studio.settings), row_key="env").classes("w-full")
             table.props("wrap-cells :pagination='{rowsPerPage: 0}' hide-pagination")
             _secrets_card(studio)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from studio.config import Settings, settings_markdown
 
 
-def _studio(settings: Settings):  # noqa: ANN202 - Studio is imported lazily to keep --help fast
+def _studio(settings: Settings):
     from studio.root import Studio
 
     return Studio.build(settings)

@@ -97,7 +97,9 @@ class Settings(BaseSettings):
         description="Folder for the database, media, caches, generated keys and UI session storage. "
         "The studio never writes outside it.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity of the studio and its web server.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log verbosity of the studio and its web server."
+    )
 
     # --- storage -------------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -271,13 +273,13 @@ def settings_view(settings: Settings) -> list[dict[str, str]]:
         elif value is None:
             shown = ""
         elif isinstance(value, list):
-            shown = ", ".join(
-                str(v.name if isinstance(v, DeviceSettings) else v) for v in value
-            )
+            shown = ", ".join(str(v.name if isinstance(v, DeviceSettings) else v) for v in value)
         else:
             shown = str(value)
-        source = "environment" if row["env"] in os.environ else (
-            "default" if row["name"] not in settings.model_fields_set else "file"
+        source = (
+            "environment"
+            if row["env"] in os.environ
+            else ("default" if row["name"] not in settings.model_fields_set else "file")
         )
         rows.append({**row, "value": shown, "source": source})
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import tempfile
@@ -35,26 +36,40 @@ def check_data_dir(data_dir: Path) -> list[Check]:
         parent = next((p for p in data_dir.parents if p.exists()), Path("/"))
         if os.access(parent, os.W_OK):
             return [Check("data folder", "ok", f"{data_dir} will be created at first start")]
-        return [Check("data folder", "fail", f"{data_dir} does not exist and {parent} is not writable",
-                      f"create it: mkdir -p {data_dir} && chown $USER {data_dir}")]
+        return [
+            Check(
+                "data folder",
+                "fail",
+                f"{data_dir} does not exist and {parent} is not writable",
+                f"create it: mkdir -p {data_dir} && chown $USER {data_dir}",
+            )
+        ]
     checks: list[Check] = []
     try:
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".doctor-"):
             pass
     except OSError as exc:
-        return [Check("data folder", "fail", f"{data_dir} is not writable: {exc.strerror}",
-                      f"give this user write access: chown -R $USER {data_dir}")]
+        return [
+            Check(
+                "data folder",
+                "fail",
+                f"{data_dir} is not writable: {exc.strerror}",
+                f"give this user write access: chown -R $USER {data_dir}",
+            )
+        ]
     mode = stat.S_IMODE(data_dir.stat().st_mode)
     if mode & 0o077:
-        checks.append(Check("data folder", "warn", f"{data_dir} is open to other users (mode {mode:o})",
-                            f"chmod 700 {data_dir}"))
+        checks.append(
+            Check("data folder", "warn", f"{data_dir} is open to other users (mode {mode:o})", f"chmod 700 {data_dir}")
+        )
     else:
         checks.append(Check("data folder", "ok", f"{data_dir} is writable and private"))
     for key in sorted((data_dir / "secrets").glob("*.key")):
         key_mode = stat.S_IMODE(key.stat().st_mode)
         if key_mode & 0o077:
-            checks.append(Check(f"key {key.name}", "fail", f"{key} is readable by others (mode {key_mode:o})",
-                                f"chmod 600 {key}"))
+            checks.append(
+                Check(f"key {key.name}", "fail", f"{key} is readable by others (mode {key_mode:o})", f"chmod 600 {key}")
+            )
     return checks
 
 
@@ -63,20 +78,28 @@ async def check_database(settings: Settings, secrets: SecretStore) -> Check:
         db = Database(settings.effective_database_url, secrets.get("database_password"))
     except DatabaseConfigError as exc:
         return Check("database", "fail", str(exc), "fix STUDIO_DATABASE_URL")
-    if db.kind == "sqlite" and not Path(str(db.sync_url.database)).exists():
+    if db.kind == "sqlite" and not await asyncio.to_thread(Path(str(db.sync_url.database)).exists):
         return Check("database", "ok", f"{db.display_url} will be created at first start")
     try:
         await db.ping()
         current = migrate.current_revision(db)
     except (SQLAlchemyError, OSError) as exc:
-        return Check("database", "fail", f"{db.display_url} does not answer: {str(exc).splitlines()[0]}",
-                     "start the database server, or check the URL, user and password")
+        return Check(
+            "database",
+            "fail",
+            f"{db.display_url} does not answer: {str(exc).splitlines()[0]}",
+            "start the database server, or check the URL, user and password",
+        )
     finally:
         await db.dispose()
     head = migrate.head_revision()
     if current != head:
-        return Check("database", "warn", f"{db.display_url} schema is at {current}, the code expects {head}",
-                     "run: python -m studio migrate (the studio also migrates at start)")
+        return Check(
+            "database",
+            "warn",
+            f"{db.display_url} schema is at {current}, the code expects {head}",
+            "run: python -m studio migrate (the studio also migrates at start)",
+        )
     return Check("database", "ok", f"{db.display_url} at schema revision {current}")
 
 
@@ -103,7 +126,9 @@ async def run_checks(settings: Settings) -> list[Check]:
         fix = status.detail if status.state != "ok" else ""
         where = f" at {status.url}" if status.url else ""
         summary = f"{status.label}{where}: " + (
-            f"version {status.version or '?'}; {status.detail}" if status.state == "ok" else status.state.replace("_", " ")
+            f"version {status.version or '?'}; {status.detail}"
+            if status.state == "ok"
+            else status.state.replace("_", " ")
         )
         checks.append(Check(status.key, level, summary, fix))
     return checks

@@ -84,7 +84,7 @@ class SecretStore:
         try:
             values = read_vault_secret(settings)
         except VaultError as exc:
-            log.error("%s; falling back to secrets from settings", exc)
+            log.warning("%s; falling back to secrets from settings", exc)
             return cls(settings, vault_error=str(exc))
         log.info("read %d secret(s) from Vault at %s", len(values), settings.vault_addr)
         return cls(settings, vault_values=values)

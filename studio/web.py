@@ -26,9 +26,7 @@ def _session_principal(_scope: Scope) -> str | None:
 
 
 def mount(studio: Studio) -> None:
-    app.add_middleware(
-        AccessGuard, policy=studio.access, tokens=studio.tokens, session_principal=_session_principal
-    )
+    app.add_middleware(AccessGuard, policy=studio.access, tokens=studio.tokens, session_principal=_session_principal)
     app.mount(API_PREFIX, build_api(studio))
     app.add_static_files("/assets", ASSETS_DIR)
     register_pages(studio)

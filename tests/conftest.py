@@ -22,6 +22,8 @@ from studio.config import Settings
 from studio.db import Database
 from studio.root import Studio
 
+pytest_plugins = ["nicegui.testing.user_plugin"]
+
 # The PostgreSQL server the storage tests use; each test session gets its own throwaway database.
 POSTGRES_ADMIN_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
 
@@ -141,7 +143,9 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
     log = (home / "bao.log").open("w")
     proc = subprocess.Popen(
         [_bao_binary(), "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"],
-        env={**os.environ, "HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "HOME": str(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 20
     while True:

@@ -71,9 +71,9 @@ class ProbeContext:
             raise ProbeFailure(self._connect_detail(exc)) from exc
         except httpx.HTTPError as exc:
             # The connection opened but broke (reset, garbled HTTP): usually a different service on that port.
+            reason = str(exc) or "no details"
             raise ProbeFailure(
-                f"{type(exc).__name__} talking to {url}: {exc or 'no details'} — is {self.target.service} "
-                f"really at {self.base_url}?"
+                f"{type(exc).__name__} talking to {url}: {reason} — is {self.target.service} really at {self.base_url}?"
             ) from exc
         if not (response.is_success or response.status_code in accept_status):
             raise ProbeFailure(self._status_detail(response, url, auth_hint))
@@ -101,10 +101,7 @@ class ProbeContext:
             host = httpx.URL(self.base_url).host
             return f"cannot resolve the host name {host!r} of {self.base_url} — is the address right?"
         reason = str(causes[-1]) or type(causes[-1]).__name__
-        return (
-            f"cannot connect to {self.base_url} ({reason}) — is {self.target.service} running "
-            "and the address right?"
-        )
+        return f"cannot connect to {self.base_url} ({reason}) — is {self.target.service} running and the address right?"
 
     def _status_detail(self, response: httpx.Response, url: str, auth_hint: str | None) -> str:
         code = response.status_code

@@ -159,8 +159,7 @@ def _global_targets(settings: Settings) -> list[Target]:
             service="Jellyfin",
             device=None,
             url=settings.jellyfin_url,
-            hint="set STUDIO_JELLYFIN_URL (e.g. http://127.0.0.1:8096) and STUDIO_JELLYFIN_API_KEY "
-            "to publish episodes",
+            hint="set STUDIO_JELLYFIN_URL (e.g. http://127.0.0.1:8096) and STUDIO_JELLYFIN_API_KEY to publish episodes",
         ),
         Target(
             key="vault",

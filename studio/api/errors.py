@@ -34,7 +34,9 @@ def install_error_handlers(api: FastAPI) -> None:
         incident = uuid.uuid4().hex[:8]
         log.exception("unhandled API error (incident %s)", incident, exc_info=exc)
         return JSONResponse(
-            {"detail": f"internal error {incident}: {type(exc).__name__}; the studio log has the details",
-             "status": 500},
+            {
+                "detail": f"internal error {incident}: {type(exc).__name__}; the studio log has the details",
+                "status": 500,
+            },
             500,
         )

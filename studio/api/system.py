@@ -61,10 +61,17 @@ class BackendOut(BaseModel):
     @classmethod
     def of(cls, status: BackendStatus) -> BackendOut:
         return cls(
-            key=status.key, kind=status.kind, label=status.label, device=status.device, url=status.url,
-            state=status.state, version=status.version, detail=status.detail,
+            key=status.key,
+            kind=status.kind,
+            label=status.label,
+            device=status.device,
+            url=status.url,
+            state=status.state,
+            version=status.version,
+            detail=status.detail,
             gpus=[GpuOut(name=g.name, total_bytes=g.total_bytes, free_bytes=g.free_bytes) for g in status.gpus],
-            loaded_models=list(status.loaded_models), latency_ms=status.latency_ms,
+            loaded_models=list(status.loaded_models),
+            latency_ms=status.latency_ms,
         )
 
 
@@ -78,8 +85,11 @@ def system_router(studio: Studio) -> APIRouter:
             await studio.db.ping()
         except (SQLAlchemyError, OSError) as exc:
             return Health(
-                status="degraded", version=studio.version, database=studio.db.kind,
-                migration=studio.schema_revision, detail=f"database unreachable: {type(exc).__name__}",
+                status="degraded",
+                version=studio.version,
+                database=studio.db.kind,
+                migration=studio.schema_revision,
+                detail=f"database unreachable: {type(exc).__name__}",
             )
         return Health(status="ok", version=studio.version, database=studio.db.kind, migration=studio.schema_revision)
 

@@ -48,9 +48,7 @@ def created_at_field() -> Any:
 
 
 def updated_at_field() -> Any:
-    return Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(timezone=True), nullable=False, onupdate=utcnow)
-    )
+    return Field(default_factory=utcnow, sa_column=Column(UtcDateTime(timezone=True), nullable=False, onupdate=utcnow))
 
 
 def optional_time_field() -> Any:

@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from studio.models._base import created_at_field, json_field, optional_json_field, optional_time_field, updated_at_field
+from studio.models._base import (
+    created_at_field,
+    json_field,
+    optional_json_field,
+    optional_time_field,
+    updated_at_field,
+)
 
 
 class JobState(StrEnum):

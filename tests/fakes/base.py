@@ -122,6 +122,13 @@ class FakeServer:
         else:
             self.start()
 
+    def reset(self) -> None:
+        """Back to a healthy, listening server with an empty request log (for fakes shared by tests)."""
+        self.latency = 0.0
+        self.fail_with = None
+        self.requests.clear()
+        self.down = False
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -102,8 +102,7 @@ class FakeOllama(FakeServer):
         return {
             "object": "list",
             "data": [
-                {"id": name, "object": "model", "created": 1759226537, "owned_by": "library"}
-                for name in self.models
+                {"id": name, "object": "model", "created": 1759226537, "owned_by": "library"} for name in self.models
             ],
         }
 

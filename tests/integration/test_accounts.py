@@ -19,8 +19,12 @@ async def test_users_log_in_with_their_password(studio: Studio) -> None:
 
 @pytest.mark.parametrize(
     ("name", "password", "message"),
-    [("a", "long enough", "2-64"), ("local", "long enough", "not one of"), ("ok-name", "short", "at least 8"),
-     ("../etc", "long enough", "2-64")],
+    [
+        ("a", "long enough", "2-64"),
+        ("local", "long enough", "not one of"),
+        ("ok-name", "short", "at least 8"),
+        ("../etc", "long enough", "2-64"),
+    ],
 )
 async def test_bad_accounts_are_refused(studio: Studio, name: str, password: str, message: str) -> None:
     with pytest.raises(AccountError, match=message):

@@ -52,22 +52,68 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture) -> bool:
     return not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-@pytest.fixture
-def comfyui() -> Iterator[FakeComfyUI]:
+# Stopping a server takes ~0.2 s, so the common fakes are shared by the module and reset before each
+# test (healthy, listening, empty request log). Tests needing another configuration build their own.
+
+
+@pytest.fixture(scope="module")
+def shared_comfyui() -> Iterator[FakeComfyUI]:
     with FakeComfyUI() as fake:
         yield fake
 
 
-@pytest.fixture
-def ollama() -> Iterator[FakeOllama]:
+@pytest.fixture(scope="module")
+def shared_ollama() -> Iterator[FakeOllama]:
     with FakeOllama() as fake:
         yield fake
 
 
-@pytest.fixture
-def jellyfin() -> Iterator[FakeJellyfin]:
+@pytest.fixture(scope="module")
+def shared_openai() -> Iterator[FakeOllama]:
+    with FakeOllama(api_key="sk-good") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shared_echo_brain() -> Iterator[FakeEchoBrain]:
+    with FakeEchoBrain(version="0.5.0") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shared_jellyfin() -> Iterator[FakeJellyfin]:
     with FakeJellyfin(api_key="jf-secret-1") as fake:
         yield fake
+
+
+@pytest.fixture
+def comfyui(shared_comfyui: FakeComfyUI) -> FakeComfyUI:
+    shared_comfyui.reset()
+    return shared_comfyui
+
+
+@pytest.fixture
+def ollama(shared_ollama: FakeOllama) -> FakeOllama:
+    shared_ollama.reset()
+    return shared_ollama
+
+
+@pytest.fixture
+def openai(shared_openai: FakeOllama) -> FakeOllama:
+    shared_openai.reset()
+    return shared_openai
+
+
+@pytest.fixture
+def echo_brain(shared_echo_brain: FakeEchoBrain) -> FakeEchoBrain:
+    shared_echo_brain.reset()
+    return shared_echo_brain
+
+
+@pytest.fixture
+def jellyfin(shared_jellyfin: FakeJellyfin) -> FakeJellyfin:
+    shared_jellyfin.reset()
+    return shared_jellyfin
 
 
 # --- ComfyUI -------------------------------------------------------------------------------------
@@ -134,12 +180,13 @@ async def test_ollama_with_nothing_loaded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", ["", "/v1"])
-async def test_openai_compatible_with_api_key(tmp_path: Path, suffix: str) -> None:
-    with FakeOllama(api_key="sk-good") as fake:
-        device = {"name": "rx9070", "llm_url": fake.url + suffix, "llm_api": "openai"}
-        settings = make_settings(tmp_path, devices=[device], llm_api_key="sk-good")
-        status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
-        sent = fake.requests_to("/v1/models")
+async def test_openai_compatible_with_api_key(tmp_path: Path, openai: FakeOllama, suffix: str) -> None:
+    device = {"name": "rx9070", "llm_url": openai.url + suffix, "llm_api": "openai"}
+    settings = make_settings(tmp_path, devices=[device], llm_api_key="sk-good")
+
+    status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
+
+    sent = openai.requests_to("/v1/models")
 
     assert status.state == "ok", status.detail
     assert status.label == "LLM (OpenAI-compatible)"
@@ -149,12 +196,12 @@ async def test_openai_compatible_with_api_key(tmp_path: Path, suffix: str) -> No
 
 
 async def test_openai_compatible_with_wrong_key_is_down(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, openai: FakeOllama, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with FakeOllama(api_key="sk-good") as fake:
-        device = {"name": "rx9070", "llm_url": fake.url, "llm_api": "openai"}
-        settings = make_settings(tmp_path, devices=[device], llm_api_key="sk-wrong")
-        status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
+    device = {"name": "rx9070", "llm_url": openai.url, "llm_api": "openai"}
+    settings = make_settings(tmp_path, devices=[device], llm_api_key="sk-wrong")
+
+    status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
 
     assert status.state == "down"
     assert "HTTP 401" in status.detail
@@ -162,12 +209,13 @@ async def test_openai_compatible_with_wrong_key_is_down(
     assert no_errors_logged(caplog)
 
 
-async def test_openai_compatible_without_key_says_to_set_one(tmp_path: Path) -> None:
-    with FakeOllama(api_key="sk-good") as fake:
-        device = {"name": "rx9070", "llm_url": fake.url, "llm_api": "openai"}
-        settings = make_settings(tmp_path, devices=[device])
-        status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
-        assert "authorization" not in fake.requests_to("/v1/models")[0].headers
+async def test_openai_compatible_without_key_says_to_set_one(tmp_path: Path, openai: FakeOllama) -> None:
+    device = {"name": "rx9070", "llm_url": openai.url, "llm_api": "openai"}
+    settings = make_settings(tmp_path, devices=[device])
+
+    status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
+
+    assert "authorization" not in openai.requests_to("/v1/models")[0].headers
     assert status.state == "down"
     assert "set STUDIO_LLM_API_KEY" in status.detail
 
@@ -175,11 +223,12 @@ async def test_openai_compatible_without_key_says_to_set_one(tmp_path: Path) -> 
 # --- Echo Brain and ACE-Step ---------------------------------------------------------------------
 
 
-async def test_echo_brain_ok(tmp_path: Path) -> None:
-    with FakeEchoBrain(version="0.5.0") as fake:
-        settings = make_settings(tmp_path, echo_brain_url=fake.url)
-        status = row(await make_monitor(settings).probe_all(), "echo_brain")
-        assert "authorization" not in fake.requests_to("/health")[0].headers
+async def test_echo_brain_ok(tmp_path: Path, echo_brain: FakeEchoBrain) -> None:
+    settings = make_settings(tmp_path, echo_brain_url=echo_brain.url)
+
+    status = row(await make_monitor(settings).probe_all(), "echo_brain")
+
+    assert "authorization" not in echo_brain.requests_to("/health")[0].headers
     assert (status.state, status.version, status.detail) == ("ok", "0.5.0", "healthy")
     assert status.device is None
 
@@ -203,9 +252,7 @@ async def test_ace_step_ok(tmp_path: Path) -> None:
 # --- Jellyfin ------------------------------------------------------------------------------------
 
 
-async def test_jellyfin_ok_sends_the_key_in_the_mediabrowser_header(
-    tmp_path: Path, jellyfin: FakeJellyfin
-) -> None:
+async def test_jellyfin_ok_sends_the_key_in_the_mediabrowser_header(tmp_path: Path, jellyfin: FakeJellyfin) -> None:
     settings = make_settings(tmp_path, jellyfin_url=jellyfin.url, jellyfin_api_key="jf-secret-1")
 
     status = row(await make_monitor(settings).probe_all(), "jellyfin")
@@ -230,9 +277,7 @@ async def test_jellyfin_wrong_key_is_down(tmp_path: Path, jellyfin: FakeJellyfin
     assert "STUDIO_JELLYFIN_API_KEY" in status.detail
 
 
-async def test_jellyfin_without_key_is_ok_but_says_publishing_needs_one(
-    tmp_path: Path, jellyfin: FakeJellyfin
-) -> None:
+async def test_jellyfin_without_key_is_ok_but_says_publishing_needs_one(tmp_path: Path, jellyfin: FakeJellyfin) -> None:
     settings = make_settings(tmp_path, jellyfin_url=jellyfin.url)
 
     status = row(await make_monitor(settings).probe_all(), "jellyfin")
@@ -245,9 +290,7 @@ async def test_jellyfin_without_key_is_ok_but_says_publishing_needs_one(
 # --- failures ------------------------------------------------------------------------------------
 
 
-async def test_http_500_is_down(
-    tmp_path: Path, comfyui: FakeComfyUI, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_http_500_is_down(tmp_path: Path, comfyui: FakeComfyUI, caplog: pytest.LogCaptureFixture) -> None:
     comfyui.fail_with = 500
     settings = make_settings(tmp_path, devices=[{"name": "rtx3060", "comfyui_url": comfyui.url}])
 
@@ -276,9 +319,7 @@ async def test_slow_server_beyond_the_timeout_is_down(
     tmp_path: Path, ollama: FakeOllama, caplog: pytest.LogCaptureFixture
 ) -> None:
     ollama.latency = 3.0
-    settings = make_settings(
-        tmp_path, devices=[{"name": "rx9070", "llm_url": ollama.url}], backend_timeout_seconds=0.5
-    )
+    settings = make_settings(tmp_path, devices=[{"name": "rx9070", "llm_url": ollama.url}], backend_timeout_seconds=0.5)
 
     started = time.monotonic()
     status = row(await make_monitor(settings).probe_all(), "llm@rx9070")
@@ -306,15 +347,20 @@ async def test_wrong_service_answers_are_down_not_exceptions(tmp_path: Path) -> 
     assert "not with JSON" in row(rows, "echo_brain").detail
 
 
-async def test_probes_run_concurrently(tmp_path: Path) -> None:
-    with FakeComfyUI(latency=0.3) as a, FakeComfyUI(latency=0.3) as b, FakeEchoBrain(latency=0.3) as c:
-        devices = [{"name": "one", "comfyui_url": a.url}, {"name": "two", "comfyui_url": b.url}]
-        settings = make_settings(tmp_path, devices=devices, echo_brain_url=c.url)
-        started = time.monotonic()
-        rows = await make_monitor(settings).probe_all()
-        elapsed = time.monotonic() - started
+async def test_probes_run_concurrently(
+    tmp_path: Path, comfyui: FakeComfyUI, ollama: FakeOllama, echo_brain: FakeEchoBrain
+) -> None:
+    for fake in (comfyui, ollama, echo_brain):
+        fake.latency = 0.3
+    devices = [{"name": "one", "comfyui_url": comfyui.url}, {"name": "two", "comfyui_url": comfyui.url}]
+    settings = make_settings(tmp_path, devices=devices, echo_brain_url=echo_brain.url)
+
+    started = time.monotonic()
+    rows = await make_monitor(settings).probe_all()
+    elapsed = time.monotonic() - started
+
     assert [r.state for r in rows if r.url] == ["ok", "ok", "ok"]
-    assert elapsed < 0.8
+    assert elapsed < 0.8  # three probes of 0.3 s each, at once
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -347,14 +393,15 @@ async def test_reachability_change_is_emitted_when_a_backend_goes_down_and_back(
     assert "connection refused" in seen[0].detail
 
 
-async def test_a_backend_down_at_the_first_probe_is_announced(tmp_path: Path) -> None:
+async def test_a_backend_down_at_the_first_probe_is_announced(tmp_path: Path, echo_brain: FakeEchoBrain) -> None:
     events = EventBus()
     seen: list[BackendReachabilityChanged] = []
     events.subscribe(BackendReachabilityChanged, seen.append)
-    with FakeEchoBrain(fail_with=503) as fake:
-        settings = make_settings(tmp_path, echo_brain_url=fake.url)
-        monitor = make_monitor(settings, events)
-        await monitor.probe_all()
+    echo_brain.fail_with = 503
+    settings = make_settings(tmp_path, echo_brain_url=echo_brain.url)
+    monitor = make_monitor(settings, events)
+
+    await monitor.probe_all()
 
     assert [(e.backend, e.previous, e.state) for e in seen] == [("echo_brain", None, "down")]
     assert monitor.last_probed_at is not None

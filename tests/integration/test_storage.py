@@ -34,8 +34,20 @@ from studio.models import (
 from studio.root import Studio
 
 DOMAIN_TABLES = {
-    "projects", "generation_styles", "characters", "storylines", "world_settings", "scenes", "shots",
-    "episodes", "episode_scenes", "images", "jobs", "audit_events", "users", "user_preferences",
+    "projects",
+    "generation_styles",
+    "characters",
+    "storylines",
+    "world_settings",
+    "scenes",
+    "shots",
+    "episodes",
+    "episode_scenes",
+    "images",
+    "jobs",
+    "audit_events",
+    "users",
+    "user_preferences",
 }
 
 
@@ -77,7 +89,10 @@ async def test_a_whole_production_round_trips(database: Database) -> None:
         session.add(Storyline(project_id=project.id, summary="A quest", themes=["friendship", "courage"]))
         session.add(WorldSettings(project_id=project.id, color_palette={"sky": "#112244"}))
         koopa = Character(
-            project_id=project.id, name="Koopa", slug="koopa", design_prompt="turtle king",
+            project_id=project.id,
+            name="Koopa",
+            slug="koopa",
+            design_prompt="turtle king",
             appearance_data={"species": "turtle (NOT human)", "key_colors": ["green", "yellow"]},
         )
         session.add(koopa)
@@ -89,8 +104,17 @@ async def test_a_whole_production_round_trips(database: Database) -> None:
         session.add(episode)
         await session.flush()
         session.add(EpisodeScene(episode_id=episode.id, scene_id=scene.id, position=0))
-        session.add(DatasetImage(project_id=project.id, character_id=koopa.id, file_path="images/ab/abc.png",
-                                 content_hash="abc", width=512, height=768, provenance={"seed": 42}))
+        session.add(
+            DatasetImage(
+                project_id=project.id,
+                character_id=koopa.id,
+                file_path="images/ab/abc.png",
+                content_hash="abc",
+                width=512,
+                height=768,
+                provenance={"seed": 42},
+            )
+        )
     async with database.session() as session:
         loaded = (await session.exec(select(Character).where(Character.slug == "koopa"))).one()
         assert loaded.appearance_data["key_colors"] == ["green", "yellow"]

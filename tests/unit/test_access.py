@@ -55,8 +55,14 @@ def test_a_proxy_that_forwards_nothing_is_not_a_trusted_client() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("127.0.0.1", "127.0.0.1"), ("::ffff:192.168.1.2", "192.168.1.2"), ("[::1]:80", "::1"),
-     ("testclient", None), ("", None), (None, None)],
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("::ffff:192.168.1.2", "192.168.1.2"),
+        ("[::1]:80", "::1"),
+        ("testclient", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_parse_address(text: str | None, expected: str | None) -> None:
     parsed = parse_address(text)

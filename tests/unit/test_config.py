@@ -31,9 +31,7 @@ def test_environment_variables_use_the_studio_prefix(monkeypatch: pytest.MonkeyP
 
 def test_toml_file_is_read_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "studio.toml"
-    config.write_text(
-        'port = 8500\nlog_level = "debug"\n[[devices]]\nname = "rx9070"\nllm_url = "http://amd:11434"\n'
-    )
+    config.write_text('port = 8500\nlog_level = "debug"\n[[devices]]\nname = "rx9070"\nllm_url = "http://amd:11434"\n')
     monkeypatch.setenv("STUDIO_CONFIG_FILE", str(config))
     monkeypatch.setenv("STUDIO_PORT", "8600")
     settings = Settings()

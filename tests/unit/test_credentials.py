@@ -34,8 +34,16 @@ def test_tokens_round_trip_and_expire() -> None:
 
 
 def test_forged_tokens_are_refused() -> None:
-    forged = jwt.encode({"sub": "admin", "iss": "anime-studio", "iat": datetime.now(UTC),
-                         "exp": datetime.now(UTC) + timedelta(hours=1)}, "another-key-" * 4, algorithm="HS256")
+    forged = jwt.encode(
+        {
+            "sub": "admin",
+            "iss": "anime-studio",
+            "iat": datetime.now(UTC),
+            "exp": datetime.now(UTC) + timedelta(hours=1),
+        },
+        "another-key-" * 4,
+        algorithm="HS256",
+    )
     with pytest.raises(TokenError):
         TokenService(KEY, timedelta(minutes=5)).verify(forged)
     unsigned = jwt.encode({"sub": "admin"}, None, algorithm="none")

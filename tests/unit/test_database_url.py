@@ -20,8 +20,12 @@ def test_postgres_password_is_filled_in_only_when_the_url_has_none() -> None:
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("mysql://x@y/z", "unsupported database"), ("sqlite://", "file path"), ("not a url", "not a database URL"),
-     ("postgresql+asyncpg://u@h/d", "not installed")],
+    [
+        ("mysql://x@y/z", "unsupported database"),
+        ("sqlite://", "file path"),
+        ("not a url", "not a database URL"),
+        ("postgresql+asyncpg://u@h/d", "not installed"),
+    ],
 )
 def test_unusable_urls_say_how_to_fix_them(url: str, message: str) -> None:
     with pytest.raises(DatabaseConfigError, match=message):

@@ -34,7 +34,7 @@ async def test_subscribers_get_their_event_type_and_base_subscribers_get_all() -
     assert everything == ["test.shot_finished", "user.added"]
 
 
-async def test_a_failing_subscriber_does_not_stop_the_others_or_the_audit(caplog) -> None:  # noqa: ANN001
+async def test_a_failing_subscriber_does_not_stop_the_others_or_the_audit(caplog) -> None:
     audit = RecordingAudit()
     bus = EventBus(audit)
     seen: list[int] = []

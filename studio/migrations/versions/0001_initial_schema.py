@@ -306,9 +306,7 @@ def upgrade() -> None:
         sa.Column("height", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("source_ref", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
-        sa.Column(
-            "approval_state", sa.Enum("PENDING", "APPROVED", "REJECTED", name="approvalstate"), nullable=False
-        ),
+        sa.Column("approval_state", sa.Enum("PENDING", "APPROVED", "REJECTED", name="approvalstate"), nullable=False),
         sa.Column("quality_score", sa.Float(), nullable=True),
         sa.Column(
             "provenance",

@@ -1,0 +1,142 @@
+"""The REST API behind the real access guard, called from trusted and untrusted client addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from studio.api import build_api
+from studio.auth import AccessGuard, AccessPolicy
+from studio.root import Studio
+
+LAN_CLIENT = ("192.168.50.7", 40000)
+REMOTE_CLIENT = ("203.0.113.9", 40000)
+PROXY = ("10.0.0.5", 40000)
+
+ClientFactory = Callable[[tuple[str, int]], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def client_from(studio: Studio) -> AsyncIterator[ClientFactory]:
+    studio.access = AccessPolicy.of([ipaddress.ip_network("192.168.50.0/24")], [ipaddress.ip_network("10.0.0.5/32")])
+    app = AccessGuard(
+        Starlette(routes=[Mount("/api", build_api(studio))]),
+        policy=studio.access,
+        tokens=studio.tokens,
+        session_principal=lambda _scope: None,
+    )
+    clients: list[httpx.AsyncClient] = []
+
+    def make(peer: tuple[str, int]) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=peer), base_url="http://studio")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def test_health_answers_without_login_and_names_the_database(client_from: ClientFactory, studio: Studio) -> None:
+    response = await client_from(REMOTE_CLIENT).get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "status": "ok",
+        "version": studio.version,
+        "database": studio.db.kind,
+        "migration": studio.schema_revision,
+        "detail": "",
+    }
+    assert body["migration"] is not None
+
+
+async def test_openapi_and_docs_are_served(client_from: ClientFactory) -> None:
+    spec = (await client_from(LAN_CLIENT).get("/api/openapi.json")).json()
+    assert "/health" in spec["paths"] and spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    docs = await client_from(LAN_CLIENT).get("/api/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_a_trusted_network_needs_no_login(client_from: ClientFactory) -> None:
+    response = await client_from(LAN_CLIENT).get("/api/me")
+    assert response.json() == {"name": "local", "via": "network"}
+
+
+async def test_an_untrusted_client_must_log_in(client_from: ClientFactory) -> None:
+    response = await client_from(REMOTE_CLIENT).get("/api/me")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "POST /api/auth/token" in response.json()["detail"]
+
+
+async def test_a_spoofed_real_ip_from_an_untrusted_peer_is_refused(client_from: ClientFactory) -> None:
+    client = client_from(REMOTE_CLIENT)
+    for headers in (
+        {"X-Real-IP": "127.0.0.1"},
+        {"X-Forwarded-For": "127.0.0.1"},
+        {"X-Forwarded-For": "192.168.50.7", "X-Real-IP": "192.168.50.7"},
+    ):
+        response = await client.get("/api/me", headers=headers)
+        assert response.status_code == 401, headers
+
+
+async def test_a_trusted_proxy_passes_on_the_real_client(client_from: ClientFactory) -> None:
+    proxy = client_from(PROXY)
+    assert (await proxy.get("/api/me", headers={"X-Forwarded-For": "192.168.50.7"})).status_code == 200
+    assert (await proxy.get("/api/me", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 401
+    smuggled = await proxy.get("/api/me", headers={"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})
+    assert smuggled.status_code == 401
+
+
+async def test_a_user_gets_a_token_and_uses_it(client_from: ClientFactory, studio: Studio) -> None:
+    await studio.accounts.add("aiko", "correct horse battery")
+    client = client_from(REMOTE_CLIENT)
+    response = await client.post("/api/auth/token", json={"username": "aiko", "password": "correct horse battery"})
+    assert response.status_code == 200
+    token = response.json()
+    assert token["token_type"] == "bearer" and token["expires_in"] == 720 * 60
+    me = await client.get("/api/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.json() == {"name": "aiko", "via": "token"}
+
+
+async def test_bad_credentials_and_tokens_get_clear_errors(client_from: ClientFactory, studio: Studio) -> None:
+    await studio.accounts.add("aiko", "correct horse battery")
+    client = client_from(REMOTE_CLIENT)
+    wrong = await client.post("/api/auth/token", json={"username": "aiko", "password": "nope-nope"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong user name or password"
+    forged = await client.get("/api/me", headers={"Authorization": "Bearer not.a.jwt"})
+    assert forged.status_code == 401 and "not valid" in forged.json()["detail"]
+    basic = await client.get("/api/me", headers={"Authorization": "Basic YWlrbzp4"})
+    assert basic.status_code == 401 and "Bearer <token>" in basic.json()["detail"]
+
+
+async def test_invalid_bodies_name_the_field(client_from: ClientFactory) -> None:
+    response = await client_from(REMOTE_CLIENT).post("/api/auth/token", json={"username": "aiko"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"] == [{"field": "password", "message": "Field required"}]
+    assert body["detail"] == "invalid request: password: Field required"
+    not_json = await client_from(REMOTE_CLIENT).post(
+        "/api/auth/token", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422 and "invalid request" in not_json.json()["detail"]
+
+
+async def test_guessing_is_throttled_over_the_api(client_from: ClientFactory, studio: Studio) -> None:
+    await studio.accounts.add("aiko", "correct horse battery")
+    client = client_from(REMOTE_CLIENT)
+    for _ in range(5):
+        await client.post("/api/auth/token", json={"username": "aiko", "password": "guess-guess"})
+    response = await client.post("/api/auth/token", json={"username": "aiko", "password": "correct horse battery"})
+    assert response.status_code == 429 and "try again" in response.json()["detail"]
+
+
+async def test_unknown_routes_are_json_errors(client_from: ClientFactory) -> None:
+    response = await client_from(LAN_CLIENT).get("/api/no-such-thing")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found", "status": 404}

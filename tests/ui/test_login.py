@@ -1,0 +1,83 @@
+"""A client that is not on a trusted network must log in; the full NiceGUI stack decides."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import httpx
+from nicegui import core, ui
+from nicegui.testing import User
+
+REPO = Path(__file__).resolve().parents[2]
+REMOTE = ("203.0.113.9", 41000)
+
+
+async def add_user_with_the_cli(name: str, password: str) -> None:
+    """The real `python -m studio user add`, on the same data folder as the running app."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "studio",
+        "user",
+        "add",
+        name,
+        "--password-stdin",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=os.environ.copy(),
+    )
+    out, err = await asyncio.wait_for(proc.communicate((password + "\n").encode()), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert f"user {name} added" in out.decode()
+
+
+def log_in(remote: User, name: str, password: str) -> None:
+    remote.find("User name").clear().type(name)
+    remote.find("Password").clear().type(password)
+    remote.find(kind=ui.button, content="Log in").click()
+
+
+def remote_user() -> User:
+    return User(httpx.AsyncClient(transport=httpx.ASGITransport(core.app, client=REMOTE), base_url="http://test"))
+
+
+async def test_a_remote_browser_logs_in_and_out(user: User) -> None:
+    await user.open("/")  # the local user starts the app
+    await add_user_with_the_cli("aiko", "correct horse battery")
+    remote = remote_user()
+    await remote.open("/settings")
+    await remote.should_see("Log in to use this studio from another machine.")
+    await remote.should_not_see("Secrets")
+    assert (await remote.http_client.get("/api/me")).status_code == 401
+
+    log_in(remote, "aiko", "wrong password")
+    await remote.should_see("Wrong user name or password.", retries=30)
+
+    log_in(remote, "aiko", "correct horse battery")
+    await remote.should_see("Secrets", retries=30)  # back on the page that was asked for
+    me = await remote.http_client.get("/api/me")
+    assert me.json() == {"name": "aiko", "via": "session"}
+
+    remote.find("aiko").click()
+    remote.find(marker="log-out").click()
+    await remote.should_see("Log in to use this studio from another machine.")
+    assert (await remote.http_client.get("/api/me")).status_code == 401
+
+
+async def test_a_local_user_needs_no_login(user: User) -> None:
+    await user.open("/login")
+    await user.should_see("You are signed in as local.")
+
+
+async def test_the_login_page_never_redirects_off_site(user: User) -> None:
+    await user.open("/")
+    await add_user_with_the_cli("aiko", "correct horse battery")
+    remote = remote_user()
+    await remote.open("/login?next=//evil.example/steal")
+    log_in(remote, "aiko", "correct horse battery")
+    await remote.should_see("Backends", retries=30)  # landed on the studio's own front page
