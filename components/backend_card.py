@@ -32,16 +32,13 @@ def backend_card(status: BackendStatus) -> None:
         )
         if line:
             ui.label(line).classes("text-sm")
-        for gpu in status.gpus:
-            used = gpu.total_bytes - (gpu.free_bytes or 0)
-            ui.label(
-                f"{gpu.name}: {used / 1024**3:.1f} / {gpu.total_bytes / 1024**3:.1f} GiB in use"
-                if gpu.free_bytes is not None
-                else f"{gpu.name}: {gpu.total_bytes / 1024**3:.1f} GiB"
-            ).classes("text-sm")
-            if gpu.free_bytes is not None and gpu.total_bytes:
-                ui.linear_progress(used / gpu.total_bytes, show_value=False).props("rounded size=8px")
-        if status.loaded_models:
-            ui.label("Loaded: " + ", ".join(status.loaded_models)).classes("text-sm")
         if status.detail:
             ui.label(status.detail).classes("text-sm opacity-80")
+        for gpu in status.gpus:
+            if gpu.used_bytes is not None and gpu.total_bytes:
+                # The detail line names each GPU's free memory; the bar shows how full it is at a glance.
+                ui.linear_progress(gpu.used_bytes / gpu.total_bytes, show_value=False).props(
+                    "rounded size=8px"
+                ).tooltip(f"{gpu.name}: {gpu.used_bytes / 1024**3:.1f} GiB in use")
+        if status.loaded_models:
+            ui.label("Loaded: " + ", ".join(status.loaded_models)).classes("text-sm")

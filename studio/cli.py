@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from studio.config import Settings, settings_markdown
 
@@ -55,6 +56,16 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_makemigration(_settings: Settings, args: argparse.Namespace) -> int:
+    import tempfile
+
+    from studio import migrate
+
+    with tempfile.TemporaryDirectory() as scratch:
+        migrate.autogenerate(args.message, Path(scratch))
+    return 0
+
+
 def cmd_doctor(settings: Settings, _args: argparse.Namespace) -> int:
     from studio.doctor import print_report, run_checks
 
@@ -85,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_user_add)
+    make = sub.add_parser("makemigration", help="developers: write a migration for changed tables")
+    make.add_argument("message", help="what changed, e.g. 'add shot review columns'")
+    make.set_defaults(func=cmd_makemigration)
     sub.add_parser(
         "doctor", help="check ffmpeg, the database, the data folder and every configured service"
     ).set_defaults(func=cmd_doctor)

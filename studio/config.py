@@ -221,6 +221,8 @@ def describe_settings() -> list[dict[str, str]]:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, Path):
             default = str(default)
+        elif isinstance(default, list) and not default:
+            default = None
         rows.append(
             {
                 "name": name,
@@ -268,6 +270,8 @@ def settings_view(settings: Settings) -> list[dict[str, str]]:
     rows = []
     for row in describe_settings():
         value = getattr(settings, row["name"])
+        if row["name"] == "database_url" and value is None:
+            value = settings.effective_database_url
         if isinstance(value, SecretStr):
             shown = "•••••••• (set)"
         elif value is None:

@@ -43,9 +43,16 @@ def upgrade(db: Database, revision: str = "head") -> str | None:
     return now
 
 
-def autogenerate(db: Database, message: str) -> None:
-    """Developer tool: write a new migration from the difference between models and database."""
+def autogenerate(message: str, scratch_dir: Path) -> None:
+    """Developer tool: write a new migration from the difference between the models and head.
+
+    Uses a scratch SQLite database brought to head, so nobody's real data is involved; review the
+    generated file (SQLite and PostgreSQL both run it) before committing.
+    """
+    db = Database(f"sqlite:///{scratch_dir / 'scratch.db'}")
+    upgrade(db)
     config = alembic_config()
     with db.sync_engine.begin() as conn:
         config.attributes["connection"] = conn
         command.revision(config, message=message, autogenerate=True)
+    db.sync_engine.dispose()

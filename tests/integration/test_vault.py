@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from sqlalchemy.engine import make_url
 
 from studio.config import Settings
 from studio.db import Database
@@ -75,25 +76,35 @@ def test_secrets_come_from_vault_with_approle(openbao: OpenBao, vault_path: str,
 
 
 def test_the_jwt_key_and_database_password_from_vault_are_used(
-    openbao: OpenBao, vault_path: str, tmp_path: Path, postgres_url: str
+    openbao: OpenBao, tmp_path: Path, postgres_url: str
 ) -> None:
+    url = make_url(postgres_url)
+    # The database password lives only in Vault; the configured URL carries none.
+    password = url.password or "unused-with-trust-auth"
+    openbao.run(
+        "kv",
+        "put",
+        "-mount=secret",
+        "anime-studio-db",
+        f"database_password={password}",
+        "jwt_secret=vault-signing-key-0123456789-0123456789",
+    )
     settings = Settings(
         data_dir=tmp_path / "data",
-        database_url=postgres_url,
+        database_url=url.set(password=None).render_as_string(hide_password=False),
         vault_addr=openbao.addr,
         vault_token=openbao.root_token,
-        vault_path=vault_path,
+        vault_path="anime-studio-db",
     )
     studio = Studio.build(settings)
-    # The password is filled into the PostgreSQL URL (trust auth here ignores it, a real server won't).
-    assert studio.db.sync_url.password == "from-vault"
-    assert "from-vault" not in studio.db.display_url
+    assert studio.db.sync_url.password == password
+    assert password not in studio.db.display_url
+    studio.migrate()  # a real connection, authenticated with the password from Vault
+    assert studio.schema_revision is not None
     token = studio.tokens.issue("aiko")
     claims = jwt.decode(token, "vault-signing-key-0123456789-0123456789", algorithms=["HS256"], issuer="anime-studio")
     assert claims["sub"] == "aiko"
     assert not (tmp_path / "data" / "secrets" / "jwt.key").exists(), "no key is generated when Vault has one"
-    studio.migrate()
-    assert studio.schema_revision is not None
 
 
 def test_a_missing_secret_path_says_how_to_create_it(openbao: OpenBao, tmp_path: Path) -> None:
