@@ -38,8 +38,10 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
     dark = ui.dark_mode(await studio.preferences.get(principal.name, DARK_MODE_KEY, None))
 
     async def toggle_dark() -> None:
-        dark.value = not bool(dark.value)
-        await studio.preferences.set(principal.name, DARK_MODE_KEY, dark.value)
+        # Saved first, then shown: what the user sees is always what the next page will load.
+        wanted = not bool(dark.value)
+        await studio.preferences.set(principal.name, DARK_MODE_KEY, wanted)
+        dark.value = wanted
 
     with ui.header(elevated=True).classes("items-center gap-3 px-4 py-2 studio-header"):
         ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round dense color=white").tooltip(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.accounts import AccountError, LoginThrottled
-from services.backends import BackendStatus
 from studio.api.deps import client_address, current_principal
 from studio.auth import Principal
 from studio.root import Studio
@@ -40,39 +39,29 @@ class Me(BaseModel):
 
 
 class GpuOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     total_bytes: int
     free_bytes: int | None
 
 
 class BackendOut(BaseModel):
+    """One backend as the status page shows it (read straight from services.backends.BackendStatus)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     key: str
     kind: str
     label: str
     device: str | None
     url: str | None
-    state: str
+    state: Literal["ok", "down", "not_configured"]
     version: str | None
     detail: str
     gpus: list[GpuOut]
     loaded_models: list[str]
     latency_ms: float | None
-
-    @classmethod
-    def of(cls, status: BackendStatus) -> BackendOut:
-        return cls(
-            key=status.key,
-            kind=status.kind,
-            label=status.label,
-            device=status.device,
-            url=status.url,
-            state=status.state,
-            version=status.version,
-            detail=status.detail,
-            gpus=[GpuOut(name=g.name, total_bytes=g.total_bytes, free_bytes=g.free_bytes) for g in status.gpus],
-            loaded_models=list(status.loaded_models),
-            latency_ms=status.latency_ms,
-        )
 
 
 def system_router(studio: Studio) -> APIRouter:
@@ -117,6 +106,6 @@ def system_router(studio: Studio) -> APIRouter:
     @router.get("/backends", response_model=list[BackendOut], tags=["system"])
     async def backends(_: Annotated[Principal, Depends(current_principal)]) -> list[BackendOut]:
         """Every configured backend, probed now: reachability, version, GPU memory, loaded models."""
-        return [BackendOut.of(s) for s in await studio.backends.probe_all()]
+        return [BackendOut.model_validate(s) for s in await studio.backends.probe_all()]
 
     return router

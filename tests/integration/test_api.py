@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +13,9 @@ from starlette.routing import Mount
 
 from studio.api import build_api
 from studio.auth import AccessGuard, AccessPolicy
+from studio.config import DeviceSettings, Settings
 from studio.root import Studio
+from tests.fakes import FakeComfyUI
 
 LAN_CLIENT = ("192.168.50.7", 40000)
 REMOTE_CLIENT = ("203.0.113.9", 40000)
@@ -21,15 +24,20 @@ PROXY = ("10.0.0.5", 40000)
 ClientFactory = Callable[[tuple[str, int]], httpx.AsyncClient]
 
 
-@pytest.fixture
-async def client_from(studio: Studio) -> AsyncIterator[ClientFactory]:
-    studio.access = AccessPolicy.of([ipaddress.ip_network("192.168.50.0/24")], [ipaddress.ip_network("10.0.0.5/32")])
-    app = AccessGuard(
+def guarded_api(studio: Studio) -> AccessGuard:
+    """The API behind the real access guard, as main.py mounts it (without the pages)."""
+    return AccessGuard(
         Starlette(routes=[Mount("/api", build_api(studio))]),
         policy=studio.access,
         tokens=studio.tokens,
         session_principal=lambda _scope: None,
     )
+
+
+@pytest.fixture
+async def client_from(studio: Studio) -> AsyncIterator[ClientFactory]:
+    studio.access = AccessPolicy.of([ipaddress.ip_network("192.168.50.0/24")], [ipaddress.ip_network("10.0.0.5/32")])
+    app = guarded_api(studio)
     clients: list[httpx.AsyncClient] = []
 
     def make(peer: tuple[str, int]) -> httpx.AsyncClient:
@@ -140,3 +148,22 @@ async def test_guessing_is_throttled_over_the_api(client_from: ClientFactory, st
 async def test_unknown_routes_are_json_errors(client_from: ClientFactory) -> None:
     response = await client_from(LAN_CLIENT).get("/api/no-such-thing")
     assert response.status_code == 404 and response.json() == {"detail": "Not Found", "status": 404}
+
+
+async def test_backends_lists_devices_with_gpu_memory(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfyui:
+        settings = Settings(
+            data_dir=tmp_path / "data", devices=[DeviceSettings(name="rtx3060", comfyui_url=comfyui.url)]
+        )
+        studio = Studio.build(settings)
+        studio.migrate()
+        transport = httpx.ASGITransport(app=guarded_api(studio), client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://studio") as client:
+            rows = {row["key"]: row for row in (await client.get("/api/backends")).json()}
+        await studio.stop()
+    comfy = rows["comfyui@rtx3060"]
+    assert (comfy["state"], comfy["version"], comfy["device"]) == ("ok", "0.3.64", "rtx3060")
+    assert comfy["gpus"] == [
+        {"name": "cuda:0 NVIDIA GeForce RTX 3060", "total_bytes": 12884901888, "free_bytes": 11811160064}
+    ]
+    assert rows["jellyfin"]["state"] == "not_configured" and "STUDIO_JELLYFIN_URL" in rows["jellyfin"]["detail"]
