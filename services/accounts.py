@@ -45,6 +45,9 @@ class LoginThrottle:
 
     def check(self, client: str) -> None:
         failures = self._prune(client)
+        if not failures:
+            del self._failures[client]  # forget clients that stopped failing, or the map only grows
+            return
         if len(failures) >= self._limit:
             wait = int(failures[0] + self._window - self._clock.monotonic()) + 1
             raise LoginThrottled(f"too many failed logins from {client}; try again in {wait} s")

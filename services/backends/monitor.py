@@ -39,6 +39,8 @@ class BackendMonitor:
         self._last: list[BackendStatus] = []
         self._last_probed_at: datetime | None = None
         self._states: dict[str, BackendState] = {}  # state per key at the previous probe
+        self._last_probed_monotonic: float | None = None
+        self._in_flight: asyncio.Future[list[BackendStatus]] | None = None
 
     @property
     def last(self) -> list[BackendStatus]:
@@ -67,8 +69,25 @@ class BackendMonitor:
             results = await asyncio.gather(*(self._probe(client, target) for target in self.targets()))
         self._last = list(results)
         self._last_probed_at = datetime.now(UTC)
+        self._last_probed_monotonic = time.monotonic()
         await self._announce(self._changes(self._last))
         return list(self._last)
+
+    async def current(self, max_age: float) -> list[BackendStatus]:
+        """The latest probe if it is at most `max_age` seconds old, else a new one.
+
+        Every open status page refreshes on a timer; callers arriving together share one probe, so
+        ten open tabs (or kiosk screens) do not probe every backend ten times.
+        """
+        if self._last_probed_monotonic is not None and time.monotonic() - self._last_probed_monotonic <= max_age:
+            return list(self._last)
+        if self._in_flight is None:
+            self._in_flight = asyncio.ensure_future(self.probe_all())
+            self._in_flight.add_done_callback(self._probe_finished)
+        return list(await asyncio.shield(self._in_flight))
+
+    def _probe_finished(self, _future: asyncio.Future[list[BackendStatus]]) -> None:
+        self._in_flight = None
 
     # --- probing ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from services.backends import BackendMonitor, BackendStatus, GpuMemory
-from studio.config import Settings
+from studio.config import DeviceSettings, Settings
 from studio.events import BackendReachabilityChanged, EventBus
 from studio.secrets import SecretStore
 from tests.fakes import FakeAceStep, FakeComfyUI, FakeEchoBrain, FakeJellyfin, FakeOllama, FakeServer
@@ -429,3 +430,16 @@ async def test_vault_error_makes_the_vault_row_down(tmp_path: Path) -> None:
 
     assert status.state == "down"
     assert status.detail == error
+
+
+async def test_status_pages_refreshing_together_share_one_probe(tmp_path: Path) -> None:
+    with FakeComfyUI(latency=0.2) as comfyui:
+        settings = Settings(data_dir=tmp_path, devices=[DeviceSettings(name="rtx3060", comfyui_url=comfyui.url)])
+        monitor = BackendMonitor(settings, SecretStore(settings), EventBus())
+        pages = await asyncio.gather(*(monitor.current(max_age=5) for _ in range(10)))
+        assert all(rows[0].state == "ok" for rows in pages)
+        assert len(comfyui.requests_to("/system_stats")) == 1
+        await monitor.current(max_age=5)  # fresh enough: reused
+        assert len(comfyui.requests_to("/system_stats")) == 1
+        await monitor.current(max_age=0)  # "Check now"
+        assert len(comfyui.requests_to("/system_stats")) == 2
