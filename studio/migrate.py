@@ -20,6 +20,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     return config
 
 
@@ -52,7 +53,12 @@ def autogenerate(message: str, scratch_dir: Path) -> None:
     db = Database(f"sqlite:///{scratch_dir / 'scratch.db'}")
     upgrade(db)
     config = alembic_config()
+    head = head_revision()
+    rev_id = f"{int(head) + 1:04d}" if head and head.isdigit() else None
     with db.sync_engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.revision(config, message=message, autogenerate=True)
+        script = command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
     db.sync_engine.dispose()
+    path = Path(script.path)  # type: ignore[union-attr]
+    # Alembic renders JSONB's text type as a bare `Text()` it never imports.
+    path.write_text(path.read_text().replace("astext_type=Text()", "astext_type=sa.Text()"))

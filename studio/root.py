@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from services.accounts import Accounts
 from services.backends import BackendMonitor
+from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
+from services.media_store import MediaStore
 from services.preferences import Preferences
 from services.toolchain import LocalTool, probe_media_tools
 from studio import __version__, migrate
@@ -46,6 +48,12 @@ class Studio:
     accounts: Accounts
     preferences: Preferences
     backends: BackendMonitor
+    media: MediaStore
+    library: PromptLibrary
+    styles: GenerationStyles
+    projects: Projects
+    characters: Characters
+    archives: BibleArchives
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -59,6 +67,10 @@ class Studio:
         db = Database(settings.effective_database_url, secrets.get("database_password"))
         audit = AuditTrail(db)
         events = EventBus(audit)
+        media = MediaStore(settings.data_dir)
+        library = PromptLibrary(db, events)
+        styles = GenerationStyles(db, events, library)
+        projects = Projects(db, events, clock)
         return cls(
             settings=settings,
             secrets=secrets,
@@ -71,6 +83,12 @@ class Studio:
             accounts=Accounts(db, events, clock),
             preferences=Preferences(db, events),
             backends=BackendMonitor(settings, secrets, events),
+            media=media,
+            library=library,
+            styles=styles,
+            projects=projects,
+            characters=Characters(db, events, clock, media, projects, styles, library),
+            archives=BibleArchives(db, events, media, styles, library),
         )
 
     def migrate(self) -> None:
@@ -78,7 +96,8 @@ class Studio:
         self.schema_revision = migrate.upgrade(self.db)
 
     async def start(self) -> None:
-        """Find the media tools and announce the start (the schema is already migrated)."""
+        """Seed built-in prompt data, find the media tools, announce the start (schema already migrated)."""
+        await self.library.ensure_builtins()
         self.media_tools = await probe_media_tools()
         for tool in self.media_tools:
             if not tool.available:

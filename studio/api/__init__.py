@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from studio.api.bible import bible_router
 from studio.api.errors import install_error_handlers
 from studio.api.system import system_router
 from studio.root import Studio
@@ -27,6 +28,7 @@ def build_api(studio: Studio) -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(system_router(studio))
+    api.include_router(bible_router(studio))
     _declare_bearer_scheme(api)
     return api
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from services.errors import Conflict, Invalid, NotFound, StudioError
+
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +30,15 @@ def install_error_handlers(api: FastAPI) -> None:
         errors = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": f"invalid request: {summary}", "status": 422, "errors": errors}, 422)
+
+    @api.exception_handler(StudioError)
+    async def studio_error(_request: Request, exc: StudioError) -> JSONResponse:
+        if isinstance(exc, Invalid):
+            return JSONResponse(
+                {"detail": str(exc), "status": 422, "errors": [{"field": exc.field, "message": exc.message}]}, 422
+            )
+        code = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+        return JSONResponse({"detail": str(exc), "status": code}, code)
 
     @api.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,8 @@ from studio.models.audit import AuditRecord
 from studio.models.datasets import ApprovalState, DatasetImage
 from studio.models.jobs import Job, JobPriority, JobState
 from studio.models.production import Episode, EpisodeScene, Scene, Shot
-from studio.models.story import Character, GenerationStyle, Project, Storyline, WorldSettings
+from studio.models.prompting import ModelProfileRow, SpeciesRuleRow
+from studio.models.story import Character, GenerationStyle, Project, ReferenceImage, Storyline, WorldSettings
 
 metadata = SQLModel.metadata
 
@@ -23,9 +24,12 @@ __all__ = [
     "Job",
     "JobPriority",
     "JobState",
+    "ModelProfileRow",
     "Project",
+    "ReferenceImage",
     "Scene",
     "Shot",
+    "SpeciesRuleRow",
     "Storyline",
     "UserAccount",
     "UserPreference",

@@ -102,8 +102,26 @@ class Character(SQLModel, table=True):
     # species, key_colors, key_features, common_errors, gender ... (drives prompts and review).
     appearance_data: dict[str, Any] = json_field(dict)
     voice_profile: dict[str, Any] = json_field(dict)
-    reference_image_path: str | None = Field(default=None, max_length=500)
     lora_path: str | None = Field(default=None, max_length=500)
     deleted_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class ReferenceImage(SQLModel, table=True):
+    """A reference picture of a character (drives IP-Adapter and the reviewer's comparison)."""
+
+    __tablename__ = "reference_images"
+    __table_args__ = (UniqueConstraint("character_id", "content_hash", name="uq_reference_images_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    character_id: int = Field(foreign_key="characters.id", index=True, ondelete="CASCADE")
+    # Relative to the data dir; named by content hash.
+    file_path: str = Field(max_length=500)
+    content_hash: str = Field(max_length=64)
+    media_type: str = Field(max_length=32)
+    width: int
+    height: int
+    original_name: str = Field(default="", max_length=255)
+    position: int = 0
+    created_at: datetime = created_at_field()

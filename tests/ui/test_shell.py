@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from nicegui import ui
 from nicegui.testing import User
@@ -11,6 +12,15 @@ from nicegui.testing import User
 def table_rows(user: User) -> list[dict]:
     """Table cells are props, not text, so the simulated user reads them from the element."""
     return [row for table in user.find(ui.table).elements for row in table.rows]
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
+    """Wait for something the studio does in the background (start-up runs as a task)."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    assert check()
 
 
 async def test_the_studio_opens_on_the_status_page(user: User) -> None:
@@ -36,7 +46,7 @@ async def test_navigation_lists_only_working_areas_and_moves_between_them(user: 
     assert {"name": "jwt_secret", "source": "generated key in the data folder"} in table_rows(user)
     user.find(marker="nav-activity").click()
     await user.should_see("Recent activity")
-    assert any("started on sqlite" in row["summary"] for row in table_rows(user))
+    await eventually(lambda: any("started on sqlite" in row["summary"] for row in table_rows(user)))
 
 
 async def test_dark_mode_is_remembered_for_the_user(user: User) -> None:
@@ -44,11 +54,7 @@ async def test_dark_mode_is_remembered_for_the_user(user: User) -> None:
     dark = user.find(ui.dark_mode).elements.pop()
     assert dark.value is None  # follows the system until the user chooses
     user.find(marker="dark-toggle").click()
-    for _ in range(50):  # the toggle saves the preference, then flips the page
-        if dark.value is True:
-            break
-        await asyncio.sleep(0.02)
-    assert dark.value is True
+    await eventually(lambda: dark.value is True)  # the toggle saves the preference, then flips the page
     await user.open("/settings")
     assert user.find(ui.dark_mode).elements.pop().value is True
     await user.open("/activity")

@@ -1,0 +1,169 @@
+"""Generation parameters: each one taken from the first source that has it, and the source recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+from services.prompts.explain import Explanation
+from services.prompts.inputs import StyleInput
+from services.prompts.profiles import ModelProfile, PredictionType
+from services.prompts.samplers import FALLBACK_SAMPLER, SAMPLERS, comfy_sampler, human_sampler, is_known_sampler
+
+Confidence = Literal["low", "medium", "high"]
+
+STUDIO_DEFAULT_CFG = 7.0
+STUDIO_DEFAULT_STEPS = 25
+STUDIO_DEFAULT_SAMPLER = "DPM++ 2M Karras"
+STUDIO_DEFAULT = "studio default"
+
+# Learned parameters from a handful of approvals are noise; only trust them from "medium" on.
+TRUSTED_CONFIDENCE: frozenset[str] = frozenset({"medium", "high"})
+
+
+@dataclass(frozen=True)
+class LearnedParams:
+    """What the studio learned works for this character and checkpoint (from approved images)."""
+
+    cfg: float | None
+    steps: int | None
+    sampler: str | None
+    confidence: Confidence
+    samples: int
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """The parameters sent to ComfyUI (sampler and scheduler in ComfyUI's names) and where each came from."""
+
+    cfg: float
+    steps: int
+    sampler: str
+    scheduler: str
+    width: int
+    height: int
+    prediction_type: PredictionType
+    rescale_cfg: float | None
+    sources: Mapping[str, str]
+
+
+T = TypeVar("T")
+
+
+def _first(candidates: list[tuple[T | None, str]]) -> tuple[T, str]:
+    for value, source in candidates:
+        if value is not None:
+            return value, source
+    raise ValueError("no candidate value")  # unreachable: the last candidate is always a studio default
+
+
+def resolve_params(
+    style: StyleInput, profile: ModelProfile, learned: LearnedParams | None
+) -> tuple[GenerationParams, list[Explanation]]:
+    """Cascade each parameter: trusted learned > style (when set) > profile default > studio default.
+
+    The scheduler follows the sampler: a style's explicit scheduler wins, then the one a human-readable
+    sampler name implies ("Euler a" -> normal), then the profile's own scheduler (it is tuned for the
+    profile's sampler), then the studio default.
+    """
+    explanations: list[Explanation] = []
+    style_source = f"style {style.name}"
+    profile_source = f"profile {profile.name}"
+    trusted = learned if learned is not None and learned.confidence in TRUSTED_CONFIDENCE else None
+    learned_source = f"learned ({learned.confidence} confidence, {learned.samples} samples)" if learned else ""
+    if learned is not None and trusted is None:
+        explanations.append(
+            Explanation(
+                "params",
+                "skipped",
+                "learned parameters",
+                f"learned parameters have {learned.confidence} confidence ({learned.samples} samples); "
+                "medium or high is needed",
+            )
+        )
+
+    cfg, cfg_source = _first(
+        [
+            (trusted.cfg if trusted else None, learned_source),
+            (style.cfg_scale, style_source),
+            (profile.default_cfg, profile_source),
+            (STUDIO_DEFAULT_CFG, STUDIO_DEFAULT),
+        ]
+    )
+    steps, steps_source = _first(
+        [
+            (trusted.steps if trusted else None, learned_source),
+            (style.steps, style_source),
+            (profile.default_steps, profile_source),
+            (STUDIO_DEFAULT_STEPS, STUDIO_DEFAULT),
+        ]
+    )
+    sampler_name, sampler_source = _first(
+        [
+            (trusted.sampler if trusted else None, learned_source),
+            (style.sampler, style_source),
+            (profile.default_sampler, profile_source),
+            (STUDIO_DEFAULT_SAMPLER, STUDIO_DEFAULT),
+        ]
+    )
+
+    human = human_sampler(sampler_name)
+    if style.scheduler is not None:
+        scheduler_hint, scheduler_source = style.scheduler, style_source
+    elif human is not None:
+        scheduler_hint, scheduler_source = None, f"{sampler_source} (implied by sampler '{human}')"
+    elif profile.default_scheduler is not None:
+        scheduler_hint, scheduler_source = profile.default_scheduler, profile_source
+    else:
+        scheduler_hint, scheduler_source = None, STUDIO_DEFAULT
+    sampler, scheduler = comfy_sampler(sampler_name, scheduler_hint)
+
+    if not is_known_sampler(sampler_name):
+        fallback = next(name for name, pair in SAMPLERS.items() if pair == FALLBACK_SAMPLER)
+        explanations.append(
+            Explanation("params", "skipped", sampler_name, f"unknown sampler from {sampler_source}; using {fallback}")
+        )
+        sampler_source = f"{sampler_source} (unknown '{sampler_name}', fell back to {fallback})"
+        if scheduler_hint is None:
+            scheduler_source = sampler_source
+    if scheduler_hint is not None and scheduler != scheduler_hint.strip().lower():
+        explanations.append(
+            Explanation("params", "skipped", scheduler_hint, f"unknown scheduler from {scheduler_source}")
+        )
+        scheduler_source = f"{scheduler_source} (unknown '{scheduler_hint}', used {scheduler})"
+
+    sources = {
+        "cfg": cfg_source,
+        "steps": steps_source,
+        "sampler": sampler_source,
+        "scheduler": scheduler_source,
+        "width": style_source,
+        "height": style_source,
+        "prediction_type": profile_source,
+        "rescale_cfg": profile_source,
+    }
+    params = GenerationParams(
+        cfg=float(cfg),
+        steps=int(steps),
+        sampler=sampler,
+        scheduler=scheduler,
+        width=style.width,
+        height=style.height,
+        prediction_type=profile.prediction_type,
+        rescale_cfg=profile.rescale_cfg,
+        sources=MappingProxyType(sources),
+    )
+    shown = {
+        "cfg": f"{params.cfg:g}",
+        "steps": str(params.steps),
+        "sampler": params.sampler,
+        "scheduler": params.scheduler,
+        "width": str(params.width),
+        "height": str(params.height),
+        "prediction_type": params.prediction_type,
+        "rescale_cfg": "off" if params.rescale_cfg is None else f"{params.rescale_cfg:g}",
+    }
+    explanations.extend(Explanation("params", "chosen", f"{key} {shown[key]}", sources[key]) for key in sources)
+    return params, explanations

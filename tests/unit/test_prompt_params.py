@@ -1,0 +1,126 @@
+"""The parameter cascade: learned (trusted) > style > profile > studio default, with recorded sources."""
+
+from __future__ import annotations
+
+from services.prompts import (
+    BUILTIN_PROFILES,
+    BUILTIN_SPECIES_RULES,
+    Appearance,
+    CharacterInput,
+    LearnedParams,
+    ModelProfile,
+    PromptPlan,
+    StyleInput,
+    build_prompt,
+)
+
+CHARACTER = CharacterInput("Mira", "1girl, knight", Appearance.from_data({"gender": "female"}))
+
+
+def plan(
+    checkpoint: str,
+    *,
+    cfg: float | None = None,
+    steps: int | None = None,
+    sampler: str | None = None,
+    scheduler: str | None = None,
+    learned: LearnedParams | None = None,
+    profiles: tuple[ModelProfile, ...] = BUILTIN_PROFILES,
+) -> PromptPlan:
+    style = StyleInput("my-style", checkpoint, cfg, steps, sampler, scheduler, 768, 1152)
+    return build_prompt(CHARACTER, style, profiles, BUILTIN_SPECIES_RULES, learned=learned)
+
+
+def summary(result: PromptPlan) -> tuple[float, int, str, str]:
+    return result.params.cfg, result.params.steps, result.params.sampler, result.params.scheduler
+
+
+def test_high_confidence_learned_params_win_over_the_style() -> None:
+    learned = LearnedParams(cfg=6.0, steps=32, sampler="DPM++ 2M SDE Karras", confidence="high", samples=42)
+    result = plan("dreamshaper_8.safetensors", cfg=7.5, steps=20, sampler="Euler a", learned=learned)
+    assert summary(result) == (6.0, 32, "dpmpp_2m_sde", "karras")
+    assert dict(result.params.sources) == {
+        "cfg": "learned (high confidence, 42 samples)",
+        "steps": "learned (high confidence, 42 samples)",
+        "sampler": "learned (high confidence, 42 samples)",
+        "scheduler": "learned (high confidence, 42 samples) (implied by sampler 'DPM++ 2M SDE Karras')",
+        "width": "style my-style",
+        "height": "style my-style",
+        "prediction_type": "profile DreamShaper",
+        "rescale_cfg": "profile DreamShaper",
+    }
+    assert (result.params.width, result.params.height) == (768, 1152)
+
+
+def test_medium_confidence_counts_and_missing_learned_values_fall_through() -> None:
+    learned = LearnedParams(cfg=None, steps=35, sampler=None, confidence="medium", samples=12)
+    result = plan("dreamshaper_8.safetensors", cfg=7.5, sampler="Euler a", learned=learned)
+    assert summary(result) == (7.5, 35, "euler_ancestral", "normal")
+    sources = result.params.sources
+    assert (sources["cfg"], sources["steps"], sources["sampler"]) == (
+        "style my-style",
+        "learned (medium confidence, 12 samples)",
+        "style my-style",
+    )
+
+
+def test_low_confidence_learned_params_are_skipped_and_explained() -> None:
+    learned = LearnedParams(cfg=3.0, steps=60, sampler="DDIM", confidence="low", samples=3)
+    result = plan("dreamshaper_8.safetensors", cfg=7.5, steps=20, sampler="Euler a", learned=learned)
+    assert summary(result) == (7.5, 20, "euler_ancestral", "normal")
+    assert result.explained("params", "skipped")[0].because == (
+        "learned parameters have low confidence (3 samples); medium or high is needed"
+    )
+
+
+def test_unset_style_values_fall_back_to_the_profile_then_the_studio_default() -> None:
+    result = plan("ponyDiffusionV6XL.safetensors")
+    # Pony sets cfg and steps but no sampler: that comes from the studio default.
+    assert summary(result) == (7.0, 28, "dpmpp_2m", "karras")
+    assert dict(result.params.sources) == {
+        "cfg": "profile Pony Diffusion",
+        "steps": "profile Pony Diffusion",
+        "sampler": "studio default",
+        "scheduler": "studio default (implied by sampler 'DPM++ 2M Karras')",
+        "width": "style my-style",
+        "height": "style my-style",
+        "prediction_type": "profile Pony Diffusion",
+        "rescale_cfg": "profile Pony Diffusion",
+    }
+    assert [(e.text, e.because) for e in result.explained("params", "chosen")][:4] == [
+        ("cfg 7", "profile Pony Diffusion"),
+        ("steps 28", "profile Pony Diffusion"),
+        ("sampler dpmpp_2m", "studio default"),
+        ("scheduler karras", "studio default (implied by sampler 'DPM++ 2M Karras')"),
+    ]
+
+
+def test_style_values_beat_profile_defaults() -> None:
+    result = plan("noobaiXLVpred_v10.safetensors", cfg=5.0, steps=24, sampler="Euler a")
+    assert summary(result) == (5.0, 24, "euler_ancestral", "normal")
+    # v-prediction is a property of the checkpoint, so it still comes from the profile.
+    assert (result.params.prediction_type, result.params.rescale_cfg) == ("v_prediction", 0.7)
+
+
+def test_a_style_scheduler_wins_and_a_comfy_sampler_without_one_uses_the_profiles() -> None:
+    assert summary(plan("noobaiXLVpred_v10.safetensors", sampler="Euler", scheduler="karras"))[2:] == (
+        "euler",
+        "karras",
+    )
+    result = plan("noobaiXLVpred_v10.safetensors", sampler="euler_ancestral")
+    assert summary(result)[2:] == ("euler_ancestral", "sgm_uniform")
+    assert result.params.sources["scheduler"] == "profile NoobAI-XL v-pred"
+    result = plan("dreamshaper_8.safetensors", sampler="euler")
+    assert summary(result)[2:] == ("euler", "normal")
+    assert result.params.sources["scheduler"] == "studio default"
+
+
+def test_an_unknown_sampler_falls_back_and_says_so() -> None:
+    result = plan("dreamshaper_8.safetensors", sampler="Restart 2000", scheduler="bogus")
+    assert summary(result)[2:] == ("dpmpp_2m", "karras")
+    assert [(e.text, e.because) for e in result.explained("params", "skipped")] == [
+        ("Restart 2000", "unknown sampler from style my-style; using DPM++ 2M Karras"),
+        ("bogus", "unknown scheduler from style my-style"),
+    ]
+    assert result.params.sources["sampler"] == "style my-style (unknown 'Restart 2000', fell back to DPM++ 2M Karras)"
+    assert result.params.sources["scheduler"] == "style my-style (unknown 'bogus', used karras)"
