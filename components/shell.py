@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,7 +64,7 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
                     ui.item(on_click=lambda a=area: ui.navigate.to(a.path))
                     .props(f'clickable active={"true" if active else "false"} active-class="studio-nav-active"')
                     .classes("rounded-lg")
-                    .mark(f"nav-{area.label.lower()}")
+                    .mark("nav-" + re.sub(r"[^a-z0-9]+", "-", area.label.lower()))
                 ):
                     with ui.item_section().props("avatar"):
                         ui.icon(area.icon)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from components.shell import Area
-from pages import activity, login, settings, status
+from pages import activity, characters, login, projects, settings, status, story
 from studio.root import Studio
 
 # The navigation, in order. An area is added here when its page works end to end.
 AREAS: tuple[Area, ...] = (
+    Area("Projects", "movie_filter", "/projects"),
+    Area("Story & World", "auto_stories", "/story"),
+    Area("Characters", "face", "/characters"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
     Area("Settings", "settings", "/settings"),
@@ -17,5 +20,8 @@ AREAS: tuple[Area, ...] = (
 def register_pages(studio: Studio) -> None:
     login.register(studio)
     status.register(studio, AREAS)
+    projects.register(studio, AREAS)
+    story.register(studio, AREAS)
+    characters.register(studio, AREAS)
     activity.register(studio, AREAS)
     settings.register(studio, AREAS)

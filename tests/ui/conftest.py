@@ -1,11 +1,17 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nicegui import app
+from starlette.routing import Mount
 
 
 @pytest.fixture(autouse=True)
-def studio_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def studio_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """main.py builds the studio from the environment: give each UI test its own data folder."""
     data_dir = tmp_path / "data"
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data_dir))
-    return data_dir
+    yield data_dir
+    # NiceGUI's reset between simulated users removes routes but not mounts; a stale /api mount
+    # would keep serving the previous test's studio (and its database).
+    app.routes[:] = [route for route in app.routes if not isinstance(route, Mount) or route.path != "/api"]

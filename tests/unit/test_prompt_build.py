@@ -95,14 +95,14 @@ def test_booru_translation_strips_style_tags_and_spells_appearance_as_tags() -> 
     assert plan.profile.name == "NoobAI-XL v-pred"
     assert (plan.architecture, plan.prompt_format) == ("sdxl", "booru_tags")
     assert plan.positive == (
-        f"{NOOB_PREFIX}, 1girl, young woman, alley, leather jacket, silver_hair, green_eyes, pointed_ears, "
+        f"{NOOB_PREFIX}, 1girl, young woman, leather jacket, silver_hair, green_eyes, pointed_ears, "
         "scar_on_cheek, slender, standing, arms crossed, solo, simple_background"
     )
     assert plan.negative == f"{NOOB_NEGATIVE}, modern cars, extra arms, child"
     assert explained(plan, "positive", "removed") == [
         ("Arcane style", "style tag stripped for booru-tag models (profile NoobAI-XL v-pred)"),
         ("in", "leftover word around a stripped style tag"),
-        ("neon-noir", "style tag stripped for booru-tag models (profile NoobAI-XL v-pred)"),
+        ("neon-noir alley", "style tag stripped for booru-tag models (profile NoobAI-XL v-pred)"),
     ]
     assert explained(plan, "positive", "skipped") == [
         ("1girl", "duplicate of an earlier token '1girl' (design prompt of Mira)")
