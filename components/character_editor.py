@@ -196,7 +196,7 @@ async def open_character_editor(
             ui.tab("Prompt preview", icon="manage_search")
         ui.separator()
         with (
-            ui.tab_panels(tabs, value=details_tab)
+            ui.tab_panels(tabs, value=details_tab, animated=False)
             .classes("w-full")
             .style("flex: 1 1 auto; min-height: 0; overflow-y: auto")
         ):
