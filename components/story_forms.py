@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from nicegui import ui
@@ -19,7 +20,7 @@ def _text(element: ui.input) -> str:
     return (element.value or "").strip()
 
 
-class _Form:
+class _Form(ABC):
     """Shared save/discard/dirty logic; subclasses build widgets and say what their values are."""
 
     noun = "form"
@@ -31,15 +32,17 @@ class _Form:
         self.actor = actor
         self.loaded: dict[str, Any] = {}
 
+    @abstractmethod
     def snapshot(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the form shows now, comparable with what was loaded."""
 
+    @abstractmethod
     def fill(self, values: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Show `values` in the form's fields."""
 
+    @abstractmethod
     async def store(self) -> dict[str, Any]:
         """Validate and save what the form shows; returns the saved values."""
-        raise NotImplementedError
 
     def changed(self) -> None:
         if hasattr(self, "bar"):

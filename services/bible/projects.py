@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -15,6 +17,9 @@ from studio.clock import Clock
 from studio.db import Database
 from studio.events import EventBus
 from studio.models import Character, GenerationStyle, Project, Storyline, WorldSettings
+
+# The one-per-project sheets of the bible.
+Sheet = TypeVar("Sheet", Storyline, WorldSettings)
 
 
 @dataclass(frozen=True)
@@ -107,55 +112,42 @@ class Projects:
         return await self.update(project_id, ProjectChanges(archived=False), actor)
 
     async def storyline(self, project_id: int) -> Storyline:
-        async with self._db.session() as session:
-            row = (await session.exec(select(Storyline).where(Storyline.project_id == project_id))).first()
-        if row is None:
-            await self.get(project_id)  # NotFound for a missing project
-            return Storyline(project_id=project_id)
-        return row
+        return await self._sheet(Storyline, project_id)
 
     async def save_storyline(self, project_id: int, draft: StorylineDraft, actor: str) -> Storyline:
-        project = await self.get(project_id)
-        async with self._db.session() as session:
-            row = (await session.exec(select(Storyline).where(Storyline.project_id == project_id))).first()
-            row = row or Storyline(project_id=project_id)
-            for key, value in draft.model_dump().items():
-                setattr(row, key, value)
-            session.add(row)
-        await self._events.emit(
-            BibleChanged(
-                actor=actor,
-                entity="storyline",
-                entity_id=str(project_id),
-                change="updated",
-                label=project.name,
-                project_id=project_id,
-            )
-        )
-        return row
+        return await self._save_sheet(Storyline, "storyline", project_id, draft, actor)
 
     async def world(self, project_id: int) -> WorldSettings:
-        async with self._db.session() as session:
-            row = (await session.exec(select(WorldSettings).where(WorldSettings.project_id == project_id))).first()
-        if row is None:
-            await self.get(project_id)
-            return WorldSettings(project_id=project_id)
-        return row
+        return await self._sheet(WorldSettings, project_id)
 
     async def save_world(self, project_id: int, draft: WorldDraft, actor: str) -> WorldSettings:
+        return await self._save_sheet(WorldSettings, "world", project_id, draft, actor)
+
+    async def _sheet(self, table: type[Sheet], project_id: int) -> Sheet:
+        """The project's one row of `table` (storyline or world); an empty one before the first save."""
+        async with self._db.session() as session:
+            row = (await session.exec(select(table).where(table.project_id == project_id))).first()
+        if row is None:
+            await self.get(project_id)  # NotFound for a missing project
+            return table(project_id=project_id)
+        return row
+
+    async def _save_sheet(
+        self, table: type[Sheet], entity: str, project_id: int, draft: BaseModel, actor: str
+    ) -> Sheet:
         project = await self.get(project_id)
         async with self._db.session() as session:
-            row = (await session.exec(select(WorldSettings).where(WorldSettings.project_id == project_id))).first()
-            row = row or WorldSettings(project_id=project_id)
+            row = (await session.exec(select(table).where(table.project_id == project_id))).first()
+            row = row or table(project_id=project_id)
             for key, value in draft.model_dump().items():
                 setattr(row, key, value)
             session.add(row)
         await self._events.emit(
             BibleChanged(
                 actor=actor,
-                entity="world",
+                entity=entity,
                 entity_id=str(project_id),
-                change="updated",
+                change="updated",  # type: ignore[arg-type]
                 label=project.name,
                 project_id=project_id,
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -22,6 +22,8 @@ from services.prompts import (
 from studio.db import Database
 from studio.events import EventBus
 from studio.models import GenerationStyle, ModelProfileRow, Project, SpeciesRuleRow
+
+Entry = TypeVar("Entry", ModelProfileRow, SpeciesRuleRow)
 
 
 def to_profile(row: ModelProfileRow) -> ModelProfile:
@@ -72,25 +74,21 @@ class PromptLibrary:
     async def save_profile(self, draft: ProfileDraft, actor: str) -> ModelProfileRow:
         if draft.min_side > draft.max_side:
             raise Invalid("min_side", "must not exceed max_side")
-        async with self._db.session() as session:
-            row = await session.get(ModelProfileRow, draft.name)
-            change = "updated" if row else "created"
-            row = row or ModelProfileRow(name=draft.name)
-            for key, value in draft.model_dump().items():
-                setattr(row, key, value)
-            session.add(row)
-        await self._announce(actor, "model_profile", draft.name, change)
-        return row
+        return await self._save(ModelProfileRow, "model_profile", draft, actor)
 
     async def save_rule(self, draft: SpeciesRuleDraft, actor: str) -> SpeciesRuleRow:
+        return await self._save(SpeciesRuleRow, "species_rule", draft, actor)
+
+    async def _save(self, table: type[Entry], entity: str, draft: ProfileDraft | SpeciesRuleDraft, actor: str) -> Entry:
+        """Create or replace the entry named by the draft (a built-in stays marked built-in)."""
         async with self._db.session() as session:
-            row = await session.get(SpeciesRuleRow, draft.name)
+            row = await session.get(table, draft.name)
             change = "updated" if row else "created"
-            row = row or SpeciesRuleRow(name=draft.name)
+            row = row or table(name=draft.name)
             for key, value in draft.model_dump().items():
                 setattr(row, key, value)
             session.add(row)
-        await self._announce(actor, "species_rule", draft.name, change)
+        await self._announce(actor, entity, draft.name, change)
         return row
 
     async def delete_profile(self, name: str, actor: str) -> None:
