@@ -57,7 +57,7 @@ async def open_style_editor(
 
     `saved(name)` runs after the service accepted the style.
     """
-    profiles, _rules = await studio.library.engine_inputs()
+    profiles = await studio.library.model_profiles()
     title = "New generation style" if style is None else f"Edit style '{style.name}'"
     dialog, body = editor_dialog(title, "style-dialog")
     start = style or template or GenerationStyle(name="", checkpoint_model="")

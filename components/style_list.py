@@ -43,7 +43,7 @@ class StyleList:
 
     async def refresh(self) -> None:
         styles = await self.studio.styles.list()
-        profiles, _rules = await self.studio.library.engine_inputs()
+        profiles = await self.studio.library.model_profiles()
         self.project = await self.studio.projects.get(self.project.id)  # type: ignore[arg-type]
         if self.container.is_deleted:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
@@ -93,7 +94,7 @@ class Characters:
                     .group_by(DatasetImage.character_id, DatasetImage.approval_state)
                 )
             ).all()
-        _, rules = await self._library.engine_inputs()
+        rules = await self._library.species_rules()
         cards = []
         for character in characters:
             text = str(character.appearance_data.get("species", ""))
@@ -180,7 +181,8 @@ class Characters:
     async def add_reference(self, character_id: int, data: bytes, original_name: str, actor: str) -> ReferenceImage:
         """Store a validated reference image (named by content hash). Invalid: not a safe image."""
         character = await self.get(character_id)
-        checked = check_image(data, field="reference_image")
+        # A full decode of up to 40 megapixels: not on the event loop.
+        checked = await asyncio.to_thread(check_image, data, "reference_image")
         existing = await self.references(character_id)
         if any(r.content_hash == checked.content_hash for r in existing):
             raise Conflict(f"{character.name} already has this reference image")

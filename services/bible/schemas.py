@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from services.errors import Invalid
+
 ContentRating = Literal["G", "PG", "PG-13", "R", "NC-17"]
 Gender = Literal["male", "female", "other", ""]
 Architecture = Literal["sd15", "sdxl"]
@@ -165,6 +167,12 @@ class CharacterChanges(_Strict):
     design_prompt: Annotated[str, StringConstraints(max_length=4000)] | None = None
     appearance_data: AppearanceData | None = None
     deleted: bool | None = Field(None, description="false restores a deleted character")
+
+
+def require_address_name(address: str, draft_name: str) -> None:
+    """A PUT names its entry twice (address and body); they must agree, because entries are referenced by name."""
+    if draft_name != address:
+        raise Invalid("name", f"the body names '{draft_name}' but the address names '{address}'")
 
 
 def slugify(name: str) -> str:

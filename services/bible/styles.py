@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from services.bible.events import BibleChanged
-from services.bible.schemas import ProfileDraft, SpeciesRuleDraft, StyleDraft
+from services.bible.schemas import ProfileDraft, SpeciesRuleDraft, StyleDraft, require_address_name
 from services.errors import Conflict, Invalid, NotFound
 from services.prompts import (
     BUILTIN_PROFILES,
@@ -68,8 +68,15 @@ class PromptLibrary:
         async with self._db.session() as session:
             return list((await session.exec(select(SpeciesRuleRow).order_by(col(SpeciesRuleRow.name)))).all())
 
+    async def model_profiles(self) -> list[ModelProfile]:
+        """The profiles as the prompt engine takes them, in matching order."""
+        return [to_profile(r) for r in await self.profiles()]
+
+    async def species_rules(self) -> list[SpeciesRule]:
+        return [to_rule(r) for r in await self.rules()]
+
     async def engine_inputs(self) -> tuple[list[ModelProfile], list[SpeciesRule]]:
-        return [to_profile(r) for r in await self.profiles()], [to_rule(r) for r in await self.rules()]
+        return await self.model_profiles(), await self.species_rules()
 
     async def save_profile(self, draft: ProfileDraft, actor: str) -> ModelProfileRow:
         if draft.min_side > draft.max_side:
@@ -160,8 +167,7 @@ class GenerationStyles:
 
     async def put(self, name: str, draft: StyleDraft, actor: str) -> GenerationStyle:
         """Replace (or create) the style `name`. A rename is refused: styles are referenced by name."""
-        if draft.name != name:
-            raise Invalid("name", f"the body names '{draft.name}' but the address names '{name}'")
+        require_address_name(name, draft.name)
         async with self._db.session() as session:
             exists = await session.get(GenerationStyle, name) is not None
         return await self._save(draft, actor, "updated" if exists else "created")
@@ -179,7 +185,7 @@ class GenerationStyles:
 
     async def check(self, draft: StyleDraft) -> ModelProfile:
         """Validate sizes against the profile the checkpoint matches; returns that profile."""
-        profiles, _ = await self._library.engine_inputs()
+        profiles = await self._library.model_profiles()
         profile, _reason = match_profile(draft.checkpoint_model, profiles)
         problems = validate_size(draft.width, draft.height, profile)
         if problems:

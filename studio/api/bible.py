@@ -19,6 +19,7 @@ from services.bible.schemas import (
     StorylineDraft,
     StyleDraft,
     WorldDraft,
+    require_address_name,
 )
 from services.errors import Invalid
 from services.imaging import MAX_UPLOAD_BYTES
@@ -181,8 +182,7 @@ def bible_router(studio: Studio) -> APIRouter:
 
     @router.put("/model-profiles/{name}", response_model=ModelProfileRow)
     async def put_profile(name: str, body: ProfileDraft, caller: Caller) -> ModelProfileRow:
-        if body.name != name:
-            raise Invalid("name", f"the body names '{body.name}' but the address names '{name}'")
+        require_address_name(name, body.name)
         return await library.save_profile(body, caller.name)
 
     @router.delete("/model-profiles/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -202,8 +202,7 @@ def bible_router(studio: Studio) -> APIRouter:
 
     @router.put("/species-rules/{name}", response_model=SpeciesRuleRow)
     async def put_rule(name: str, body: SpeciesRuleDraft, caller: Caller) -> SpeciesRuleRow:
-        if body.name != name:
-            raise Invalid("name", f"the body names '{body.name}' but the address names '{name}'")
+        require_address_name(name, body.name)
         return await library.save_rule(body, caller.name)
 
     @router.delete("/species-rules/{name}", status_code=status.HTTP_204_NO_CONTENT)
