@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.shell import Area
-from pages import activity, characters, login, projects, settings, status, story
+from pages import activity, characters, create, jobs, login, projects, settings, status, story
 from studio.root import Studio
 
 # The navigation, in order. An area is added here when its page works end to end.
@@ -11,6 +11,8 @@ AREAS: tuple[Area, ...] = (
     Area("Projects", "movie_filter", "/projects"),
     Area("Story & World", "auto_stories", "/story"),
     Area("Characters", "face", "/characters"),
+    Area("Create", "brush", "/create"),
+    Area("Jobs", "work_history", "/jobs"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
     Area("Settings", "settings", "/settings"),
@@ -23,5 +25,7 @@ def register_pages(studio: Studio) -> None:
     projects.register(studio, AREAS)
     story.register(studio, AREAS)
     characters.register(studio, AREAS)
+    create.register(studio, AREAS)
+    jobs.register(studio, AREAS)
     activity.register(studio, AREAS)
     settings.register(studio, AREAS)

@@ -9,6 +9,7 @@ from nicegui import ui
 from starlette.requests import Request
 
 from components.backend_card import backend_card
+from components.device_capabilities import device_capabilities
 from components.shell import Area, frame
 from services.backends import BackendStatus
 from studio.root import Studio
@@ -54,6 +55,39 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
         # A probe another tab made moments ago is as good as a new one.
         ui.timer(0.05, lambda: show(max_age=refresh_every / 2), once=True)
         ui.timer(refresh_every, lambda: show(max_age=refresh_every / 2))
+        if any(d.comfyui_url for d in studio.settings.devices):
+            with content:
+                _capabilities_section(studio)
+
+
+def _capabilities_section(studio: Studio) -> None:
+    """What each ComfyUI device can run. Loaded after the page shows: it asks every server for its nodes."""
+    with ui.row().classes("w-full items-center"):
+        ui.label("What each ComfyUI device can run").classes("text-xl font-semibold")
+        ui.space()
+        again = ui.button("Check again", icon="refresh").props("outline").mark("check-capabilities")
+    host = ui.column().classes("w-full gap-4").mark("capabilities")
+
+    async def load(max_age: float) -> None:
+        again.props("loading")
+        if not host.is_deleted:
+            host.clear()
+            with host, ui.row().classes("items-center gap-2").mark("capabilities-loading"):
+                ui.spinner(size="md")
+                ui.label("Asking each ComfyUI server which nodes and models it has…").classes("opacity-70")
+        try:
+            preflights = await studio.device_preflights(max_age=max_age)
+        finally:
+            again.props(remove="loading")
+        if host.is_deleted:
+            return
+        host.clear()
+        with host:
+            for preflight in preflights:
+                device_capabilities(preflight)
+
+    again.on_click(lambda: load(max_age=0))
+    ui.timer(0.05, lambda: load(max_age=30), once=True)
 
 
 def _studio_card(studio: Studio) -> None:

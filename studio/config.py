@@ -162,6 +162,25 @@ class Settings(BaseSettings):
         15.0, ge=2, le=3600, description="How often the status page re-probes the backends."
     )
 
+    # --- jobs and generation ---------------------------------------------------------------------
+    cpu_job_concurrency: int = Field(
+        2, ge=1, le=32, description="How many jobs the built-in `cpu` device runs at once (ffmpeg, embedded models)."
+    )
+    job_claim_poll_seconds: float = Field(
+        2.0,
+        ge=0.2,
+        le=60,
+        description="How often an idle device worker looks for jobs queued by another studio process sharing "
+        "the database (jobs queued by this process start at once).",
+    )
+    ip_adapter_weight: float = Field(
+        0.8,
+        ge=0.0,
+        le=2.0,
+        description="Strength of a character's reference image (IP-Adapter) in image generation, when the "
+        "checkpoint's model profile names an IP-Adapter model.",
+    )
+
     @field_validator("trusted_networks", "trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:

@@ -25,6 +25,8 @@ class StudioEvent:
     """Base of all events. `actor` says who caused it: a user name, `local`, or `studio` for the system."""
 
     name: ClassVar[str] = "event"
+    # High-frequency events (job progress, preview frames) reach subscribers but not the audit trail.
+    audited: ClassVar[bool] = True
     actor: str = "studio"
 
     def subject(self) -> tuple[str | None, str | None]:
@@ -69,7 +71,7 @@ class EventBus:
         return unsubscribe
 
     async def emit(self, event: StudioEvent) -> None:
-        if self._audit is not None:
+        if self._audit is not None and event.audited:
             await self._audit.record(event)
         handlers = [h for cls in type(event).__mro__ if cls in self._handlers for h in list(self._handlers[cls])]
         if not handlers:

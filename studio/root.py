@@ -14,6 +14,9 @@ from datetime import timedelta
 from services.accounts import Accounts
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
+from services.comfyui import DeviceCapabilities, DevicePreflight
+from services.generation import ImageGeneration, ImageJobHandler
+from services.jobs import DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
 from services.preferences import Preferences
 from services.toolchain import LocalTool, probe_media_tools
@@ -54,6 +57,10 @@ class Studio:
     projects: Projects
     characters: Characters
     archives: BibleArchives
+    jobs: JobQueue
+    workers: DeviceWorkers
+    images: ImageGeneration
+    capabilities: DeviceCapabilities
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -71,6 +78,10 @@ class Studio:
         library = PromptLibrary(db, events)
         styles = GenerationStyles(db, events, library)
         projects = Projects(db, events, clock)
+        characters = Characters(db, events, clock, media, projects, styles, library)
+        jobs = JobQueue(db, events, clock)
+        handlers = JobHandlers()
+        handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media))
         return cls(
             settings=settings,
             secrets=secrets,
@@ -87,8 +98,26 @@ class Studio:
             library=library,
             styles=styles,
             projects=projects,
-            characters=Characters(db, events, clock, media, projects, styles, library),
+            characters=characters,
             archives=BibleArchives(db, events, media, styles, library),
+            jobs=jobs,
+            workers=DeviceWorkers(settings, jobs, handlers, events),
+            images=ImageGeneration(
+                settings=settings,
+                db=db,
+                clock=clock,
+                media=media,
+                projects=projects,
+                characters=characters,
+                styles=styles,
+                library=library,
+                jobs=jobs,
+            ),
+            capabilities=DeviceCapabilities(
+                {d.name: d.comfyui_url for d in settings.devices if d.comfyui_url},
+                # /object_info is large and slow to build on a busy server: allow more than a probe.
+                timeout=max(10.0, settings.backend_timeout_seconds),
+            ),
         )
 
     def migrate(self) -> None:
@@ -96,7 +125,10 @@ class Studio:
         self.schema_revision = migrate.upgrade(self.db)
 
     async def start(self) -> None:
-        """Seed built-in prompt data, find the media tools, announce the start (schema already migrated)."""
+        """Seed built-in data, find the media tools, announce the start, start the device workers.
+
+        The schema must already be migrated.
+        """
         await self.library.ensure_builtins()
         self.media_tools = await probe_media_tools()
         for tool in self.media_tools:
@@ -105,6 +137,14 @@ class Studio:
         await self.events.emit(
             StudioStarted(version=self.version, database=self.db.kind, revision=self.schema_revision)
         )
+        # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
+        self.workers.start()
+
+    async def device_preflights(self, max_age: float = 30.0) -> list[DevicePreflight]:
+        """What each ComfyUI device can run, with the checkpoints of every generation style checked."""
+        styles = {style.name: style.checkpoint_model for style in await self.styles.list()}
+        return await self.capabilities.check_all(styles, max_age)
 
     async def stop(self) -> None:
+        await self.workers.stop()
         await self.db.dispose()

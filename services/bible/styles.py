@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any, TypeVar
 
@@ -47,11 +48,12 @@ class PromptLibrary:
 
     def __init__(self, db: Database, events: EventBus) -> None:
         self._db = db
+        self._seeding = asyncio.Lock()  # start-up and a first request may both seed
         self._events = events
 
     async def ensure_builtins(self) -> None:
         """Add built-in profiles and rules that are missing; never overwrite a user's edits."""
-        async with self._db.session() as session:
+        async with self._seeding, self._db.session() as session:
             for profile in BUILTIN_PROFILES:
                 if await session.get(ModelProfileRow, profile.name) is None:
                     session.add(ModelProfileRow(**_row_values(profile), builtin=True))
@@ -69,8 +71,22 @@ class PromptLibrary:
             return list((await session.exec(select(SpeciesRuleRow).order_by(col(SpeciesRuleRow.name)))).all())
 
     async def model_profiles(self) -> list[ModelProfile]:
-        """The profiles as the prompt engine takes them, in matching order."""
-        return [to_profile(r) for r in await self.profiles()]
+        """The profiles as the prompt engine takes them, in matching order.
+
+        Invalid when none is a catch-all (every built-in catch-all was deleted): no checkpoint could be
+        planned. Start-up seeds the built-ins in the background, so a request arriving first seeds them.
+        """
+        rows = await self.profiles()
+        if not rows:
+            await self.ensure_builtins()
+            rows = await self.profiles()
+        profiles = [to_profile(r) for r in rows]
+        if not any(p.is_catch_all for p in profiles):
+            raise Invalid(
+                "model_profile",
+                "no model profile is a catch-all (one without match strings); reset a built-in profile or add one",
+            )
+        return profiles
 
     async def species_rules(self) -> list[SpeciesRule]:
         return [to_rule(r) for r in await self.rules()]

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from studio.api.bible import bible_router
 from studio.api.errors import install_error_handlers
+from studio.api.jobs import jobs_router
 from studio.api.system import system_router
 from studio.root import Studio
 
@@ -29,6 +30,7 @@ def build_api(studio: Studio) -> FastAPI:
     install_error_handlers(api)
     api.include_router(system_router(studio))
     api.include_router(bible_router(studio))
+    api.include_router(jobs_router(studio))
     _declare_bearer_scheme(api)
     return api
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -64,6 +65,62 @@ class BackendOut(BaseModel):
     latency_ms: float | None
 
 
+class MissingNodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    class_type: str
+    package: str
+
+
+class MissingModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    folder: str
+    name: str
+    looked_in: str
+    near: list[str]
+    why: str
+
+
+class EngineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    key: str
+    label: str
+    media: str
+    ready: bool
+    missing_nodes: list[MissingNodeOut]
+    missing_models: list[MissingModelOut]
+
+
+class CheckpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    style: str
+    checkpoint: str
+    present: bool
+    near: list[str]
+
+
+class WorkerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    connected: bool
+    in_flight: int
+    last_error: str | None
+
+
+class DeviceOut(BaseModel):
+    name: str
+    comfyui_url: str | None
+    llm_url: str | None
+    ace_step_url: str | None
+    worker: WorkerOut | None = Field(description="the device's job worker (none for devices without ComfyUI)")
+    preflight_error: str | None = Field(None, description="why the ComfyUI server could not be asked")
+    engines: list[EngineOut] = Field(default_factory=list, description="what its ComfyUI can run, and what it lacks")
+    checkpoints: list[CheckpointOut] = Field(default_factory=list, description="each generation style's checkpoint")
+
+
+class BackendsOut(BaseModel):
+    backends: list[BackendOut]
+    devices: list[DeviceOut]
+
+
 def system_router(studio: Studio) -> APIRouter:
     router = APIRouter()
 
@@ -103,9 +160,32 @@ def system_router(studio: Studio) -> APIRouter:
         """Who the studio thinks you are, and how it decided."""
         return Me(name=principal.name, via=principal.via)
 
-    @router.get("/backends", response_model=list[BackendOut], tags=["system"])
-    async def backends(_: Annotated[Principal, Depends(current_principal)]) -> list[BackendOut]:
-        """Every configured backend, probed now: reachability, version, GPU memory, loaded models."""
-        return [BackendOut.model_validate(s) for s in await studio.backends.probe_all()]
+    @router.get("/backends", response_model=BackendsOut, tags=["system"])
+    async def backends(_: Annotated[Principal, Depends(current_principal)]) -> BackendsOut:
+        """Every configured backend probed now, and per device its worker and what its ComfyUI can run.
+
+        For an engine a server cannot run, `missing_nodes` names each node class and the custom-node
+        package providing it; `missing_models` names each file, the listing it was looked for in and
+        similar names that are there.
+        """
+        statuses, preflights = await asyncio.gather(studio.backends.probe_all(), studio.device_preflights())
+        workers = {state.device: state for state in studio.workers.states()}
+        checks = {p.device: p for p in preflights}
+        devices = []
+        for device in studio.settings.devices:
+            check = checks.get(device.name)
+            devices.append(
+                DeviceOut(
+                    name=device.name,
+                    comfyui_url=device.comfyui_url,
+                    llm_url=device.llm_url,
+                    ace_step_url=device.ace_step_url,
+                    worker=WorkerOut.model_validate(workers[device.name]) if device.name in workers else None,
+                    preflight_error=check.error if check else None,
+                    engines=[EngineOut.model_validate(e) for e in check.engines] if check else [],
+                    checkpoints=[CheckpointOut.model_validate(c) for c in check.checkpoints] if check else [],
+                )
+            )
+        return BackendsOut(backends=[BackendOut.model_validate(s) for s in statuses], devices=devices)
 
     return router

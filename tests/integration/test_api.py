@@ -159,7 +159,7 @@ async def test_backends_lists_devices_with_gpu_memory(tmp_path: Path) -> None:
         studio.migrate()
         transport = httpx.ASGITransport(app=guarded_api(studio), client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://studio") as client:
-            rows = {row["key"]: row for row in (await client.get("/api/backends")).json()}
+            rows = {row["key"]: row for row in (await client.get("/api/backends")).json()["backends"]}
         await studio.stop()
     comfy = rows["comfyui@rtx3060"]
     assert (comfy["state"], comfy["version"], comfy["device"]) == ("ok", "0.3.64", "rtx3060")

@@ -1,0 +1,360 @@
+"""Image generation for a character's dataset: plan a batch, run it as ComfyUI jobs, store pending images.
+
+A batch is planned once (the prompt engine decides prompts and parameters) and each image becomes one job
+whose payload holds the complete recipe, so a job can run on any ComfyUI device, survive a restart, and
+be repeated exactly ("generate again like this").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import random
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import col, select
+
+from services.bible import Characters, GenerationStyles, Projects, PromptLibrary
+from services.comfyui import ComfyClient, PromptOutcome
+from services.errors import Invalid, NotFound
+from services.generation.provenance import embed_provenance
+from services.imaging import check_image
+from services.jobs import JobDraft, JobQueue, new_batch_id
+from services.media_store import MediaStore
+from services.prompts import CharacterInput, StyleInput, build_prompt
+from studio import __version__
+from studio.clock import Clock
+from studio.config import Settings
+from studio.db import Database
+from studio.models import Character, DatasetImage, Job, JobPriority, ReferenceImage
+from workflows import ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
+
+IMAGE_JOB = "image.generate"
+MAX_BATCH = 64
+MAX_SEED = 2**32 - 1  # what every UI and A1111 accept; ComfyUI takes up to 2**64-1
+REFERENCE_SUBFOLDER = "anime-studio"
+
+SeedPolicy = Literal["random", "increment", "fixed"]
+
+
+class LoraChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    strength: float = Field(0.8, ge=-2.0, le=2.0)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if ".." in PurePosixPath(value).parts or value.startswith("/"):
+            raise ValueError("a LoRA is named by its file in ComfyUI's loras folder, e.g. koopa_lora.safetensors")
+        return value
+
+
+class ImageBatchDraft(BaseModel):
+    """What the Create page and `POST /api/characters/{id}/generate` send."""
+
+    model_config = ConfigDict(extra="forbid")
+    style: str | None = Field(None, description="Generation style; unset: the project's default style.")
+    count: int = Field(4, ge=1, le=MAX_BATCH)
+    seed_policy: SeedPolicy = "random"
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="First seed (increment) or the seed (fixed).")
+    pose: str = Field("", max_length=500)
+    extra_prompt: str = Field("", max_length=2000, description="Added to the end of the positive prompt.")
+    loras: list[LoraChoice] = Field(default_factory=list, max_length=8)
+    use_reference: bool = Field(True, description="Condition on the character's first reference image (IP-Adapter).")
+    device: str | None = Field(None, description="Pin the batch to one device; unset: any ComfyUI device.")
+
+
+def batch_seeds(policy: SeedPolicy, seed: int | None, count: int, rng: random.Random) -> list[int]:
+    if policy == "random" or seed is None:
+        if policy != "random":
+            raise Invalid("seed", f"the '{policy}' seed policy needs a seed")
+        return [rng.randint(0, MAX_SEED) for _ in range(count)]
+    if policy == "fixed":
+        return [seed] * count
+    return [(seed + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+class ImageGeneration:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        media: MediaStore,
+        projects: Projects,
+        characters: Characters,
+        styles: GenerationStyles,
+        library: PromptLibrary,
+        jobs: JobQueue,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._clock = clock
+        self._media = media
+        self._projects = projects
+        self._characters = characters
+        self._styles = styles
+        self._library = library
+        self._jobs = jobs
+        self._rng = random.SystemRandom()
+
+    async def generate(self, character_id: int, draft: ImageBatchDraft, actor: str) -> list[Job]:
+        """Queue one job per image. Invalid: no style, no ComfyUI device, unknown device, missing seed."""
+        character = await self._characters.get(character_id)
+        if character.deleted_at is not None:
+            raise Invalid("character", f"{character.name} is deleted; restore it before generating")
+        device = self._check_device(draft.device)
+        project = await self._projects.get(character.project_id)
+        style_name = draft.style or project.default_style
+        if not style_name:
+            raise Invalid("style", f"project '{project.name}' has no default style; choose a style")
+        style = await self._styles.get(style_name)
+        world = await self._projects.world(project.id)  # type: ignore[arg-type]
+        profiles, rules = await self._library.engine_inputs()
+        plan = build_prompt(
+            CharacterInput.from_record(character),
+            StyleInput.from_record(style),
+            profiles,
+            rules,
+            world_negative=world.negative_prompt_guidance,
+            pose=draft.pose,
+        )
+        positive = ", ".join(part for part in (plan.positive, draft.extra_prompt.strip()) if part)
+        loras = [LoraRef(name=c.name, strength_model=c.strength, strength_clip=c.strength) for c in draft.loras]
+        if character.lora_path:
+            loras.insert(0, LoraRef(name=PurePosixPath(character.lora_path).name))
+        reference = await self._reference_for(character, plan.ip_adapter_model, plan.architecture, draft.use_reference)
+        seeds = batch_seeds(draft.seed_policy, draft.seed, draft.count, self._rng)
+        base = ImageRequest(
+            architecture=plan.architecture,
+            checkpoint=style.checkpoint_model,
+            positive=positive,
+            negative=plan.negative,
+            width=plan.params.width,
+            height=plan.params.height,
+            seed=0,
+            steps=plan.params.steps,
+            cfg=plan.params.cfg,
+            sampler=plan.params.sampler,
+            scheduler=plan.params.scheduler,
+            loras=tuple(loras),
+            ip_adapter=None,
+            v_prediction=plan.params.prediction_type == "v_prediction",
+            rescale_cfg=plan.params.rescale_cfg,
+            filename_prefix=f"anime-studio/{character.slug[:40]}",
+        )
+        context = {
+            "project_id": project.id,
+            "character_id": character.id,
+            "style": style.name,
+            "profile": plan.profile.name,
+            "pose": draft.pose,
+            "extra_prompt": draft.extra_prompt,
+            "seed_policy": draft.seed_policy,
+            "reference": reference,
+        }
+        batch = new_batch_id()
+        drafts = [
+            JobDraft(
+                kind=IMAGE_JOB,
+                payload={"request": _request_payload(dataclasses.replace(base, seed=seed)), **context},
+                title=f"{character.name} · image {i + 1} of {len(seeds)}",
+                device=device,
+                priority=JobPriority.INTERACTIVE,
+                batch=batch,
+                project_id=project.id,
+            )
+            for i, seed in enumerate(seeds)
+        ]
+        return await self._jobs.submit(drafts, actor)
+
+    async def again(self, image_id: int, actor: str) -> Job:
+        """Queue the exact recipe of a generated image again (same prompts, seed, models)."""
+        image = await self.image(image_id)
+        recipe = image.provenance.get("recipe") if image.provenance else None
+        if not isinstance(recipe, dict) or "request" not in recipe:
+            raise Invalid("image", "this image was not generated by the studio, so it has no recipe to repeat")
+        self._check_device(None)
+        character = await self._characters.get(recipe["character_id"])
+        if character.deleted_at is not None:
+            raise Invalid("character", f"{character.name} is deleted; restore it before generating")
+        title = f"{character.name} · again like image {image_id}"
+        drafts = [
+            JobDraft(kind=IMAGE_JOB, payload=recipe, title=title, batch=new_batch_id(), project_id=recipe["project_id"])
+        ]
+        return (await self._jobs.submit(drafts, actor))[0]
+
+    async def image(self, image_id: int) -> DatasetImage:
+        async with self._db.session() as session:
+            image = await session.get(DatasetImage, image_id)
+        if image is None:
+            raise NotFound(f"image {image_id} does not exist")
+        return image
+
+    async def images(self, image_ids: list[int]) -> list[DatasetImage]:
+        if not image_ids:
+            return []
+        query = select(DatasetImage).where(col(DatasetImage.id).in_(image_ids)).order_by(col(DatasetImage.id))
+        async with self._db.session() as session:
+            return list((await session.exec(query)).all())
+
+    def _check_device(self, device: str | None) -> str | None:
+        comfy_devices = [d.name for d in self._settings.devices if d.comfyui_url]
+        if not comfy_devices:
+            raise Invalid(
+                "device",
+                "no device has a ComfyUI server; add one to the `devices` setting, e.g. "
+                'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\'',
+            )
+        if device is not None and device not in comfy_devices:
+            raise Invalid("device", f"'{device}' is not a ComfyUI device; choose one of {', '.join(comfy_devices)}")
+        return device
+
+    async def _reference_for(
+        self, character: Character, ip_adapter_model: str | None, architecture: str, wanted: bool
+    ) -> dict[str, Any] | None:
+        # IP-Adapter only where the model profile names one (SD1.5 profiles): SDXL IP-Adapters are a
+        # different model family, and the earlier system's cross-architecture attempts failed at run time.
+        if not wanted or ip_adapter_model is None or architecture != "sd15":
+            return None
+        references = await self._characters.references(character.id)  # type: ignore[arg-type]
+        if not references:
+            return None
+        first = references[0]
+        return {"id": first.id, "content_hash": first.content_hash, "weight": self._settings.ip_adapter_weight}
+
+
+class ImageJobHandler:
+    """Runs `image.generate` jobs on a ComfyUI device and stores the results as pending dataset images."""
+
+    kind = IMAGE_JOB
+
+    def __init__(self, *, db: Database, clock: Clock, media: MediaStore) -> None:
+        self._db = db
+        self._clock = clock
+        self._media = media
+
+    def memory_group(self, job: Job) -> str:
+        return f"image:{job.payload['request']['checkpoint']}"
+
+    async def prepare(self, job: Job, client: ComfyClient) -> dict[str, Any]:
+        reference = job.payload.get("reference")
+        image_name = None
+        if reference:
+            async with self._db.session() as session:
+                row = await session.get(ReferenceImage, reference["id"])
+            if row is None:
+                raise Invalid("reference", "the character's reference image was deleted after the job was queued")
+            data = await self._media.read(row.file_path)
+            # Named by content and overwritten: the same reference maps to the same input file every time
+            # (LoadImage reads the content, whatever the extension says).
+            name = _reference_input_name(reference).rsplit("/", 1)[1]
+            image_name = await client.upload_image(data, name, subfolder=REFERENCE_SUBFOLDER, overwrite=True)
+        return build_image_workflow(_request(job, image_name))
+
+    async def collect(self, job: Job, outcome: PromptOutcome, client: ComfyClient, device: str) -> dict[str, Any]:
+        files = [f for f in outcome.outputs if f.is_image and f.type == "output"]
+        if not files:
+            raise Invalid("outputs", "ComfyUI finished without saving an image")
+        payload = job.payload
+        request = payload["request"]
+        recipe = dict(payload)
+        provenance_base = {
+            **request,
+            "style": payload.get("style"),
+            "profile": payload.get("profile"),
+            "pose": payload.get("pose", ""),
+            "extra_prompt": payload.get("extra_prompt", ""),
+            "reference_id": (payload.get("reference") or {}).get("id"),
+            # Hash of the recipe's graph, without the per-job file name prefix: one recipe, one hash.
+            "workflow_hash": workflow_hash(
+                build_image_workflow(
+                    dataclasses.replace(
+                        _request(job, _reference_input_name(payload.get("reference"))),
+                        filename_prefix=request["filename_prefix"],
+                    )
+                )
+            ),
+            "backend": client.base_url,
+            "device": device,
+            "gpu_seconds": outcome.seconds,
+            "job_id": job.id,
+            "prompt_id": outcome.prompt_id,
+            "generated_at": self._clock.now().isoformat(),
+            "studio_version": __version__,
+        }
+        image_ids = []
+        for index, file in enumerate(files):
+            raw = await client.download(file)
+            provenance = {**provenance_base, "output": file.filename, "output_index": index}
+            stored = await asyncio.to_thread(_checked_png_with_provenance, raw, provenance)
+            image_ids.append(await self._store(job, stored, {**provenance, "recipe": recipe}))
+        return {"image_ids": image_ids}
+
+    async def _store(self, job: Job, stored: tuple[bytes, str, int, int], provenance: dict[str, Any]) -> int:
+        data, content_hash, width, height = stored
+        payload = job.payload
+        relative = (
+            f"projects/{payload['project_id']}/characters/{payload['character_id']}/dataset/{content_hash[:32]}.png"
+        )
+        async with self._db.session() as session:
+            existing = (
+                await session.exec(
+                    select(DatasetImage).where(
+                        DatasetImage.character_id == payload["character_id"], DatasetImage.content_hash == content_hash
+                    )
+                )
+            ).first()
+            if existing is not None:
+                return existing.id  # type: ignore[return-value]
+        await self._media.write(relative, data)
+        image = DatasetImage(
+            project_id=payload["project_id"],
+            character_id=payload["character_id"],
+            file_path=relative,
+            content_hash=content_hash,
+            width=width,
+            height=height,
+            source="generated",
+            source_ref=f"job:{job.id}",
+            provenance=provenance,
+        )
+        async with self._db.session() as session:
+            session.add(image)
+        return image.id  # type: ignore[return-value]
+
+
+def _checked_png_with_provenance(raw: bytes, provenance: dict[str, Any]) -> tuple[bytes, str, int, int]:
+    checked = check_image(raw, "output")
+    data = embed_provenance(checked.data, provenance) if checked.media_type == "image/png" else checked.data
+    return data, hashlib.sha256(data).hexdigest(), checked.width, checked.height
+
+
+def _request_payload(request: ImageRequest) -> dict[str, Any]:
+    return dataclasses.asdict(request)
+
+
+def _reference_input_name(reference: dict[str, Any] | None) -> str | None:
+    """The `LoadImage` value of a job's reference image on the server (named by its content)."""
+    if not reference:
+        return None
+    return f"{REFERENCE_SUBFOLDER}/ref_{reference['content_hash'][:24]}.png"
+
+
+def _request(job: Job, reference_image: str | None) -> ImageRequest:
+    fields = dict(job.payload["request"])
+    fields["loras"] = tuple(LoraRef(**lora) for lora in fields.get("loras") or ())
+    fields.pop("ip_adapter", None)
+    reference = job.payload.get("reference")
+    ip_adapter = (
+        IPAdapterRef(image=reference_image, weight=float(reference["weight"]))
+        if reference and reference_image
+        else None
+    )
+    fields["filename_prefix"] = f"{fields['filename_prefix']}_{job.id}"
+    return ImageRequest(**fields, ip_adapter=ip_adapter)

@@ -1,0 +1,58 @@
+"""What a job kind needs to run: ComfyUI kinds build a graph and collect outputs; CPU kinds run in-process.
+
+Services register one handler per kind with `JobHandlers`; a device worker runs the kinds its device
+can serve (a ComfyUI device: the ComfyUI kinds; the built-in `cpu` device: the CPU kinds).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from services.comfyui import ComfyClient, PromptOutcome
+from studio.models import Job
+
+
+class ProgressSink(Protocol):
+    async def __call__(self, fraction: float, message: str, preview: bytes | None = None) -> None: ...
+
+
+class ComfyJobHandler(Protocol):
+    kind: str
+
+    def memory_group(self, job: Job) -> str:
+        """Jobs of one group share loaded models; switching groups asks the server to unload (`/free`)."""
+        ...
+
+    async def prepare(self, job: Job, client: ComfyClient) -> dict[str, Any]:
+        """Upload the job's inputs and return the API-format graph to queue."""
+        ...
+
+    async def collect(self, job: Job, outcome: PromptOutcome, client: ComfyClient, device: str) -> dict[str, Any]:
+        """Fetch and store the outputs of a successful prompt; returns the job's result."""
+        ...
+
+
+class CpuJobHandler(Protocol):
+    kind: str
+
+    async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
+        """Do the work (off the event loop for anything heavy); returns the job's result."""
+        ...
+
+
+class JobHandlers:
+    def __init__(self) -> None:
+        self.comfy: dict[str, ComfyJobHandler] = {}
+        self.cpu: dict[str, CpuJobHandler] = {}
+
+    def add_comfy(self, handler: ComfyJobHandler) -> None:
+        self._check_new(handler.kind)
+        self.comfy[handler.kind] = handler
+
+    def add_cpu(self, handler: CpuJobHandler) -> None:
+        self._check_new(handler.kind)
+        self.cpu[handler.kind] = handler
+
+    def _check_new(self, kind: str) -> None:
+        if kind in self.comfy or kind in self.cpu:
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")

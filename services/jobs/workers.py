@@ -1,0 +1,108 @@
+"""One worker per device: a ComfyUI worker for every configured device with a ComfyUI URL, plus `cpu`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.jobs.comfy_worker import ComfyDeviceWorker
+from services.jobs.cpu_worker import CpuWorker
+from services.jobs.handlers import JobHandlers
+from services.jobs.queue import JobQueue
+from studio.config import Settings
+from studio.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    device: str
+    url: str | None
+    connected: bool
+    in_flight: int
+    last_error: str | None
+
+
+def worker_identity(data_dir: Path, device: str) -> str:
+    """Stable across restarts (so a restart re-attaches its own running jobs), distinct per studio install.
+
+    Two studio processes sharing one PostgreSQL queue run on different hosts or from different data
+    folders, so they never take each other's running jobs for their own.
+    """
+    install = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()[:60]}-{install}/{device}"
+
+
+class DeviceWorkers:
+    def __init__(self, settings: Settings, queue: JobQueue, handlers: JobHandlers, events: EventBus) -> None:
+        self._settings = settings
+        poll = settings.job_claim_poll_seconds
+        self.workers: list[ComfyDeviceWorker | CpuWorker] = [
+            ComfyDeviceWorker(
+                device=device.name,
+                url=device.comfyui_url,
+                worker_id=worker_identity(settings.data_dir, device.name),
+                queue=queue,
+                handlers=handlers,
+                events=events,
+                claim_poll_seconds=poll,
+            )
+            for device in settings.devices
+            if device.comfyui_url
+        ]
+        self.workers.append(
+            CpuWorker(
+                worker_id=worker_identity(settings.data_dir, "cpu"),
+                queue=queue,
+                handlers=handlers,
+                events=events,
+                concurrency=settings.cpu_job_concurrency,
+                claim_poll_seconds=poll,
+            )
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [asyncio.create_task(self._supervise(w), name=f"worker:{w.device}") for w in self.workers]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def states(self) -> list[WorkerState]:
+        return [
+            WorkerState(
+                device=w.device,
+                url=getattr(w, "url", None),
+                connected=w.connected,
+                in_flight=w.in_flight,
+                last_error=w.last_error,
+            )
+            for w in self.workers
+        ]
+
+    @property
+    def comfy_devices(self) -> list[str]:
+        return [w.device for w in self.workers if isinstance(w, ComfyDeviceWorker)]
+
+    @staticmethod
+    async def _supervise(worker: ComfyDeviceWorker | CpuWorker) -> None:
+        # A bug in one worker must not silently stop that device for the rest of the session.
+        while True:
+            try:
+                await worker.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the worker of device %s crashed; restarting it in 2 s", worker.device)
+                await asyncio.sleep(2)
