@@ -179,7 +179,12 @@ async def check_device(
         present = await inventory.files("checkpoints")
         for style, checkpoint in sorted(style_checkpoints.items()):
             checkpoints.append(
-                CheckpointReadiness(style, checkpoint, checkpoint in present, near_names(checkpoint, present))
+                CheckpointReadiness(
+                    style,
+                    checkpoint,
+                    checkpoint in present,
+                    () if checkpoint in present else near_names(checkpoint, present),
+                )
             )
     except ComfyUnavailable as exc:
         return DevicePreflight(device=device, url=client.base_url, error=str(exc))

@@ -110,7 +110,14 @@ class ComfySocket:
         connected_before = False
         while True:
             try:
-                async with connect(self.url, max_size=None, open_timeout=10, user_agent_header="anime-studio") as ws:
+                async with connect(
+                    # A short close timeout: stopping the studio must not wait on a busy server's handshake.
+                    self.url,
+                    max_size=None,
+                    open_timeout=10,
+                    close_timeout=2,
+                    user_agent_header="anime-studio",
+                ) as ws:
                     await ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
                     backoff = self._min_backoff
                     yield Connected(reconnected=connected_before)

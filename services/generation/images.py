@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from services.bible import Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import ComfyClient, PromptOutcome
@@ -293,35 +293,41 @@ class ImageJobHandler:
             raw = await client.download(file)
             provenance = {**provenance_base, "output": file.filename, "output_index": index}
             stored = await asyncio.to_thread(_checked_png_with_provenance, raw, provenance)
-            image_ids.append(await self._store(job, stored, {**provenance, "recipe": recipe}))
+            output = f"{outcome.prompt_id}/{file.subfolder}/{file.filename}"
+            image_ids.append(await self._store(job, output, stored, {**provenance, "recipe": recipe}))
         return {"image_ids": image_ids}
 
-    async def _store(self, job: Job, stored: tuple[bytes, str, int, int], provenance: dict[str, Any]) -> int:
+    async def _store(
+        self, job: Job, output: str, stored: tuple[bytes, str, int, int], provenance: dict[str, Any]
+    ) -> int:
+        """Save one output as a pending dataset image, once: collecting the same prompt again (a restart
+        between saving and marking the job done) finds the image it saved before."""
         data, content_hash, width, height = stored
         payload = job.payload
-        relative = (
-            f"projects/{payload['project_id']}/characters/{payload['character_id']}/dataset/{content_hash[:32]}.png"
-        )
+        character_id = payload["character_id"]
+        source_ref = f"comfyui:{output}"
         async with self._db.session() as session:
             existing = (
                 await session.exec(
                     select(DatasetImage).where(
-                        DatasetImage.character_id == payload["character_id"], DatasetImage.content_hash == content_hash
+                        DatasetImage.character_id == character_id,
+                        or_(DatasetImage.source_ref == source_ref, DatasetImage.content_hash == content_hash),
                     )
                 )
             ).first()
-            if existing is not None:
-                return existing.id  # type: ignore[return-value]
+        if existing is not None:
+            return existing.id  # type: ignore[return-value]
+        relative = f"projects/{payload['project_id']}/characters/{character_id}/dataset/{content_hash[:32]}.png"
         await self._media.write(relative, data)
         image = DatasetImage(
             project_id=payload["project_id"],
-            character_id=payload["character_id"],
+            character_id=character_id,
             file_path=relative,
             content_hash=content_hash,
             width=width,
             height=height,
             source="generated",
-            source_ref=f"job:{job.id}",
+            source_ref=source_ref,
             provenance=provenance,
         )
         async with self._db.session() as session:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from services.generation import ImageBatchDraft, read_provenance
+from services.comfyui import ComfyClient
+from services.generation import ImageBatchDraft, ImageJobHandler, read_provenance
 from studio.config import DeviceSettings, Settings
 from studio.models import ApprovalState, Job, JobState
 from studio.root import Studio
@@ -293,5 +294,48 @@ async def test_generate_again_repeats_the_recipe(tmp_path: Path, fake: FakeComfy
         same = ("seed", "positive", "negative", "checkpoint", "workflow_hash", "steps", "cfg", "sampler")
         assert {k: new_image.provenance[k] for k in same} == {k: original.provenance[k] for k in same}
         assert new_image.id != original.id and new_image.provenance["job_id"] == again.id
+    finally:
+        await studio.stop()
+
+
+async def test_switching_checkpoints_asks_the_server_to_unload_the_previous_models(
+    tmp_path: Path, fake: FakeComfyUI
+) -> None:
+    studio = await _started(_settings(tmp_path / "data", fake))
+    try:
+        koopa = await _character(studio)
+        other = COUNTERFEIT.model_copy(
+            update={"name": "other-checkpoint", "checkpoint_model": MODELS["checkpoints"][1]}
+        )
+        await studio.styles.create(other, "aiko")
+        first = await studio.images.generate(koopa, ImageBatchDraft(count=2), "aiko")
+        await _finished(studio, first)
+        assert fake.free_calls == []  # one checkpoint throughout: its models stay loaded
+        second = await studio.images.generate(koopa, ImageBatchDraft(count=1, style=other.name), "aiko")
+        assert [j.state for j in await _finished(studio, second)] == [JobState.SUCCEEDED]
+        assert fake.free_calls == [{"unload_models": True, "free_memory": False}]
+    finally:
+        await studio.stop()
+
+
+async def test_collecting_a_prompt_twice_stores_its_images_once(tmp_path: Path, fake: FakeComfyUI) -> None:
+    """A restart between saving the images and marking the job done collects the prompt again."""
+    studio = await _started(_settings(tmp_path / "data", fake))
+    try:
+        koopa = await _character(studio)
+        [job] = await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko")
+        [done] = await _finished(studio, [job])
+        client = ComfyClient(fake.url)
+        try:
+            outcome = await client.history(done.external_handle or "")
+            assert outcome is not None
+            again = await ImageJobHandler(db=studio.db, clock=studio.clock, media=studio.media).collect(
+                done, outcome, client, "gpu1"
+            )
+        finally:
+            await client.aclose()
+        assert again == done.result
+        cards = await studio.characters.cards((await studio.characters.get(koopa)).project_id)
+        assert [c.dataset for c in cards] == [{"pending": 1}]
     finally:
         await studio.stop()
