@@ -14,6 +14,7 @@ from services.bible.schemas import (
     WorldDraft,
 )
 from services.errors import Conflict, Invalid, NotFound
+from studio.config import Settings
 from studio.root import Studio
 from tests.bible_helpers import COUNTERFEIT, GALAXY, KOOPA, NOOB_VPRED, PEACH, noisy_png, png
 
@@ -179,3 +180,16 @@ async def test_users_extend_the_prompt_library(studio: Studio) -> None:
     await studio.library.save_rule(SpeciesRuleDraft(name="turtle", keywords=["tortoise"]), "local")
     await studio.library.reset_builtin("species_rule", "turtle", "local")
     assert next(r for r in await studio.library.rules() if r.name == "turtle").keywords == turtle.keywords
+
+
+async def test_profiles_are_seeded_on_first_use_and_a_missing_catch_all_is_a_clear_error(settings: Settings) -> None:
+    studio = Studio.build(settings)
+    studio.migrate()  # not started: a request can arrive before start-up has seeded the built-ins
+    try:
+        profiles = await studio.library.model_profiles()
+        assert any(p.name == "Default" and p.is_catch_all for p in profiles)
+        await studio.library.save_profile(ProfileDraft(name="Default", match=["only-this"], priority=1000), "aiko")
+        with pytest.raises(Invalid, match="no model profile is a catch-all"):
+            await studio.styles.check(COUNTERFEIT)
+    finally:
+        await studio.stop()
