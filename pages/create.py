@@ -19,6 +19,7 @@ from services.errors import Invalid, NotFound
 from services.generation import IMAGE_JOB, ImageBatchDraft
 from services.generation.images import MAX_BATCH, MAX_SEED
 from services.jobs import FINISHED_STATES, JobChanged, JobFilter, JobProgressed
+from studio.config import COMFYUI_DEVICE_EXAMPLE
 from studio.models import Character, DatasetImage, GenerationStyle, Job, Project
 from studio.root import Studio
 
@@ -31,7 +32,6 @@ MAX_BATCHES = 8
 # Events mark what changed; the page redraws at most this often, so a 64-image batch or a stream of
 # preview frames costs a few redraws a second instead of one per event.
 REDRAW_SECONDS = 0.2
-DEVICES_EXAMPLE = 'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\''
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
@@ -69,7 +69,7 @@ class CreateView:
         project_id: int = self.project.id  # type: ignore[assignment]
         characters = [card.character for card in await self.studio.characters.cards(project_id)]
         styles = await self.studio.styles.list()
-        devices = [d for d in self.studio.settings.devices if d.comfyui_url]
+        devices = list(self.studio.settings.comfyui_devices)
         blocked = self._blockers(characters, styles, bool(devices))
         with ui.card().classes("w-full gap-3").mark("generate-form"):
             ui.label("Generate images").classes("text-xl font-semibold")
@@ -118,7 +118,7 @@ class CreateView:
                 self.seed.bind_enabled_from(self.seed_policy, "value", backward=lambda policy: policy != "random")
                 self.device = (
                     ui.select(
-                        {ANY_DEVICE: "any ComfyUI device", **{d.name: d.name for d in devices}},
+                        {ANY_DEVICE: "any ComfyUI device", **{name: name for name in devices}},
                         value=ANY_DEVICE,
                         label="Device",
                     )
@@ -169,7 +169,7 @@ class CreateView:
                 ui.label("No device has a ComfyUI server, so images cannot be generated yet.").classes("font-medium")
                 ui.label(
                     "Add one to the `devices` setting (environment, .env or studio.toml) and restart the studio, e.g. "
-                    + DEVICES_EXAMPLE
+                    + COMFYUI_DEVICE_EXAMPLE
                 ).classes("text-sm font-mono break-all")
                 ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props("flat dense")
         if not characters:

@@ -55,7 +55,7 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
         # A probe another tab made moments ago is as good as a new one.
         ui.timer(0.05, lambda: show(max_age=refresh_every / 2), once=True)
         ui.timer(refresh_every, lambda: show(max_age=refresh_every / 2))
-        if any(d.comfyui_url for d in studio.settings.devices):
+        if studio.settings.comfyui_devices:
             with content:
                 _capabilities_section(studio)
 

@@ -26,6 +26,9 @@ ENV_PREFIX = "STUDIO_"
 CONFIG_FILE_ENV = "STUDIO_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "studio.toml"
 
+# How a user adds a ComfyUI device, quoted wherever the studio says one is missing.
+COMFYUI_DEVICE_EXAMPLE = 'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\''
+
 _DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -210,6 +213,11 @@ class Settings(BaseSettings):
         if dupes:
             raise ValueError(f"device names must be unique; repeated: {', '.join(dupes)}")
         return self
+
+    @property
+    def comfyui_devices(self) -> dict[str, str]:
+        """Device name -> ComfyUI URL, for the devices that host ComfyUI (in settings order)."""
+        return {d.name: d.comfyui_url for d in self.devices if d.comfyui_url}
 
     @property
     def effective_database_url(self) -> str:

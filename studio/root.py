@@ -107,14 +107,11 @@ class Studio:
                 db=db,
                 clock=clock,
                 media=media,
-                projects=projects,
                 characters=characters,
-                styles=styles,
-                library=library,
                 jobs=jobs,
             ),
             capabilities=DeviceCapabilities(
-                {d.name: d.comfyui_url for d in settings.devices if d.comfyui_url},
+                settings.comfyui_devices,
                 # /object_info is large and slow to build on a busy server: allow more than a probe.
                 timeout=max(10.0, settings.backend_timeout_seconds),
             ),

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.backends.status import BackendKind, BackendStatus
-from studio.config import DeviceSettings, Settings
+from studio.config import COMFYUI_DEVICE_EXAMPLE, DeviceSettings, Settings
 
 LlmApi = Literal["ollama", "openai"]
 
 # Shown when no device is configured at all: a copy-pasteable STUDIO_DEVICES value per service.
-_COMFYUI_EXAMPLE = '[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]'
 _LLM_EXAMPLE = '[{"name":"rx9070","llm_url":"http://127.0.0.1:11434","llm_api":"ollama"}]'
 
 NOT_PROBED = "not probed yet"
@@ -69,7 +68,7 @@ def _no_device_targets() -> list[Target]:
             service="ComfyUI",
             device=None,
             url=None,
-            hint=f"no GPU device is configured: add one with STUDIO_DEVICES='{_COMFYUI_EXAMPLE}'",
+            hint=f"no GPU device is configured: add one with {COMFYUI_DEVICE_EXAMPLE}",
         ),
         Target(
             key="llm",

@@ -26,7 +26,7 @@ from services.prompts import (
 from studio.clock import Clock
 from studio.db import Database
 from studio.events import EventBus
-from studio.models import Character, DatasetImage, ReferenceImage
+from studio.models import Character, DatasetImage, GenerationStyle, ReferenceImage
 
 MAX_REFERENCES = 24
 
@@ -244,15 +244,22 @@ class Characters:
 
         Without a style name, the project's default style is used. Invalid: no style to preview with.
         """
-        character = await self.get(character_id)
+        plan, _style = await self.plan(await self.get(character_id), style_name, pose)
+        return plan
+
+    async def plan(
+        self, character: Character, style_name: str | None, pose: str = ""
+    ) -> tuple[PromptPlan, GenerationStyle]:
+        """Plan a generation of `character` in a style (the project's default when None): what the
+        preview shows and what generation sends are the same plan. Invalid: no style to use."""
         project = await self._projects.get(character.project_id)
         name = style_name or project.default_style
         if not name:
-            raise Invalid("style", f"project '{project.name}' has no default style; name one with ?style=")
+            raise Invalid("style", f"project '{project.name}' has no default style; choose a style")
         style = await self._styles.get(name)
         world = await self._projects.world(project.id)  # type: ignore[arg-type]
         profiles, rules = await self._library.engine_inputs()
-        return build_prompt(
+        plan = build_prompt(
             CharacterInput.from_record(character),
             StyleInput.from_record(style),
             profiles,
@@ -260,6 +267,7 @@ class Characters:
             world_negative=world.negative_prompt_guidance,
             pose=pose,
         )
+        return plan, style
 
     @staticmethod
     async def _check_slug_free(session, project_id: int, slug: str, own_id: int | None) -> None:

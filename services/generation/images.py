@@ -17,17 +17,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import col, or_, select
 
-from services.bible import Characters, GenerationStyles, Projects, PromptLibrary
+from services.bible import Characters
 from services.comfyui import ComfyClient, PromptOutcome
 from services.errors import Invalid, NotFound
 from services.generation.provenance import embed_provenance
 from services.imaging import check_image
 from services.jobs import JobDraft, JobQueue, new_batch_id
 from services.media_store import MediaStore
-from services.prompts import CharacterInput, StyleInput, build_prompt
 from studio import __version__
 from studio.clock import Clock
-from studio.config import Settings
+from studio.config import COMFYUI_DEVICE_EXAMPLE, Settings
 from studio.db import Database
 from studio.models import Character, DatasetImage, Job, JobPriority, ReferenceImage
 from workflows import ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
@@ -86,20 +85,14 @@ class ImageGeneration:
         db: Database,
         clock: Clock,
         media: MediaStore,
-        projects: Projects,
         characters: Characters,
-        styles: GenerationStyles,
-        library: PromptLibrary,
         jobs: JobQueue,
     ) -> None:
         self._settings = settings
         self._db = db
         self._clock = clock
         self._media = media
-        self._projects = projects
         self._characters = characters
-        self._styles = styles
-        self._library = library
         self._jobs = jobs
         self._rng = random.SystemRandom()
 
@@ -109,21 +102,7 @@ class ImageGeneration:
         if character.deleted_at is not None:
             raise Invalid("character", f"{character.name} is deleted; restore it before generating")
         device = self._check_device(draft.device)
-        project = await self._projects.get(character.project_id)
-        style_name = draft.style or project.default_style
-        if not style_name:
-            raise Invalid("style", f"project '{project.name}' has no default style; choose a style")
-        style = await self._styles.get(style_name)
-        world = await self._projects.world(project.id)  # type: ignore[arg-type]
-        profiles, rules = await self._library.engine_inputs()
-        plan = build_prompt(
-            CharacterInput.from_record(character),
-            StyleInput.from_record(style),
-            profiles,
-            rules,
-            world_negative=world.negative_prompt_guidance,
-            pose=draft.pose,
-        )
+        plan, style = await self._characters.plan(character, draft.style, draft.pose)
         positive = ", ".join(part for part in (plan.positive, draft.extra_prompt.strip()) if part)
         loras = [LoraRef(name=c.name, strength_model=c.strength, strength_clip=c.strength) for c in draft.loras]
         if character.lora_path:
@@ -149,7 +128,7 @@ class ImageGeneration:
             filename_prefix=f"anime-studio/{character.slug[:40]}",
         )
         context = {
-            "project_id": project.id,
+            "project_id": character.project_id,
             "character_id": character.id,
             "style": style.name,
             "profile": plan.profile.name,
@@ -162,12 +141,12 @@ class ImageGeneration:
         drafts = [
             JobDraft(
                 kind=IMAGE_JOB,
-                payload={"request": _request_payload(dataclasses.replace(base, seed=seed)), **context},
+                payload={"request": dataclasses.asdict(dataclasses.replace(base, seed=seed)), **context},
                 title=f"{character.name} · image {i + 1} of {len(seeds)}",
                 device=device,
                 priority=JobPriority.INTERACTIVE,
                 batch=batch,
-                project_id=project.id,
+                project_id=character.project_id,
             )
             for i, seed in enumerate(seeds)
         ]
@@ -204,12 +183,11 @@ class ImageGeneration:
             return list((await session.exec(query)).all())
 
     def _check_device(self, device: str | None) -> str | None:
-        comfy_devices = [d.name for d in self._settings.devices if d.comfyui_url]
+        comfy_devices = self._settings.comfyui_devices
         if not comfy_devices:
             raise Invalid(
                 "device",
-                "no device has a ComfyUI server; add one to the `devices` setting, e.g. "
-                'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\'',
+                f"no device has a ComfyUI server; add one to the `devices` setting, e.g. {COMFYUI_DEVICE_EXAMPLE}",
             )
         if device is not None and device not in comfy_devices:
             raise Invalid("device", f"'{device}' is not a ComfyUI device; choose one of {', '.join(comfy_devices)}")
@@ -339,10 +317,6 @@ def _checked_png_with_provenance(raw: bytes, provenance: dict[str, Any]) -> tupl
     checked = check_image(raw, "output")
     data = embed_provenance(checked.data, provenance) if checked.media_type == "image/png" else checked.data
     return data, hashlib.sha256(data).hexdigest(), checked.width, checked.height
-
-
-def _request_payload(request: ImageRequest) -> dict[str, Any]:
-    return dataclasses.asdict(request)
 
 
 def _reference_input_name(reference: dict[str, Any] | None) -> str | None:

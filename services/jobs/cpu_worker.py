@@ -30,6 +30,7 @@ class CpuWorker:
         claim_poll_seconds: float = 2.0,
     ) -> None:
         self.device = CPU_DEVICE
+        self.url: str | None = None  # in-process: no server behind it
         self.worker_id = worker_id
         self._queue = queue
         self._handlers = handlers

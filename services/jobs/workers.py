@@ -44,16 +44,15 @@ class DeviceWorkers:
         poll = settings.job_claim_poll_seconds
         self.workers: list[ComfyDeviceWorker | CpuWorker] = [
             ComfyDeviceWorker(
-                device=device.name,
-                url=device.comfyui_url,
-                worker_id=worker_identity(settings.data_dir, device.name),
+                device=name,
+                url=url,
+                worker_id=worker_identity(settings.data_dir, name),
                 queue=queue,
                 handlers=handlers,
                 events=events,
                 claim_poll_seconds=poll,
             )
-            for device in settings.devices
-            if device.comfyui_url
+            for name, url in settings.comfyui_devices.items()
         ]
         self.workers.append(
             CpuWorker(
@@ -82,17 +81,13 @@ class DeviceWorkers:
         return [
             WorkerState(
                 device=w.device,
-                url=getattr(w, "url", None),
+                url=w.url,
                 connected=w.connected,
                 in_flight=w.in_flight,
                 last_error=w.last_error,
             )
             for w in self.workers
         ]
-
-    @property
-    def comfy_devices(self) -> list[str]:
-        return [w.device for w in self.workers if isinstance(w, ComfyDeviceWorker)]
 
     @staticmethod
     async def _supervise(worker: ComfyDeviceWorker | CpuWorker) -> None:
