@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.shell import Area
-from pages import activity, characters, create, jobs, login, projects, settings, status, story
+from pages import activity, characters, create, datasets, ingest, jobs, kiosk, login, projects, settings, status, story
 from studio.root import Studio
 
 # The navigation, in order. An area is added here when its page works end to end.
@@ -12,6 +12,8 @@ AREAS: tuple[Area, ...] = (
     Area("Story & World", "auto_stories", "/story"),
     Area("Characters", "face", "/characters"),
     Area("Create", "brush", "/create"),
+    Area("Datasets", "photo_library", "/datasets"),
+    Area("Review station", "fullscreen", "/kiosk"),
     Area("Jobs", "work_history", "/jobs"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
@@ -26,6 +28,9 @@ def register_pages(studio: Studio) -> None:
     story.register(studio, AREAS)
     characters.register(studio, AREAS)
     create.register(studio, AREAS)
+    ingest.register(studio, AREAS)
+    datasets.register(studio, AREAS)
+    kiosk.register(studio, AREAS)
     jobs.register(studio, AREAS)
     activity.register(studio, AREAS)
     settings.register(studio, AREAS)

@@ -29,6 +29,8 @@ DEFAULT_CONFIG_FILE = "studio.toml"
 # How a user adds a ComfyUI device, quoted wherever the studio says one is missing.
 COMFYUI_DEVICE_EXAMPLE = 'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\''
 
+CONTENT_RATINGS = ("G", "PG", "PG-13", "R", "NC-17")
+
 _DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -184,6 +186,67 @@ class Settings(BaseSettings):
         "checkpoint's model profile names an IP-Adapter model.",
     )
 
+    # --- datasets: ingestion, dedup, triage, vision review ---------------------------------------
+    import_folders: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders the studio may import images from (comma-separated), besides `inbox` in the data "
+        "folder, e.g. your ComfyUI output folder. Anything else is refused, so a folder scan cannot read the "
+        "whole disk.",
+    )
+    max_video_upload_mb: int = Field(
+        2048, ge=1, le=64 * 1024, description="Largest video file accepted for frame extraction (upload or URL), MB."
+    )
+    video_max_frames: int = Field(60, ge=1, le=2000, description="Most frames taken from one video.")
+    video_interval_seconds: float = Field(
+        2.0, gt=0, le=3600, description="A video frame is taken at least this often, besides scene changes."
+    )
+    video_scene_threshold: float = Field(
+        0.3, gt=0, lt=1, description="ffmpeg scene-change score above which a video frame starts a new scene."
+    )
+    dedup_hamming_threshold: int = Field(
+        6,
+        ge=0,
+        le=24,
+        description="Two images whose 64-bit perceptual hashes differ in at most this many bits are near "
+        "duplicates (0: only identical hashes).",
+    )
+    triage_min_side: int = Field(
+        512, ge=64, le=8192, description="Images whose shorter side is below this many pixels are rejected as small."
+    )
+    triage_blur_min: float = Field(
+        30.0,
+        ge=0,
+        description="Sharpness (variance of the Laplacian at 512 px) below which an image is rejected as blurry.",
+    )
+    triage_dark_below: float = Field(
+        0.08, ge=0, le=1, description="Mean brightness (0-1) below which an image is rejected as too dark."
+    )
+    triage_bright_above: float = Field(
+        0.97, ge=0, le=1, description="Mean brightness (0-1) above which an image is rejected as washed out."
+    )
+    nsfw_limits: dict[str, float] = Field(
+        default_factory=lambda: {"G": 0.15, "PG": 0.3, "PG-13": 0.5, "R": 0.85, "NC-17": 1.0},
+        description="Highest NSFW score (0-1, open_nsfw) an image may have, per project content rating; "
+        "above it the image is rejected.",
+    )
+    vision_model: str = Field(
+        "gemma3:12b", min_length=1, description="LLM with image input that reviews dataset images."
+    )
+    vision_device: str | None = Field(
+        None, description="Device whose `llm_url` serves vision review; unset: the first device with an LLM."
+    )
+    vision_reject_below: float = Field(
+        0.4, ge=0, le=1, description="Vision review scores below this are rejected automatically."
+    )
+    vision_approve_at: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Vision review scores at or above this are approved automatically (solo human-like "
+        "characters only; non-human characters always wait for a person).",
+    )
+    vision_timeout_seconds: float = Field(90.0, gt=0, le=900, description="Timeout of one vision review call.")
+
     @field_validator("trusted_networks", "trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
@@ -195,6 +258,21 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"'{item}' is not a network in CIDR form such as 192.168.50.0/24") from exc
         return out
+
+    @field_validator("import_folders", mode="before")
+    @classmethod
+    def _folders(cls, value: Any) -> Any:
+        return [Path(str(item)).expanduser() for item in _split_list(value) or []]
+
+    @field_validator("nsfw_limits")
+    @classmethod
+    def _every_rating(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = [rating for rating in CONTENT_RATINGS if rating not in value]
+        if missing:
+            raise ValueError(f"give a limit for every content rating; missing: {', '.join(missing)}")
+        if any(not 0 <= limit <= 1 for limit in value.values()):
+            raise ValueError("NSFW limits are scores between 0 and 1")
+        return value
 
     @field_validator("echo_brain_url", "jellyfin_url", "vault_addr")
     @classmethod
@@ -212,7 +290,17 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"device names must be unique; repeated: {', '.join(dupes)}")
+        if self.vision_device is not None and self.vision_llm is None:
+            raise ValueError(f"vision_device '{self.vision_device}' is not a device with an llm_url")
         return self
+
+    @property
+    def vision_llm(self) -> DeviceSettings | None:
+        """The device whose LLM reviews dataset images, or None when no device has one."""
+        with_llm = [d for d in self.devices if d.llm_url]
+        if self.vision_device is not None:
+            return next((d for d in with_llm if d.name == self.vision_device), None)
+        return with_llm[0] if with_llm else None
 
     @property
     def comfyui_devices(self) -> dict[str, str]:

@@ -15,6 +15,18 @@ from services.accounts import Accounts
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight
+from services.datasets import (
+    INGEST_KINDS,
+    Curation,
+    DatasetBrowser,
+    DatasetStore,
+    Feedback,
+    Ingestion,
+    IngestJobHandler,
+    LocalTriage,
+    ReviewDecisions,
+    VisionReviewJobHandler,
+)
 from services.generation import ImageGeneration, ImageJobHandler
 from services.jobs import DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
@@ -61,6 +73,12 @@ class Studio:
     workers: DeviceWorkers
     images: ImageGeneration
     capabilities: DeviceCapabilities
+    datasets: DatasetBrowser
+    dataset_store: DatasetStore
+    curation: Curation
+    decisions: ReviewDecisions
+    ingestion: Ingestion
+    feedback: Feedback
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -80,8 +98,20 @@ class Studio:
         projects = Projects(db, events, clock)
         characters = Characters(db, events, clock, media, projects, styles, library)
         jobs = JobQueue(db, events, clock)
+        decisions = ReviewDecisions(db, events, clock)
+        store = DatasetStore(db=db, events=events, media=media, settings=settings)
+        curation = Curation(settings=settings, db=db, media=media, decisions=decisions, jobs=jobs, triage=LocalTriage())
+        ingestion = Ingestion(settings=settings, db=db, media=media, jobs=jobs, store=store, curation=curation)
+        feedback = Feedback(db)
         handlers = JobHandlers()
-        handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media))
+        handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media, store=store, curation=curation))
+        for kind in INGEST_KINDS:
+            handlers.add_cpu(IngestJobHandler(kind, ingestion))
+        handlers.add_cpu(
+            VisionReviewJobHandler(
+                settings=settings, db=db, media=media, characters=characters, library=library, decisions=decisions
+            )
+        )
         return cls(
             settings=settings,
             secrets=secrets,
@@ -109,12 +139,19 @@ class Studio:
                 media=media,
                 characters=characters,
                 jobs=jobs,
+                feedback=feedback,
             ),
             capabilities=DeviceCapabilities(
                 settings.comfyui_devices,
                 # /object_info is large and slow to build on a busy server: allow more than a probe.
                 timeout=max(10.0, settings.backend_timeout_seconds),
             ),
+            datasets=DatasetBrowser(db),
+            dataset_store=store,
+            curation=curation,
+            decisions=decisions,
+            ingestion=ingestion,
+            feedback=feedback,
         )
 
     def migrate(self) -> None:
@@ -127,6 +164,9 @@ class Studio:
         The schema must already be migrated.
         """
         await self.library.ensure_builtins()
+        swept = await self.ingestion.sweep_staging()
+        if swept:
+            log.info("removed %d staged upload(s) that no job needs any more", swept)
         self.media_tools = await probe_media_tools()
         for tool in self.media_tools:
             if not tool.available:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import httpx
 
 from services.backends.targets import Target
+from services.unreachable import why_unreachable
 from studio.secrets import SecretStore
 
 
@@ -94,14 +94,16 @@ class ProbeContext:
         )
 
     def _connect_detail(self, exc: httpx.ConnectError) -> str:
-        causes = _causes(exc)
-        if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        why = why_unreachable(exc)
+        if why.kind == "refused":
             return f"connection refused at {self.base_url} — is {self.target.service} running?"
-        if any(isinstance(c, socket.gaierror) for c in causes):
+        if why.kind == "unknown_host":
             host = httpx.URL(self.base_url).host
             return f"cannot resolve the host name {host!r} of {self.base_url} — is the address right?"
-        reason = str(causes[-1]) or type(causes[-1]).__name__
-        return f"cannot connect to {self.base_url} ({reason}) — is {self.target.service} running and the address right?"
+        return (
+            f"cannot connect to {self.base_url} ({why.reason}) — is {self.target.service} running and the "
+            "address right?"
+        )
 
     def _status_detail(self, response: httpx.Response, url: str, auth_hint: str | None) -> str:
         code = response.status_code
@@ -111,16 +113,6 @@ class ProbeContext:
         if code == 404:
             return f"HTTP 404 from {url} — is {self.target.service} really at {self.base_url}?"
         return f"HTTP {code} from {url} — see the log of {self.target.service}"
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and what caused it, outermost first (httpx hides errno behind two wrappers)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -94,6 +94,11 @@ class ComfyClient:
         entry = answer.get(prompt_id)
         return parse_history_entry(prompt_id, entry) if isinstance(entry, dict) else None
 
+    async def recent(self, max_items: int = 1000) -> list[PromptOutcome]:
+        """The newest finished prompts the server still remembers (its history is in memory only)."""
+        answer = _json(await self._request("GET", "/history", params={"max_items": max_items}))
+        return [parse_history_entry(pid, entry) for pid, entry in answer.items() if isinstance(entry, dict)]
+
     async def queue(self) -> QueueSnapshot:
         answer = _json(await self._request("GET", "/queue"))
 

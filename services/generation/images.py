@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import random
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import col, or_, select
+from sqlmodel import col, select
 
 from services.bible import Characters
 from services.comfyui import ComfyClient, PromptOutcome
+from services.datasets.categories import negatives_for
+from services.datasets.curation import Curation
+from services.datasets.feedback import Feedback
+from services.datasets.store import Admission, DatasetStore, NewImage
 from services.errors import Invalid, NotFound
 from services.generation.provenance import embed_provenance
 from services.imaging import check_image
 from services.jobs import JobDraft, JobQueue, new_batch_id
 from services.media_store import MediaStore
+from services.prompts.tokens import join_tokens
 from studio import __version__
 from studio.clock import Clock
 from studio.config import COMFYUI_DEVICE_EXAMPLE, Settings
 from studio.db import Database
-from studio.models import Character, DatasetImage, Job, JobPriority, ReferenceImage
+from studio.models import ApprovalState, Character, DatasetImage, Job, JobPriority, ReferenceImage
 from workflows import ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
 
 IMAGE_JOB = "image.generate"
@@ -65,6 +69,10 @@ class ImageBatchDraft(BaseModel):
     loras: list[LoraChoice] = Field(default_factory=list, max_length=8)
     use_reference: bool = Field(True, description="Condition on the character's first reference image (IP-Adapter).")
     device: str | None = Field(None, description="Pin the batch to one device; unset: any ComfyUI device.")
+    extra_negative: str = Field("", max_length=2000, description="Added to the end of the negative prompt.")
+    use_learned_negatives: bool = Field(
+        True, description="Add the negative terms the character's rejected images taught (rejection categories)."
+    )
 
 
 def batch_seeds(policy: SeedPolicy, seed: int | None, count: int, rng: random.Random) -> list[int]:
@@ -87,6 +95,7 @@ class ImageGeneration:
         media: MediaStore,
         characters: Characters,
         jobs: JobQueue,
+        feedback: Feedback,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -94,9 +103,29 @@ class ImageGeneration:
         self._media = media
         self._characters = characters
         self._jobs = jobs
+        self._feedback = feedback
         self._rng = random.SystemRandom()
 
-    async def generate(self, character_id: int, draft: ImageBatchDraft, actor: str) -> list[Job]:
+    async def regenerate(self, image_id: int, actor: str, count: int = 1) -> list[Job]:
+        """Generate new images for a rejected image's character, with the negatives its rejection taught.
+
+        The new images link back to the rejected one. Invalid: the image is not rejected or has no character.
+        """
+        image = await self.image(image_id)
+        if image.approval_state != ApprovalState.REJECTED or image.character_id is None:
+            raise Invalid("image", "only a rejected image of a character can be regenerated")
+        style = (image.provenance or {}).get("style")
+        draft = ImageBatchDraft(
+            style=style if isinstance(style, str) else None,
+            count=count,
+            pose=str((image.provenance or {}).get("pose") or ""),
+            extra_negative=", ".join(negatives_for(image.rejection_categories)),
+        )
+        return await self.generate(image.character_id, draft, actor, derived_from_id=image_id)
+
+    async def generate(
+        self, character_id: int, draft: ImageBatchDraft, actor: str, *, derived_from_id: int | None = None
+    ) -> list[Job]:
         """Queue one job per image. Invalid: no style, no ComfyUI device, unknown device, missing seed."""
         character = await self._characters.get(character_id)
         if character.deleted_at is not None:
@@ -104,6 +133,8 @@ class ImageGeneration:
         device = self._check_device(draft.device)
         plan, style = await self._characters.plan(character, draft.style, draft.pose)
         positive = ", ".join(part for part in (plan.positive, draft.extra_prompt.strip()) if part)
+        learned = (await self._feedback.learned_negatives(character_id)).terms if draft.use_learned_negatives else ()
+        negative = join_tokens(plan.negative, draft.extra_negative, *learned)
         loras = [LoraRef(name=c.name, strength_model=c.strength, strength_clip=c.strength) for c in draft.loras]
         if character.lora_path:
             loras.insert(0, LoraRef(name=PurePosixPath(character.lora_path).name))
@@ -113,7 +144,7 @@ class ImageGeneration:
             architecture=plan.architecture,
             checkpoint=style.checkpoint_model,
             positive=positive,
-            negative=plan.negative,
+            negative=negative,
             width=plan.params.width,
             height=plan.params.height,
             seed=0,
@@ -136,6 +167,8 @@ class ImageGeneration:
             "extra_prompt": draft.extra_prompt,
             "seed_policy": draft.seed_policy,
             "reference": reference,
+            "learned_negatives": list(learned),
+            "derived_from_id": derived_from_id,
         }
         batch = new_batch_id()
         drafts = [
@@ -212,10 +245,14 @@ class ImageJobHandler:
 
     kind = IMAGE_JOB
 
-    def __init__(self, *, db: Database, clock: Clock, media: MediaStore) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, media: MediaStore, store: DatasetStore, curation: Curation
+    ) -> None:
         self._db = db
         self._clock = clock
         self._media = media
+        self._store = store
+        self._curation = curation
 
     def memory_group(self, job: Job) -> str:
         return f"image:{job.payload['request']['checkpoint']}"
@@ -266,57 +303,40 @@ class ImageJobHandler:
             "generated_at": self._clock.now().isoformat(),
             "studio_version": __version__,
         }
-        image_ids = []
+        async with self._db.session() as session:
+            character = await session.get(Character, payload["character_id"])
+        if character is None:
+            raise Invalid("character", "the character was deleted while its image was generated")
+        admissions = []
         for index, file in enumerate(files):
+            source_ref = f"comfyui:{outcome.prompt_id}/{file.subfolder}/{file.filename}"
+            # Collecting the same prompt again (a restart between saving and marking the job done) finds
+            # the image saved before: its embedded provenance (and so its hash) would differ this time.
+            existing = await self._saved_before(character.id, source_ref)  # type: ignore[arg-type]
+            if existing is not None:
+                admissions.append(Admission(existing, "already_present"))
+                continue
             raw = await client.download(file)
             provenance = {**provenance_base, "output": file.filename, "output_index": index}
-            stored = await asyncio.to_thread(_checked_png_with_provenance, raw, provenance)
-            output = f"{outcome.prompt_id}/{file.subfolder}/{file.filename}"
-            image_ids.append(await self._store(job, output, stored, {**provenance, "recipe": recipe}))
-        return {"image_ids": image_ids}
+            data = await asyncio.to_thread(_png_with_provenance, raw, provenance)
+            new = NewImage(
+                data, "generated", source_ref, {**provenance, "recipe": recipe}, payload.get("derived_from_id")
+            )
+            admissions.append(await self._store.add(character, new, job.created_by))
+        await self._curation.admit(admissions, job.created_by, interactive=job.priority == JobPriority.INTERACTIVE)
+        return {"image_ids": [admission.image.id for admission in admissions]}
 
-    async def _store(
-        self, job: Job, output: str, stored: tuple[bytes, str, int, int], provenance: dict[str, Any]
-    ) -> int:
-        """Save one output as a pending dataset image, once: collecting the same prompt again (a restart
-        between saving and marking the job done) finds the image it saved before."""
-        data, content_hash, width, height = stored
-        payload = job.payload
-        character_id = payload["character_id"]
-        source_ref = f"comfyui:{output}"
-        async with self._db.session() as session:
-            existing = (
-                await session.exec(
-                    select(DatasetImage).where(
-                        DatasetImage.character_id == character_id,
-                        or_(DatasetImage.source_ref == source_ref, DatasetImage.content_hash == content_hash),
-                    )
-                )
-            ).first()
-        if existing is not None:
-            return existing.id  # type: ignore[return-value]
-        relative = f"projects/{payload['project_id']}/characters/{character_id}/dataset/{content_hash[:32]}.png"
-        await self._media.write(relative, data)
-        image = DatasetImage(
-            project_id=payload["project_id"],
-            character_id=character_id,
-            file_path=relative,
-            content_hash=content_hash,
-            width=width,
-            height=height,
-            source="generated",
-            source_ref=source_ref,
-            provenance=provenance,
+    async def _saved_before(self, character_id: int, source_ref: str) -> DatasetImage | None:
+        query = select(DatasetImage).where(
+            DatasetImage.character_id == character_id, DatasetImage.source_ref == source_ref
         )
         async with self._db.session() as session:
-            session.add(image)
-        return image.id  # type: ignore[return-value]
+            return (await session.exec(query)).first()
 
 
-def _checked_png_with_provenance(raw: bytes, provenance: dict[str, Any]) -> tuple[bytes, str, int, int]:
+def _png_with_provenance(raw: bytes, provenance: dict[str, Any]) -> bytes:
     checked = check_image(raw, "output")
-    data = embed_provenance(checked.data, provenance) if checked.media_type == "image/png" else checked.data
-    return data, hashlib.sha256(data).hexdigest(), checked.width, checked.height
+    return embed_provenance(checked.data, provenance) if checked.media_type == "image/png" else checked.data
 
 
 def _reference_input_name(reference: dict[str, Any] | None) -> str | None:

@@ -41,3 +41,15 @@ def token_key(token: str) -> str:
 def to_tag(text: str) -> str:
     """Spell a phrase as a booru tag: lower case, words joined by underscores (``Pointed Ears`` -> ``pointed_ears``)."""
     return _WHITESPACE.sub("_", text.strip().lower())
+
+
+def join_tokens(*parts: str) -> str:
+    """Comma-join prompt parts into one prompt, dropping empty and repeated tokens (first one wins)."""
+    seen: set[str] = set()
+    kept = []
+    for part in parts:
+        for token in split_tokens(part):
+            if token_key(token) not in seen:
+                seen.add(token_key(token))
+                kept.append(token)
+    return ", ".join(kept)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from studio.api.bible import bible_router
+from studio.api.datasets import datasets_router
 from studio.api.errors import install_error_handlers
 from studio.api.jobs import jobs_router
 from studio.api.system import system_router
@@ -31,6 +32,7 @@ def build_api(studio: Studio) -> FastAPI:
     api.include_router(system_router(studio))
     api.include_router(bible_router(studio))
     api.include_router(jobs_router(studio))
+    api.include_router(datasets_router(studio))
     _declare_bearer_scheme(api)
     return api
 

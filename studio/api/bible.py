@@ -23,7 +23,7 @@ from services.bible.schemas import (
 )
 from services.errors import Invalid
 from services.imaging import MAX_UPLOAD_BYTES
-from studio.api.deps import current_principal
+from studio.api.deps import IMMUTABLE_CACHE, current_principal
 from studio.auth import Principal
 from studio.models import (
     Character,
@@ -261,7 +261,8 @@ def bible_router(studio: Studio) -> APIRouter:
     @router.get("/references/{reference_id}/image", response_class=FileResponse)
     async def reference_image(reference_id: int, _: Caller) -> FileResponse:
         reference = await characters.reference(reference_id)
-        return FileResponse(studio.media.path_of(reference.file_path), media_type=reference.media_type)
+        path = studio.media.path_of(reference.file_path)
+        return FileResponse(path, media_type=reference.media_type, headers=IMMUTABLE_CACHE)
 
     @router.delete("/references/{reference_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_reference(reference_id: int, caller: Caller) -> Response:

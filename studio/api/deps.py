@@ -6,6 +6,9 @@ from fastapi import HTTPException, Request
 
 from studio.auth import Principal
 
+# Files named by their content never change, so a browser may keep them for good (the kiosk preloads them).
+IMMUTABLE_CACHE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
 
 def current_principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)

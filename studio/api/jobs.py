@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
 from services.generation import ImageBatchDraft
 from services.jobs import JobFilter
 from studio.api.deps import current_principal
 from studio.auth import Principal
-from studio.models import ApprovalState, JobState
+from studio.models import JobState
 from studio.root import Studio
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -55,21 +54,6 @@ class BatchOut(BaseModel):
     jobs: list[JobOut]
 
 
-class GeneratedImageOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    project_id: int
-    character_id: int | None
-    width: int
-    height: int
-    source: str
-    source_ref: str
-    approval_state: ApprovalState
-    provenance: dict[str, Any]
-    created_at: datetime
-
-
 def jobs_router(studio: Studio) -> APIRouter:
     router = APIRouter(tags=["jobs"])
     jobs, images = studio.jobs, studio.images
@@ -109,19 +93,16 @@ def jobs_router(studio: Studio) -> APIRouter:
         queued = await images.generate(character_id, body, caller.name)
         return BatchOut(batch=queued[0].batch or "", jobs=[JobOut.model_validate(j) for j in queued])
 
-    @router.get("/images/{image_id}", response_model=GeneratedImageOut)
-    async def get_image(image_id: int, _: Caller) -> Any:
-        """A dataset image with its provenance (for generated images: the full recipe)."""
-        return await images.image(image_id)
-
-    @router.get("/images/{image_id}/file", response_class=FileResponse)
-    async def image_file(image_id: int, _: Caller) -> FileResponse:
-        image = await images.image(image_id)
-        return FileResponse(studio.media.path_of(image.file_path))
-
     @router.post("/images/{image_id}/generate-again", response_model=JobOut, status_code=202)
     async def generate_again(image_id: int, caller: Caller) -> Any:
         """Queue the exact recipe of a generated image again (same prompts, seed, models and LoRAs)."""
         return await images.again(image_id, caller.name)
+
+    @router.post("/images/{image_id}/regenerate", response_model=BatchOut, status_code=202)
+    async def regenerate(image_id: int, caller: Caller, count: Annotated[int, Query(ge=1, le=16)] = 1) -> BatchOut:
+        """Generate new images for a rejected image's character with the negatives its rejection taught;
+        they link back to it (`derived_from_id`)."""
+        queued = await images.regenerate(image_id, caller.name, count)
+        return BatchOut(batch=queued[0].batch or "", jobs=[JobOut.model_validate(j) for j in queued])
 
     return router

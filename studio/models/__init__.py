@@ -5,7 +5,14 @@ from sqlmodel import SQLModel
 from studio.models._base import utcnow
 from studio.models.accounts import UserAccount, UserPreference
 from studio.models.audit import AuditRecord
-from studio.models.datasets import ApprovalState, DatasetImage
+from studio.models.datasets import (
+    ApprovalState,
+    DatasetImage,
+    Decider,
+    DuplicateKind,
+    ReviewDecision,
+    VisionStatus,
+)
 from studio.models.jobs import Job, JobPriority, JobState
 from studio.models.production import Episode, EpisodeScene, Scene, Shot
 from studio.models.prompting import ModelProfileRow, SpeciesRuleRow
@@ -18,6 +25,8 @@ __all__ = [
     "AuditRecord",
     "Character",
     "DatasetImage",
+    "Decider",
+    "DuplicateKind",
     "Episode",
     "EpisodeScene",
     "GenerationStyle",
@@ -27,12 +36,14 @@ __all__ = [
     "ModelProfileRow",
     "Project",
     "ReferenceImage",
+    "ReviewDecision",
     "Scene",
     "Shot",
     "SpeciesRuleRow",
     "Storyline",
     "UserAccount",
     "UserPreference",
+    "VisionStatus",
     "WorldSettings",
     "metadata",
     "utcnow",

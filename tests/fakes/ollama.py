@@ -1,9 +1,21 @@
-"""Fake Ollama: its native read-only API (/api/version, /api/tags, /api/ps) and the OpenAI-compatible
-/v1/models, which demands `Authorization: Bearer <api_key>` when the fake is built with `api_key`
-(as llama.cpp's `--api-key` or a proxy in front of Ollama would)."""
+"""Fake Ollama: its native API (/api/version, /api/tags, /api/ps, /api/chat) and the OpenAI-compatible
+/v1/models and /v1/chat/completions, which demand `Authorization: Bearer <api_key>` when the fake is
+built with `api_key` (as llama.cpp's `--api-key` or a proxy in front of Ollama would).
+
+Chat knobs: `replies` is a FIFO script of reply texts; when it is empty, `reply_for(body)` computes one;
+without either, a request asking for JSON gets a review that approves (high scores, solo) and any other
+request gets "Yes." (the answer to a species question). Every chat body is recorded in `chats`.
+Like the real servers, unknown models are a 404 and images that are not base64 (Ollama) or base64
+data URLs (OpenAI) are a 400.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +35,20 @@ _KNOWN: dict[str, dict[str, Any]] = {
 }
 _DEFAULT_SIZE = 4_000_000_000
 
+DEFAULT_REVIEW: dict[str, Any] = {
+    "character_match": 9,
+    "is_human": True,
+    "gender_match": True,
+    "solo": True,
+    "clarity": 9,
+    "completeness": "full",
+    "training_value": 9,
+    "has_anatomical_defects": False,
+    "common_error_hits": [],
+    "caption": "a character standing in a sunny meadow, full body, smiling",
+    "issues": [],
+}
+
 
 class FakeOllama(FakeServer):
     def __init__(
@@ -33,6 +59,8 @@ class FakeOllama(FakeServer):
         loaded: list[str] | None = None,
         size_vram: dict[str, int] | None = None,
         api_key: str | None = None,
+        replies: list[str] | None = None,
+        reply_for: Callable[[dict[str, Any]], str] | None = None,
         latency: float = 0.0,
         fail_with: int | None = None,
     ) -> None:
@@ -42,13 +70,25 @@ class FakeOllama(FakeServer):
         # VRAM use per loaded model; unset models are fully in VRAM. Smaller than the size = CPU offload.
         self.size_vram: dict[str, int] = dict(size_vram or {})
         self.api_key = api_key
+        self.replies: list[str] = list(replies or [])
+        self.reply_for = reply_for
+        self.chats: list[dict[str, Any]] = []
         super().__init__(latency=latency, fail_with=fail_with)
 
     def register_routes(self, app: FastAPI) -> None:
         app.get("/api/version")(self.api_version)
         app.get("/api/tags")(self.api_tags)
         app.get("/api/ps")(self.api_ps)
+        app.post("/api/chat")(self.api_chat)
         app.get("/v1/models")(self.v1_models)
+        app.post("/v1/chat/completions")(self.v1_chat)
+
+    def reset(self) -> None:
+        """Also forget the chat script and the recorded chats."""
+        self.replies.clear()
+        self.reply_for = None
+        self.chats.clear()
+        super().reset()
 
     async def api_version(self) -> dict[str, Any]:
         return {"version": self.version}
@@ -86,25 +126,122 @@ class FakeOllama(FakeServer):
             )
         return {"models": models}
 
+    async def api_chat(self, request: Request) -> Any:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "invalid request body"}, status_code=400)
+        self.chats.append(body)
+        model = body.get("model")
+        if not model:
+            return JSONResponse({"error": "model is required"}, status_code=400)
+        if model not in self.models:
+            return JSONResponse({"error": f'model "{model}" not found, try pulling it first'}, status_code=404)
+        for message in body.get("messages") or []:
+            images = message.get("images") if isinstance(message, dict) else None
+            for image in images or []:
+                if not _is_base64(image):
+                    return JSONResponse({"error": "illegal base64 data at input byte 0"}, status_code=400)
+        content = self._reply(body, wants_json=body.get("format") is not None)
+        return {
+            "model": model,
+            "created_at": "2025-10-01T12:00:00.000000000Z",
+            "message": {"role": "assistant", "content": content},
+            "done_reason": "stop",
+            "done": True,
+            "total_duration": 1_200_000_000,
+            "prompt_eval_count": 300,
+            "eval_count": 80,
+        }
+
     async def v1_models(self, request: Request) -> Any:
-        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "Invalid API Key",
-                        "type": "authentication_error",
-                        "param": None,
-                        "code": "invalid_api_key",
-                    }
-                },
-                status_code=401,
-            )
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         return {
             "object": "list",
             "data": [
                 {"id": name, "object": "model", "created": 1759226537, "owned_by": "library"} for name in self.models
             ],
         }
+
+    async def v1_chat(self, request: Request) -> Any:
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _openai_error(400, "invalid request body", "invalid_request_error")
+        self.chats.append(body)
+        model = body.get("model")
+        if not model:
+            return _openai_error(400, "model is required", "invalid_request_error")
+        if model not in self.models:
+            return _openai_error(404, f'model "{model}" not found, try pulling it first', "not_found_error")
+        for message in body.get("messages") or []:
+            parts = message.get("content") if isinstance(message, dict) else None
+            for part in parts if isinstance(parts, list) else []:
+                if isinstance(part, dict) and part.get("type") == "image_url" and not _is_data_url(part):
+                    return _openai_error(400, "invalid image input", "invalid_request_error")
+        content = self._reply(body, wants_json=body.get("response_format") is not None)
+        return {
+            "id": f"chatcmpl-{len(self.chats)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 80, "total_tokens": 380},
+        }
+
+    def _reply(self, body: dict[str, Any], *, wants_json: bool) -> str:
+        if self.replies:
+            return self.replies.pop(0)
+        if self.reply_for is not None:
+            return self.reply_for(body)
+        return json.dumps(DEFAULT_REVIEW) if wants_json else "Yes."
+
+    def _refuse_key(self, request: Request) -> JSONResponse | None:
+        if self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        return JSONResponse(
+            {
+                "error": {
+                    "message": "Invalid API Key",
+                    "type": "authentication_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+            status_code=401,
+        )
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _openai_error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status)
+
+
+def _is_base64(value: Any) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _is_data_url(part: dict[str, Any]) -> bool:
+    image_url = part.get("image_url")
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str) or not url.startswith("data:image/"):
+        return False
+    header, _, data = url.partition(",")
+    return header.endswith(";base64") and _is_base64(data)
 
 
 def _info(name: str) -> dict[str, Any]:

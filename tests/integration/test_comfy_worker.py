@@ -329,9 +329,14 @@ async def test_collecting_a_prompt_twice_stores_its_images_once(tmp_path: Path, 
         try:
             outcome = await client.history(done.external_handle or "")
             assert outcome is not None
-            again = await ImageJobHandler(db=studio.db, clock=studio.clock, media=studio.media).collect(
-                done, outcome, client, "gpu1"
+            handler = ImageJobHandler(
+                db=studio.db,
+                clock=studio.clock,
+                media=studio.media,
+                store=studio.dataset_store,
+                curation=studio.curation,
             )
+            again = await handler.collect(done, outcome, client, "gpu1")
         finally:
             await client.aclose()
         assert again == done.result

@@ -358,3 +358,28 @@ async def test_a_missing_node_pack_makes_its_engine_not_ready_and_names_the_pack
     ]
     assert framepack["missing_models"] == []
     assert engines["framepack_f1"]["ready"] and engines["sd15_image"]["ready"], "only the engine needing it"
+
+
+async def test_regenerating_a_rejected_image_uses_its_learned_negatives_and_links_back(rig: Rig) -> None:
+    koopa = await _character(rig.studio)
+    [job] = await _settled(rig.api, (await _generate(rig.api, koopa, count=1))["batch"])
+    [image_id] = job["result"]["image_ids"]
+    refused = await rig.api.post(f"/api/images/{image_id}/regenerate")
+    assert refused.status_code == 422 and "only a rejected image" in refused.json()["detail"]
+
+    decided = await rig.api.post(
+        f"/api/images/{image_id}/decision", json={"state": "rejected", "categories": ["not_solo", "bad_anatomy"]}
+    )
+    assert decided.status_code == 200, decided.text
+    learned = (await rig.api.get(f"/api/characters/{koopa}/learned-negatives")).json()
+    assert learned["counts"] == {"not_solo": 1, "bad_anatomy": 1} and "multiple characters" in learned["terms"]
+
+    response = await rig.api.post(f"/api/images/{image_id}/regenerate", params={"count": 2})
+    assert response.status_code == 202, response.text
+    jobs = await _settled(rig.api, response.json()["batch"])
+    assert [j["state"] for j in jobs] == ["succeeded", "succeeded"], [j["error"] for j in jobs]
+    for new_job in jobs:
+        [new_id] = new_job["result"]["image_ids"]
+        new = (await rig.api.get(f"/api/images/{new_id}")).json()
+        assert new["derived_from_id"] == image_id
+        assert "multiple characters" in new["provenance"]["negative"] and "bad anatomy" in new["provenance"]["negative"]

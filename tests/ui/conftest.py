@@ -5,6 +5,10 @@ import pytest
 from nicegui import app
 from starlette.routing import Mount
 
+from services.datasets import THUMBS_URL
+
+PER_STUDIO = ("/api", THUMBS_URL)
+
 
 @pytest.fixture(autouse=True)
 def studio_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
@@ -12,6 +16,6 @@ def studio_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     data_dir = tmp_path / "data"
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data_dir))
     yield data_dir
-    # NiceGUI's reset between simulated users removes routes but not mounts; a stale /api mount
-    # would keep serving the previous test's studio (and its database).
-    app.routes[:] = [route for route in app.routes if not isinstance(route, Mount) or route.path != "/api"]
+    # NiceGUI's reset between simulated users removes routes but not mounts; a stale /api or /thumbs
+    # mount would keep serving the previous test's studio (its database, its data folder).
+    app.routes[:] = [route for route in app.routes if not isinstance(route, Mount) or route.path not in PER_STUDIO]

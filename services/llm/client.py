@@ -1,0 +1,265 @@
+"""One async chat client for both LLM protocols the studio supports.
+
+* Ollama's native ``POST /api/chat``: images are bare base64 strings, a JSON schema goes in ``format``.
+* The OpenAI-compatible ``POST /v1/chat/completions`` (llama.cpp server, vLLM, LM Studio, Ollama's /v1):
+  images are ``data:`` URLs inside content parts, a schema goes in ``response_format``.
+
+Every failure becomes an LlmError whose message names the server and what to do about it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from services.errors import StudioError
+from services.unreachable import why_unreachable
+
+LlmApi = Literal["ollama", "openai"]
+_APIS: tuple[LlmApi, ...] = ("ollama", "openai")
+_CHAT_PATH: dict[LlmApi, str] = {"ollama": "/api/chat", "openai": "/v1/chat/completions"}
+_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of a conversation; `images` are raw PNG/JPEG/WebP/GIF bytes sent with this turn."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+    images: tuple[bytes, ...] = ()
+
+
+class LlmError(StudioError):
+    """The LLM server could not answer; the message names the server and the fix."""
+
+
+def image_media_type(data: bytes) -> str:
+    """The media type of an image from its magic bytes; LlmError when it is no format LLM servers read."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    raise LlmError(
+        f"an image to send ({len(data)} bytes, starting {data[:8]!r}) is not PNG, JPEG, WebP or GIF — "
+        "convert it to PNG first"
+    )
+
+
+class LlmClient:
+    """Chat with one LLM server. `chat` raises LlmError when the server cannot be used."""
+
+    def __init__(
+        self, base_url: str, api: Literal["ollama", "openai"], *, api_key: str | None = None, timeout: float = 90.0
+    ) -> None:
+        if api not in _APIS:
+            raise ValueError(f"LLM api must be one of {_APIS}, not {api!r}")
+        base = base_url.rstrip("/")
+        # People often paste the OpenAI base URL itself (".../v1"); accept both forms.
+        if api == "openai" and base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        self.base_url = base
+        self.api: LlmApi = api
+        self.timeout = timeout
+        headers = {"User-Agent": "anime-studio"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._has_key = bool(api_key)
+        # trust_env=False: LLM servers live on the LAN; a desktop's HTTP(S)_PROXY would misroute them.
+        self._http = httpx.AsyncClient(base_url=base, timeout=timeout, trust_env=False, headers=headers)
+
+    @property
+    def server_name(self) -> str:
+        """How messages name the server kind."""
+        return "Ollama" if self.api == "ollama" else "the OpenAI-compatible server"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def chat(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        schema: dict[str, Any] | None = None,
+        temperature: float = 0.3,
+        max_tokens: int | None = None,
+    ) -> str:
+        """The model's reply text (not parsed: with `schema` it should be JSON, but check). LlmError on failure."""
+        if self.api == "ollama":
+            body = _ollama_body(model, messages, schema, temperature, max_tokens)
+        else:
+            body = _openai_body(model, messages, schema, temperature, max_tokens)
+        path = _CHAT_PATH[self.api]
+        response = await self._post(path, body)
+        if not response.is_success:
+            raise LlmError(self._status_message(response, path, model))
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise LlmError(
+                f"{self.base_url}{path} answered HTTP {response.status_code} but not with JSON — is "
+                f"{self.server_name} really at {self.base_url}?"
+            ) from exc
+        return self._reply_text(answer, path)
+
+    # --- transport and errors --------------------------------------------------------------------
+
+    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return await self._http.post(path, json=body)
+        except httpx.TimeoutException as exc:
+            raise LlmError(
+                f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s — the model may "
+                "still be loading or the GPU is busy; try again, or give the server more time"
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise LlmError(self._connect_message(exc)) from exc
+        except httpx.HTTPError as exc:
+            # The connection opened but broke (reset, garbled HTTP): usually another service on that port.
+            raise LlmError(
+                f"{type(exc).__name__} talking to {self.base_url}{path}: {exc or 'no details'} — is "
+                f"{self.server_name} really at {self.base_url}?"
+            ) from exc
+
+    def _connect_message(self, exc: httpx.ConnectError) -> str:
+        why = why_unreachable(exc)
+        fix = "start it" + (" (ollama serve)" if self.api == "ollama" else "") + " or fix the device's llm_url"
+        if why.kind == "refused":
+            return f"connection refused by the LLM server at {self.base_url} — is {self.server_name} running? {fix}"
+        if why.kind == "unknown_host":
+            host = httpx.URL(self.base_url).host
+            return f"cannot resolve the host name {host!r} of the LLM server {self.base_url} — fix the device's llm_url"
+        return f"cannot connect to the LLM server at {self.base_url} ({why.reason}) — {fix}"
+
+    def _status_message(self, response: httpx.Response, path: str, model: str) -> str:
+        code, url = response.status_code, f"{self.base_url}{path}"
+        detail = _error_detail(response)
+        if code in (401, 403):
+            if self._has_key:
+                return f"HTTP {code} from {url}: the API key was refused ({detail}) — check llm_api_key"
+            return f"HTTP {code} from {url}: the server wants an API key ({detail}) — set llm_api_key"
+        if code == 404 and _MODEL_MISSING.search(detail):
+            if self.api == "ollama":
+                return f"model '{model}' is not on the Ollama server at {self.base_url} — pull it: ollama pull {model}"
+            return (
+                f"model '{model}' is not available on the OpenAI-compatible server at {self.base_url} — load it "
+                f"there (for Ollama, pull it: ollama pull {model}) or choose another model"
+            )
+        if code == 404:
+            return f"HTTP 404 from {url} ({detail}) — is {self.server_name} really at {self.base_url}?"
+        return f"HTTP {code} from {url}: {detail} — see the log of {self.server_name} at {self.base_url}"
+
+    def _reply_text(self, answer: Any, path: str) -> str:
+        if self.api == "ollama":
+            message = answer.get("message") if isinstance(answer, dict) else None
+            content = message.get("content") if isinstance(message, dict) else None
+            where = "message.content"
+        else:
+            choices = answer.get("choices") if isinstance(answer, dict) else None
+            first = choices[0] if isinstance(choices, list) and choices else None
+            message = first.get("message") if isinstance(first, dict) else None
+            content = message.get("content") if isinstance(message, dict) else None
+            where = "choices[0].message.content"
+        if not isinstance(content, str):
+            raise LlmError(
+                f"{self.base_url}{path} answered without {where} — is {self.server_name} really at "
+                f"{self.base_url}, and a version that supports chat?"
+            )
+        return content
+
+
+# "model "x" not found, try pulling it first" (Ollama), "The model `x` does not exist" (OpenAI, vLLM).
+_MODEL_MISSING = re.compile(r"model.*(not found|does not exist)|model_not_found", re.IGNORECASE)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The error text of a failed response: Ollama's {"error": "..."}, OpenAI's {"error": {"message"}}, or raw."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if isinstance(error, dict):
+        text = " ".join(str(error.get(key)) for key in ("message", "code") if error.get(key))
+    elif isinstance(error, str):
+        text = error
+    else:
+        text = response.text
+    text = " ".join(text.split())
+    if len(text) > _EXCERPT:
+        text = text[:_EXCERPT] + "…"
+    return text or "empty body"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _ollama_body(
+    model: str,
+    messages: Sequence[ChatMessage],
+    schema: dict[str, Any] | None,
+    temperature: float,
+    max_tokens: int | None,
+) -> dict[str, Any]:
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.images:
+            for image in message.images:
+                image_media_type(image)  # fail here with a clear message, not with a server-side decode error
+            item["images"] = [_b64(image) for image in message.images]
+        wire.append(item)
+    options: dict[str, Any] = {"temperature": temperature}
+    if max_tokens is not None:
+        options["num_predict"] = max_tokens
+    body: dict[str, Any] = {"model": model, "messages": wire, "stream": False, "options": options}
+    if schema is not None:
+        body["format"] = schema
+    return body
+
+
+def _openai_body(
+    model: str,
+    messages: Sequence[ChatMessage],
+    schema: dict[str, Any] | None,
+    temperature: float,
+    max_tokens: int | None,
+) -> dict[str, Any]:
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if not message.images:
+            # Plain strings: some servers (older llama.cpp) accept content parts only on user turns.
+            wire.append({"role": message.role, "content": message.content})
+            continue
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+        for image in message.images:
+            url = f"data:{image_media_type(image)};base64,{_b64(image)}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        wire.append({"role": message.role, "content": parts})
+    body: dict[str, Any] = {"model": model, "messages": wire, "stream": False, "temperature": temperature}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": _schema_name(schema), "schema": schema},
+        }
+    return body
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    # OpenAI requires ^[a-zA-Z0-9_-]{1,64}$; the schema's own title (a pydantic model name) says what it is.
+    title = re.sub(r"[^a-zA-Z0-9_-]", "_", str(schema.get("title") or ""))[:64]
+    return title or "reply"

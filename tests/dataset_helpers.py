@@ -1,0 +1,93 @@
+"""Builders for dataset tests: distinct drawings (so dedup keeps them apart) and fast bulk seeding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+
+from PIL import Image, ImageDraw
+from sqlmodel import col, select
+
+from services.datasets import NewImage
+from services.datasets.hashing import perceptual_hash, to_hex
+from services.datasets.store import dataset_file_path
+from services.datasets.thumbnails import make_thumbnail, thumbnail_path
+from studio.models import ApprovalState, Character, DatasetImage
+from studio.root import Studio
+
+
+def drawing(seed: int, size: tuple[int, int] = (640, 640), fmt: str = "PNG") -> bytes:
+    """A crisp flat-shaded picture with dark outlines; different seeds give perceptually different pictures."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, tuple(rng.randrange(150, 256) for _ in range(3)))  # type: ignore[arg-type]
+    pen = ImageDraw.Draw(image)
+    w, h = size
+    for _ in range(12):
+        x0, y0 = rng.randrange(0, w - 40), rng.randrange(0, h - 40)
+        box = (x0, y0, x0 + rng.randrange(30, w // 2), y0 + rng.randrange(30, h // 2))
+        fill = tuple(rng.randrange(0, 256) for _ in range(3))
+        shape = pen.ellipse if rng.random() < 0.5 else pen.rectangle
+        shape(box, fill=fill, outline=(20, 20, 20), width=4)  # type: ignore[arg-type]
+    out = io.BytesIO()
+    image.save(out, fmt, quality=92) if fmt == "JPEG" else image.save(out, fmt)
+    return out.getvalue()
+
+
+async def add_drawings(
+    studio: Studio, character: Character, count: int, *, first_seed: int = 0, source: str = "upload"
+) -> list[DatasetImage]:
+    """Add `count` distinct drawings through the dataset store (hashing, dedup, thumbnails; no triage)."""
+    added = []
+    for seed in range(first_seed, first_seed + count):
+        admission = await studio.dataset_store.add(character, NewImage(drawing(seed), source, f"seed {seed}"), "test")
+        added.append(admission.image)
+    return added
+
+
+async def seed_pending(
+    studio: Studio,
+    character: Character,
+    count: int,
+    size: int = 384,
+    *,
+    distinct: int | None = None,
+    thumbnails: bool = True,
+) -> list[int]:
+    """Insert `count` pending images quickly (one session) with their files; returns the character's image ids.
+
+    For thousands of images (benches), `distinct` reuses that many pictures, each file still made unique by a
+    JPEG comment, and `thumbnails=False` skips the thumbnails and perceptual hashes a kiosk never reads.
+    """
+    pictures = [drawing(seed, (size, size), "JPEG") for seed in range(min(count, distinct or count))]
+    rows = []
+    for n in range(count):
+        data = pictures[n % len(pictures)]
+        if n >= len(pictures):  # a comment segment right after the start-of-image marker: same picture, new file
+            comment = f"seed copy {n}".encode()
+            data = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+        digest = hashlib.sha256(data).hexdigest()
+        relative = dataset_file_path(character.project_id, digest, "jpg")
+        await studio.media.write(relative, data)
+        if thumbnails:
+            with Image.open(io.BytesIO(data)) as image:
+                thumb = make_thumbnail(image)
+            await studio.media.write(thumbnail_path(digest), thumb)
+        rows.append(
+            DatasetImage(
+                project_id=character.project_id,
+                character_id=character.id,
+                file_path=relative,
+                content_hash=digest,
+                perceptual_hash=to_hex(perceptual_hash(data)) if thumbnails else None,
+                width=size,
+                height=size,
+                source="upload",
+                approval_state=ApprovalState.PENDING,
+            )
+        )
+    async with studio.db.session() as session:
+        session.add_all(rows)
+    async with studio.db.session() as session:
+        query = select(DatasetImage.id).where(DatasetImage.character_id == character.id).order_by(col(DatasetImage.id))
+        return list((await session.exec(query)).all())
