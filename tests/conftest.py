@@ -99,6 +99,19 @@ async def studio(settings: Settings) -> AsyncIterator[Studio]:
 
 
 @pytest.fixture
+async def two_studios(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[Studio]]:
+    """Two independent studios (own engines, own connection pools) on one PostgreSQL database: two machines."""
+    studios = []
+    for name in ("one", "two"):
+        built = Studio.build(Settings(data_dir=tmp_path / name, database_url=postgres_url))
+        built.migrate()
+        studios.append(built)
+    yield studios
+    for built in studios:
+        await built.stop()
+
+
+@pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:
     built = Studio.build(settings)
     built.migrate()

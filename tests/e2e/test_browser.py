@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.fakes import FakeComfyUI
 from tests.studio_process import REPO, StudioProcess
 
@@ -28,14 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, comfyui: FakeComfyUI) -> It
     devices = json.dumps([{"name": "rtx3060", "comfyui_url": comfyui.url}])
     with StudioProcess(tmp_path_factory.mktemp("e2e") / "data", {"STUDIO_DEVICES": devices}) as studio:
         yield studio
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

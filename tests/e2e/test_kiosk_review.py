@@ -15,12 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from studio.config import Settings
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA, PEACH
-from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.dataset_helpers import drawing, seed_pending
 from tests.studio_process import StudioProcess
 
@@ -64,14 +63,6 @@ def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[St
     seeded = asyncio.run(_seed(data_dir))
     with StudioProcess(data_dir) as studio:
         yield studio, seeded
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.errors import Conflict, NotFound
 from services.jobs import CpuWorker, JobChanged, JobDraft, JobFilter, JobHandlers, JobQueue, ProgressSink
-from studio.config import Settings
 from studio.models import Job, JobPriority, JobState
 from studio.root import Studio
 
@@ -171,25 +169,17 @@ async def test_cpu_jobs_left_running_by_a_crash_run_again(studio: Studio) -> Non
 
 
 @pytest.mark.postgres
-async def test_two_studio_processes_never_claim_the_same_job(tmp_path: Path, postgres_url: str) -> None:
+async def test_two_studio_processes_never_claim_the_same_job(two_studios: list[Studio]) -> None:
     """Two independent studios (own engines, own connection pools) race for one PostgreSQL queue."""
-    studios = []
-    for name in ("one", "two"):
-        built = Studio.build(Settings(data_dir=tmp_path / name, database_url=postgres_url))
-        built.migrate()
-        studios.append(built)
-    try:
-        await studios[0].jobs.submit([JobDraft("test.sleep", {"n": i}) for i in range(60)], "aiko")
-        claims: dict[str, list[int]] = {"one": [], "two": []}
+    studios = two_studios
+    await studios[0].jobs.submit([JobDraft("test.sleep", {"n": i}) for i in range(60)], "aiko")
+    claims: dict[str, list[int]] = {"one": [], "two": []}
 
-        async def drain(queue: JobQueue, name: str) -> None:
-            while (job := await queue.claim(f"{name}/gpu", "gpu", {"test.sleep"})) is not None:
-                claims[name].append(job.id)  # type: ignore[arg-type]
+    async def drain(queue: JobQueue, name: str) -> None:
+        while (job := await queue.claim(f"{name}/gpu", "gpu", {"test.sleep"})) is not None:
+            claims[name].append(job.id)  # type: ignore[arg-type]
 
-        await asyncio.gather(*(drain(s.jobs, n) for s, n in zip(studios, ("one", "two"), strict=True)))
-    finally:
-        for built in studios:
-            await built.stop()
+    await asyncio.gather(*(drain(s.jobs, n) for s, n in zip(studios, ("one", "two"), strict=True)))
     taken = claims["one"] + claims["two"]
     assert sorted(taken) == sorted(set(taken)) and len(taken) == 60
     assert claims["one"] and claims["two"], "both processes should have won some claims"

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from studio.config import Settings
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA
 from tests.dataset_helpers import seed_pending
@@ -162,28 +160,20 @@ async def test_stations_racing_over_every_image_never_both_win(stations: Station
 
 
 @pytest.mark.postgres
-async def test_two_studio_processes_racing_on_postgresql_never_both_win(tmp_path: Path, postgres_url: str) -> None:
+async def test_two_studio_processes_racing_on_postgresql_never_both_win(two_studios: list[Studio]) -> None:
     """Two studios (own engines and pools) on one database: the kiosks of two machines."""
-    studios = []
-    for name in ("one", "two"):
-        built = Studio.build(Settings(data_dir=tmp_path / name, database_url=postgres_url))
-        built.migrate()
-        studios.append(built)
-    try:
-        project_id, _, image_ids = await _seeded(studios[0], 30)
-        async with _station(studios[0]) as first, _station(studios[1]) as second:
+    studios = two_studios
+    project_id, _, image_ids = await _seeded(studios[0], 30)
+    async with _station(studios[0]) as first, _station(studios[1]) as second:
 
-            async def both(image_id: int) -> list[int]:
-                answers = await asyncio.gather(
-                    _decide(first, image_id, "approved", 1), _decide(second, image_id, "rejected", 1, "other")
-                )
-                return sorted(a.status_code for a in answers)
+        async def both(image_id: int) -> list[int]:
+            answers = await asyncio.gather(
+                _decide(first, image_id, "approved", 1), _decide(second, image_id, "rejected", 1, "other")
+            )
+            return sorted(a.status_code for a in answers)
 
-            assert await asyncio.gather(*(both(i) for i in image_ids)) == [[200, 409]] * len(image_ids)
-            counts = [len(await _history(first, image_id)) for image_id in image_ids]
-        assert counts == [1] * len(image_ids)
-        decided = await studios[1].datasets.counts(project_id)
-        assert decided.pending == 0 and decided.approved + decided.rejected == len(image_ids)
-    finally:
-        for built in studios:
-            await built.stop()
+        assert await asyncio.gather(*(both(i) for i in image_ids)) == [[200, 409]] * len(image_ids)
+        counts = [len(await _history(first, image_id)) for image_id in image_ids]
+    assert counts == [1] * len(image_ids)
+    decided = await studios[1].datasets.counts(project_id)
+    assert decided.pending == 0 and decided.approved + decided.rejected == len(image_ids)
