@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import subprocess
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 from sqlmodel import col, select
@@ -91,3 +93,24 @@ async def seed_pending(
     async with studio.db.session() as session:
         query = select(DatasetImage.id).where(DatasetImage.character_id == character.id).order_by(col(DatasetImage.id))
         return list((await session.exec(query)).all())
+
+
+def reencoded(data: bytes, quality: int = 70) -> bytes:
+    """The same picture saved again as a JPEG: a near duplicate (different bytes, nearly the same hash)."""
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def scene_video(folder: Path, scenes: int = 3, seconds: int = 2, first_seed: int = 100) -> Path:
+    """A small H.264 video of `scenes` still drawings, `seconds` each: a frame extractor finds the cuts."""
+    inputs: list[str] = []
+    for i in range(scenes):
+        picture = folder / f"scene{i}.png"
+        picture.write_bytes(drawing(first_seed + i))
+        inputs += ["-loop", "1", "-t", str(seconds), "-framerate", "10", "-i", str(picture)]
+    chain = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0,format=yuv420p[v]"
+    out = folder / "scenes.mp4"
+    command = ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", chain, "-map", "[v]"]
+    subprocess.run([*command, "-c:v", "libx264", "-preset", "ultrafast", str(out)], check=True)
+    return out

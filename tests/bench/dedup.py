@@ -7,7 +7,6 @@ per-project index, on all cores; making the pictures is not timed. Goal: <= 10 s
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -16,10 +15,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from PIL import Image
-
 from services.datasets.hashing import PerceptualIndex, perceptual_hash
-from tests.dataset_helpers import drawing
+from tests.dataset_helpers import drawing, reencoded
 
 IMAGES = int(os.environ.get("BENCH_DEDUP_IMAGES", "10000"))
 SIDE = 512
@@ -28,10 +25,7 @@ THRESHOLD = 6
 
 def _make(folder: Path, index: int) -> None:
     if index % 10 == 9:  # a planted near duplicate: the previous picture, re-encoded at another quality
-        source = drawing(index - 1, (SIDE, SIDE), "JPEG")
-        out = io.BytesIO()
-        Image.open(io.BytesIO(source)).save(out, "JPEG", quality=70)
-        data = out.getvalue()
+        data = reencoded(drawing(index - 1, (SIDE, SIDE), "JPEG"))
     else:
         data = drawing(index, (SIDE, SIDE), "JPEG")
     (folder / f"{index:05d}.jpg").write_bytes(data)

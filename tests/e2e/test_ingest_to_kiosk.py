@@ -5,18 +5,15 @@ keyboard only, and find every decision in the database.
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, expect
 
-from tests.dataset_helpers import drawing
+from tests.dataset_helpers import drawing, reencoded, scene_video
 from tests.e2e.test_kiosk_review import all_saved, images, live, open_station, press, shown
 from tests.studio_process import StudioProcess
 
@@ -24,43 +21,6 @@ pytestmark = pytest.mark.e2e
 PICTURES = 100
 REPEATS = 4  # re-encoded copies of the first pictures, to be caught as near duplicates
 SCENES = 3
-
-
-def _jpeg(data: bytes) -> bytes:
-    out = io.BytesIO()
-    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=70)
-    return out.getvalue()
-
-
-def _video(folder: Path) -> Path:
-    """Three still scenes of two seconds each: frames at the cuts, repeats within a scene."""
-    inputs: list[str] = []
-    for i in range(SCENES):
-        picture = folder / f"scene{i}.png"
-        picture.write_bytes(drawing(5000 + i))
-        inputs += ["-loop", "1", "-t", "2", "-framerate", "10", "-i", str(picture)]
-    chain = "".join(f"[{i}:v]" for i in range(SCENES)) + f"concat=n={SCENES}:v=1:a=0,format=yuv420p[v]"
-    out = folder / "trailer.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            *inputs,
-            "-filter_complex",
-            chain,
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            str(out),
-        ],
-        check=True,
-    )
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +40,7 @@ def test_import_a_folder_and_a_video_then_review_a_hundred_in_the_kiosk(
     for seed in range(PICTURES):
         (shoot / f"{seed:03d}.png").write_bytes(drawing(seed))
     for seed in range(REPEATS):
-        (shoot / f"{seed:03d}-again.jpg").write_bytes(_jpeg(drawing(seed)))
+        (shoot / f"{seed:03d}-again.jpg").write_bytes(reencoded(drawing(seed)))
 
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     page.set_default_timeout(20_000)
@@ -92,7 +52,7 @@ def test_import_a_folder_and_a_video_then_review_a_hundred_in_the_kiosk(
 
     page.get_by_role("tab", name="Video file").click()
     page.get_by_label("At least one frame every (s)").fill("1")  # two frames of each scene: one repeats
-    page.locator(".q-uploader input[type=file]").set_input_files(_video(tmp_path))
+    page.locator(".q-uploader input[type=file]").set_input_files(scene_video(tmp_path, SCENES, first_seed=5000))
     # The video's import card joins the folder's: both say what they added and which duplicates they caught.
     summaries = page.get_by_text(re.compile(r"^\d+ added · [1-9]\d* duplicates caught"))
     expect(summaries).to_have_count(2, timeout=60_000)

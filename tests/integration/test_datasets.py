@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 
 import pytest
@@ -15,7 +14,7 @@ from services.errors import Conflict, Invalid
 from studio.models import ApprovalState, Character, DatasetImage, Decider, DuplicateKind, ReviewDecision
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA
-from tests.dataset_helpers import add_drawings, drawing
+from tests.dataset_helpers import add_drawings, drawing, reencoded
 
 
 async def _cast(studio: Studio) -> tuple[Character, Character]:
@@ -23,12 +22,6 @@ async def _cast(studio: Studio) -> tuple[Character, Character]:
     koopa = await studio.characters.create(project.id, KOOPA, "aiko")  # type: ignore[arg-type]
     luma = await studio.characters.create(project.id, CharacterDraft(name="Luma"), "aiko")  # type: ignore[arg-type]
     return koopa, luma
-
-
-def _as_jpeg(data: bytes, quality: int = 80) -> bytes:
-    out = io.BytesIO()
-    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=quality)
-    return out.getvalue()
 
 
 async def _decisions(studio: Studio, image_id: int) -> list[ReviewDecision]:
@@ -57,10 +50,10 @@ async def test_exact_and_near_duplicates_are_linked_within_a_character_and_acros
     assert copied.outcome == "duplicate"
     assert (copied.image.duplicate_of_id, copied.image.duplicate_kind) == (original.id, DuplicateKind.EXACT)
 
-    reencoded = await studio.dataset_store.add(koopa, NewImage(_as_jpeg(drawing(1)), "upload"), "aiko")
-    assert reencoded.outcome == "duplicate"
-    assert reencoded.image.duplicate_of_id == other.id and reencoded.image.duplicate_kind == DuplicateKind.NEAR
-    assert 0 <= (reencoded.image.duplicate_distance or 0) <= studio.settings.dedup_hamming_threshold
+    near = await studio.dataset_store.add(koopa, NewImage(reencoded(drawing(1)), "upload"), "aiko")
+    assert near.outcome == "duplicate"
+    assert near.image.duplicate_of_id == other.id and near.image.duplicate_kind == DuplicateKind.NEAR
+    assert 0 <= (near.image.duplicate_distance or 0) <= studio.settings.dedup_hamming_threshold
 
     fresh = await studio.dataset_store.add(koopa, NewImage(drawing(99), "upload"), "aiko")
     assert fresh.outcome == "added" and fresh.image.duplicate_of_id is None
@@ -69,7 +62,7 @@ async def test_exact_and_near_duplicates_are_linked_within_a_character_and_acros
 async def test_curation_rejects_duplicates_and_triage_failures_with_reasons(studio: Studio) -> None:
     koopa, _ = await _cast(studio)
     good = await studio.dataset_store.add(koopa, NewImage(drawing(5), "upload"), "aiko")
-    duplicate = await studio.dataset_store.add(koopa, NewImage(_as_jpeg(drawing(5)), "upload"), "aiko")
+    duplicate = await studio.dataset_store.add(koopa, NewImage(reencoded(drawing(5)), "upload"), "aiko")
     small = await studio.dataset_store.add(koopa, NewImage(drawing(6, (200, 200)), "upload"), "aiko")
     summary = await studio.curation.admit([good, duplicate, small], "aiko")
     assert (summary.added, summary.duplicates, summary.triage_rejected) == (3, 1, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import subprocess
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from services.datasets import UploadedFile
 from studio.config import Settings
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA, noisy_png
-from tests.dataset_helpers import drawing
+from tests.dataset_helpers import drawing, reencoded, scene_video
 from tests.integration.test_api import guarded_api
 from tests.integration.test_comfy_worker import _until
 
@@ -67,12 +66,6 @@ async def _images(api: httpx.AsyncClient, studio: Studio, character_id: int) -> 
     return list(response.json()["items"])
 
 
-def _jpeg(data: bytes) -> bytes:
-    out = io.BytesIO()
-    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=75)
-    return out.getvalue()
-
-
 def _nothing_written(studio: Studio) -> bool:
     staging = studio.settings.data_dir / "staging"
     dataset = list((studio.settings.data_dir / "projects").rglob("*.*"))
@@ -82,7 +75,7 @@ def _nothing_written(studio: Studio) -> bool:
 async def test_uploads_are_added_and_a_reencoded_copy_is_caught(rig: Any) -> None:
     studio, api, koopa, _ = rig
     files = [("files", (f"k{i}.png", drawing(i), "image/png")) for i in range(3)]
-    files.append(("files", ("k0-copy.jpg", _jpeg(drawing(0)), "image/jpeg")))
+    files.append(("files", ("k0-copy.jpg", reencoded(drawing(0)), "image/jpeg")))
     response = await api.post("/api/ingest/images", data={"character_id": str(koopa)}, files=files)
     assert response.status_code == 202, response.text
     job = await _settled(api, response.json())
@@ -135,40 +128,9 @@ async def test_bad_uploads_are_refused_and_nothing_is_written(
     assert await _images(api, studio, koopa) == []
 
 
-def _video(folder: Path, seconds_per_scene: int = 2, scenes: int = 3) -> Path:
-    """A small video of `scenes` still pictures: every scene change should give a frame."""
-    inputs: list[str] = []
-    for i in range(scenes):
-        picture = folder / f"scene{i}.png"
-        picture.write_bytes(drawing(100 + i, (640, 640)))
-        inputs += ["-loop", "1", "-t", str(seconds_per_scene), "-framerate", "10", "-i", str(picture)]
-    chain = "".join(f"[{i}:v]" for i in range(scenes)) + f"concat=n={scenes}:v=1:a=0,format=yuv420p[v]"
-    out = folder / "scenes.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            *inputs,
-            "-filter_complex",
-            chain,
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            str(out),
-        ],
-        check=True,
-    )
-    return out
-
-
 async def test_a_video_gives_frames_at_scene_changes_and_repeats_are_caught(rig: Any, tmp_path: Path) -> None:
     studio, api, koopa, _ = rig
-    video = _video(tmp_path)
+    video = scene_video(tmp_path)
     with video.open("rb") as handle:
         response = await api.post(
             "/api/ingest/video",
@@ -217,7 +179,7 @@ async def test_folder_scans_stay_inside_the_import_folders(rig: Any, tmp_path: P
     studio, api, koopa, imports = rig
     (imports / "set" / "deeper").mkdir(parents=True)
     (imports / "set" / "a.png").write_bytes(drawing(10))
-    (imports / "set" / "deeper" / "b.jpg").write_bytes(_jpeg(drawing(11)))
+    (imports / "set" / "deeper" / "b.jpg").write_bytes(reencoded(drawing(11)))
     (imports / "set" / "c.png").write_bytes(drawing(10))  # the same file again
     (imports / "set" / "notes.txt").write_text("not an image")
     (imports / "set" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

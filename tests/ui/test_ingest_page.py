@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from nicegui.testing import User
-from PIL import Image
 
-from tests.dataset_helpers import drawing
+from tests.dataset_helpers import drawing, reencoded
 from tests.ui.test_characters_page import api, element
 from tests.ui.test_create_page import KOOPA, WAIT
 
@@ -17,12 +15,6 @@ async def _koopa(user: User) -> tuple[int, int]:
     project = await api(user, "POST", "/projects", {"name": "Mario Galaxy"})
     character = await api(user, "POST", f"/projects/{project['id']}/characters", KOOPA)
     return project["id"], character["id"]
-
-
-def _jpeg(data: bytes) -> bytes:
-    out = io.BytesIO()
-    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=70)
-    return out.getvalue()
 
 
 async def test_without_characters_the_page_says_to_create_one(user: User) -> None:
@@ -40,7 +32,7 @@ async def test_a_folder_scan_shows_what_it_added_and_the_duplicates_it_caught(
     inbox.mkdir(parents=True)
     for seed in range(3):
         (inbox / f"{seed}.png").write_bytes(drawing(seed))
-    (inbox / "0-again.jpg").write_bytes(_jpeg(drawing(0)))
+    (inbox / "0-again.jpg").write_bytes(reencoded(drawing(0)))
 
     await user.open(f"/datasets/add?project={project_id}&character={character_id}")
     await user.should_see("No imports yet.", retries=WAIT)
