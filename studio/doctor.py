@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from PIL import Image
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.backends import BackendMonitor
+from services.datasets.triage import LocalTriage, TriageThresholds
 from services.toolchain import INSTALL_HINT, probe_media_tools
 from studio import migrate
 from studio.config import Settings
@@ -103,6 +107,23 @@ async def check_database(settings: Settings, secrets: SecretStore) -> Check:
     return Check("database", "ok", f"{db.display_url} at schema revision {current}")
 
 
+async def check_triage_models() -> Check:
+    """Load the bundled triage models and run them once on a drawing, as an ingest would."""
+    picture = io.BytesIO()
+    Image.new("RGB", (512, 512), (200, 180, 160)).save(picture, "PNG")
+    started = time.perf_counter()
+    try:
+        result = await asyncio.to_thread(LocalTriage().assess, picture.getvalue(), TriageThresholds())
+    except Exception as exc:  # any failure here means ingests will fail the same way: report, don't crash
+        return Check("triage models", "fail", f"{type(exc).__name__}: {exc}", "reinstall: scripts/setup.sh")
+    seconds = time.perf_counter() - started
+    return Check(
+        "triage models",
+        "ok",
+        f"NSFW score and anime face detector ran in {seconds:.2f} s ({len(result.values)} values)",
+    )
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     checks = check_data_dir(settings.data_dir)
     for tool in await probe_media_tools():
@@ -118,6 +139,7 @@ async def run_checks(settings: Settings) -> list[Check]:
             names = ", ".join(sorted(secrets.vault_values)) or "no keys"
             checks.append(Check("vault", "ok", f"read {settings.vault_mount}/{settings.vault_path}: {names}"))
     checks.append(await check_database(settings, secrets))
+    checks.append(await check_triage_models())
     monitor = BackendMonitor(settings, secrets, EventBus())
     for status in await monitor.probe_all():
         if status.kind == "vault":

@@ -53,6 +53,7 @@ def test_doctor_reports_what_works_and_how_to_fix_the_rest(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "[ok  ] ffmpeg:" in out
+    assert "[ok  ] triage models: NSFW score and anime face detector ran" in out
     assert "[ok  ] database: sqlite:///" in out and f"revision {migrate.head_revision()}" in out
     assert "[ok  ] data folder:" in out and "private" in out
     assert "[ok  ] comfyui@rtx3060: ComfyUI at " in out and "version 0.3.64" in out
