@@ -246,6 +246,9 @@ class Settings(BaseSettings):
         "characters only; non-human characters always wait for a person).",
     )
     vision_timeout_seconds: float = Field(90.0, gt=0, le=900, description="Timeout of one vision review call.")
+    story_model: str = Field(
+        "gemma3:12b", min_length=1, description="LLM that breaks a storyline into scenes and shots (JSON output)."
+    )
 
     @field_validator("trusted_networks", "trusted_proxies", mode="before")
     @classmethod

@@ -31,6 +31,15 @@ from services.generation import ImageGeneration, ImageJobHandler
 from services.jobs import DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
 from services.preferences import Preferences
+from services.scenes import (
+    SceneGeneration,
+    SceneJobHandler,
+    Scenes,
+    StoryPlanner,
+    VideoJobHandler,
+    available_engines,
+    select_engine,
+)
 from services.toolchain import LocalTool, probe_media_tools
 from studio import __version__, migrate
 from studio.audit import AuditTrail
@@ -39,9 +48,12 @@ from studio.clock import Clock, SystemClock
 from studio.config import Settings
 from studio.db import Database
 from studio.events import EventBus, StudioStarted
+from studio.models import Shot
 from studio.secrets import SecretStore
 
 log = logging.getLogger(__name__)
+# How stale a device preflight may be when a shot's engine is proposed or checked (each asks /object_info).
+ENGINE_CHECK_MAX_AGE = 60.0
 
 
 def prepare_data_dir(settings: Settings) -> None:
@@ -79,6 +91,9 @@ class Studio:
     decisions: ReviewDecisions
     ingestion: Ingestion
     feedback: Feedback
+    scenes: Scenes
+    scene_generation: SceneGeneration
+    story_planner: StoryPlanner
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -103,7 +118,35 @@ class Studio:
         curation = Curation(settings=settings, db=db, media=media, decisions=decisions, jobs=jobs, triage=LocalTriage())
         ingestion = Ingestion(settings=settings, db=db, media=media, jobs=jobs, store=store, curation=curation)
         feedback = Feedback(db)
+        capabilities = DeviceCapabilities(
+            settings.comfyui_devices,
+            # /object_info is large and slow to build on a busy server: allow more than a probe.
+            timeout=max(10.0, settings.backend_timeout_seconds),
+        )
+
+        async def engines_ready() -> set[str]:
+            checkpoints = {style.name: style.checkpoint_model for style in await styles.list()}
+            preflights = await capabilities.check_all(checkpoints, ENGINE_CHECK_MAX_AGE)
+            return available_engines(key for preflight in preflights for key in preflight.ready_engines)
+
+        async def propose_engine(shot: Shot) -> str:
+            engine, _reason = select_engine(
+                shot_type=shot.shot_type,
+                has_characters=bool(shot.characters_present),
+                has_source=shot.source_image_path is not None,
+                character_loras=[],
+                available=await engines_ready(),
+                seconds=shot.duration_seconds,
+            )
+            return engine
+
+        scenes = Scenes(db, events, clock, propose_engine)
+        scene_generation = SceneGeneration(
+            settings=settings, db=db, events=events, media=media, jobs=jobs, engines_ready=engines_ready
+        )
         handlers = JobHandlers()
+        handlers.add_comfy(VideoJobHandler(media=media))
+        handlers.add_cpu(SceneJobHandler(scene_generation))
         handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media, store=store, curation=curation))
         for kind in INGEST_KINDS:
             handlers.add_cpu(IngestJobHandler(kind, ingestion))
@@ -141,17 +184,18 @@ class Studio:
                 jobs=jobs,
                 feedback=feedback,
             ),
-            capabilities=DeviceCapabilities(
-                settings.comfyui_devices,
-                # /object_info is large and slow to build on a busy server: allow more than a probe.
-                timeout=max(10.0, settings.backend_timeout_seconds),
-            ),
+            capabilities=capabilities,
             datasets=DatasetBrowser(db),
             dataset_store=store,
             curation=curation,
             decisions=decisions,
             ingestion=ingestion,
             feedback=feedback,
+            scenes=scenes,
+            scene_generation=scene_generation,
+            story_planner=StoryPlanner(
+                settings=settings, events=events, projects=projects, characters=characters, scenes=scenes
+            ),
         )
 
     def migrate(self) -> None:

@@ -13,7 +13,7 @@ from services.datasets.decisions import ReviewDecisions, Verdict
 from services.datasets.vision import ReviewSubject, VisionOutcome, VisionReviewer, VisionThresholds
 from services.errors import Conflict, Invalid
 from services.jobs import ProgressSink
-from services.llm import LlmClient
+from services.llm import configured_llm
 from services.media_store import MediaStore
 from services.prompts.species import classify_species
 from studio.config import Settings
@@ -46,13 +46,9 @@ class VisionReviewJobHandler:
         self._decisions = decisions
 
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
-        device = self._settings.vision_llm
-        if device is None or device.llm_url is None:
+        client = configured_llm(self._settings)
+        if client is None:
             raise Invalid("vision_device", "no device has an llm_url any more; add one to review images")
-        api_key = self._settings.llm_api_key.get_secret_value() if self._settings.llm_api_key else None
-        client = LlmClient(
-            device.llm_url, device.llm_api, api_key=api_key, timeout=self._settings.vision_timeout_seconds
-        )
         reviewer = VisionReviewer(
             client,
             self._settings.vision_model,

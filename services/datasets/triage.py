@@ -116,7 +116,7 @@ class LocalTriage:
         brightness = float(pixels.mean()) / 255.0
         clipped_dark = float(np.count_nonzero(pixels == 0)) / pixels.size
         clipped_bright = float(np.count_nonzero(pixels == 255)) / pixels.size
-        sharpness = _laplacian_variance(gray.resize(_scaled(gray.size, SHARPNESS_SIDE), Image.Resampling.BILINEAR))
+        sharpness = laplacian_variance(gray.resize(_scaled(gray.size, SHARPNESS_SIDE), Image.Resampling.BILINEAR))
 
         # One reduced copy serves both models: the face scan needs at most FACE_SCAN_SIDE and open_nsfw
         # resizes to 256 anyway.
@@ -209,7 +209,8 @@ def _scaled(size: tuple[int, int], longer: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def _laplacian_variance(gray: Image.Image) -> float:
+def laplacian_variance(gray: Image.Image) -> float:
+    """Sharpness of a grayscale picture: the variance of its Laplacian (edges); blur lowers it."""
     a = np.asarray(gray, dtype=np.float32)
     if a.shape[0] < 3 or a.shape[1] < 3:
         return 0.0

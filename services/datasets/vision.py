@@ -8,17 +8,17 @@ rejection: the image is not at fault.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.datasets.categories import CATEGORY_BY_NAME, REJECTION_CATEGORIES
 from services.llm import ChatMessage, LlmClient, LlmError
+from services.llm.replies import ReplyError, parse_reply
 from services.prompts.inputs import Appearance
 from services.prompts.species import SpeciesRule, rule_keyword_in
 from services.prompts.tokens import split_tokens
@@ -408,32 +408,9 @@ def decide(
 # --- talking to the model --------------------------------------------------------------------------
 
 
-class VerdictError(ValueError):
-    """A reply that is not a usable verdict; the message says what was wrong (it is sent back to the model)."""
-
-
-_FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
-
-
 def parse_verdict(reply: str) -> VisionVerdict:
-    """The verdict in a reply, tolerating ``` fences and text around the JSON object; VerdictError otherwise."""
-    text = _FENCE.sub("", reply)
-    start = text.find("{")
-    if start < 0:
-        raise VerdictError("the reply contains no JSON object")
-    try:
-        data, _ = json.JSONDecoder().raw_decode(text[start:])
-    except json.JSONDecodeError as exc:
-        raise VerdictError(f"the JSON is invalid ({exc.msg} at character {exc.pos})") from exc
-    if not isinstance(data, dict):
-        raise VerdictError("the reply's JSON is not an object")
-    try:
-        return VisionVerdict.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'object'}: {error['msg']}" for error in exc.errors()
-        )
-        raise VerdictError(f"fields are wrong: {problems}") from exc
+    """The verdict in a reply, tolerating ``` fences and text around the JSON object; ReplyError otherwise."""
+    return parse_reply(reply, VisionVerdict)
 
 
 class VisionReviewer:
@@ -461,7 +438,7 @@ class VisionReviewer:
                 return self._needs_human(str(exc), attempts)
             try:
                 verdict = parse_verdict(reply)
-            except VerdictError as exc:
+            except ReplyError as exc:
                 problem = str(exc)
                 log.info("vision review of %s: unusable reply (%s)", subject.character_name, problem)
                 retry = (

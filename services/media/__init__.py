@@ -1,5 +1,7 @@
-"""Media work done with ffmpeg and yt-dlp: frames for datasets from videos."""
+"""Media work done with ffmpeg and yt-dlp: frames for datasets from videos, animatics, reading rendered clips."""
 
+from services.media.animatic import CameraMove, camera_move_for, render_animatic
+from services.media.clips import ClipInfo, grab_frame, probe_clip, review_frames
 from services.media.frames import (
     DOWNLOAD_FORMAT,
     ExtractedFrame,
@@ -13,11 +15,18 @@ from services.media.frames import (
 
 __all__ = [
     "DOWNLOAD_FORMAT",
+    "CameraMove",
+    "ClipInfo",
     "ExtractedFrame",
     "FramePlan",
     "ProgressCallback",
     "VideoInfo",
+    "camera_move_for",
     "download_video",
     "extract_frames",
+    "grab_frame",
+    "probe_clip",
     "probe_video",
+    "render_animatic",
+    "review_frames",
 ]

@@ -19,10 +19,10 @@ import signal
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from services.errors import Invalid, StudioError
@@ -81,8 +81,18 @@ async def probe_video(path: Path) -> VideoInfo:
     return info
 
 
+async def probe_video_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
+    """Like probe_video, plus ffprobe's own fields of that video stream (r_frame_rate, nb_frames...)."""
+    return await _describe_stream(path)
+
+
 async def _describe(path: Path) -> tuple[VideoInfo, int]:
     """The video's description and the index of its first real video stream (for `-map`)."""
+    info, video = await _describe_stream(path)
+    return info, int(video.get("index", 0))
+
+
+async def _describe_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
     name = path.name
     if not await asyncio.to_thread(path.is_file):
         raise Invalid("video", f"{name} does not exist")
@@ -128,7 +138,7 @@ async def _describe(path: Path) -> tuple[VideoInfo, int]:
         codec=str(video.get("codec_name") or "unknown"),
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
     )
-    return info, int(video.get("index", 0))
+    return info, video
 
 
 # --- frame extraction ---------------------------------------------------------------------------------------
@@ -486,6 +496,94 @@ async def _remove_new(folder: Path, before: set[str]) -> None:
                     path.unlink(missing_ok=True)
 
     await asyncio.to_thread(remove)
+
+
+# --- running ffmpeg for other media modules ----------------------------------------------------------------
+
+
+async def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    what: str,
+    seconds: float | None = None,
+    progress: ProgressCallback | None = None,
+    stdin: bytes | None = None,
+    files: Sequence[Path] = (),
+) -> None:
+    """Run ffmpeg with `args`, reporting progress over `seconds` of output; a cancelled task kills it.
+
+    `stdin` is fed to ffmpeg (for `-i pipe:0`). StudioError "ffmpeg could not <what>: <its last error lines>"
+    when it fails, with the paths in `files` shown by name only.
+    """
+    ffmpeg = _tool("ffmpeg")
+    common = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"]
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg,
+        *common,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=_LINE_LIMIT,
+    )
+    log: deque[str] = deque(maxlen=_STDERR_TAIL)
+
+    async def feed(writer: asyncio.StreamWriter, data: bytes) -> None:
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # ffmpeg stopped reading early; its exit code and stderr say why
+        finally:
+            writer.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await writer.wait_closed()
+
+    async def read_log(reader: asyncio.StreamReader) -> None:
+        async for raw in reader:
+            if line := raw.decode(errors="replace").rstrip():
+                log.append(line)
+
+    async def read_progress(reader: asyncio.StreamReader) -> None:
+        out_time = 0.0
+        frames = 0
+        async for raw in reader:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us" and value.lstrip("-").isdigit():
+                out_time = max(out_time, int(value) / 1e6)
+            elif key == "frame" and value.isdigit():
+                frames = int(value)
+            elif key == "progress" and progress is not None:
+                if value == "end":
+                    fraction = 1.0
+                elif seconds:
+                    fraction = min(out_time / seconds, 1.0)
+                else:
+                    fraction = 0.0
+                total = f" of {seconds:.1f}" if seconds else ""
+                await progress(fraction, f"{frames} frames, {out_time:.1f}{total} s")
+
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        jobs = [read_log(proc.stderr), read_progress(proc.stdout)]
+        if stdin is not None:
+            assert proc.stdin is not None
+            jobs.append(feed(proc.stdin, stdin))
+        await asyncio.gather(*jobs)
+        code = await proc.wait()
+    except BaseException:
+        await _stop(proc)
+        raise
+    if code != 0:
+        detail = " | ".join(list(log)[-4:])
+        for path in files:
+            detail = _strip_path(detail, path)
+        raise StudioError(f"ffmpeg could not {what}: {detail or f'exit code {code}'}")
+
+
+def file_url(path: Path) -> str:
+    """The argument that makes ffmpeg read or write `path` as a plain file, whatever its name looks like."""
+    return _file_url(path)
 
 
 # --- shared helpers -----------------------------------------------------------------------------------------

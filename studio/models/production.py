@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from studio.models._base import created_at_field, json_field, updated_at_field
+from studio.models._base import created_at_field, json_field, optional_time_field, updated_at_field
 
 
 class Scene(SQLModel, table=True):
@@ -35,6 +35,9 @@ class Scene(SQLModel, table=True):
     generated_music_task_id: str | None = Field(default=None, max_length=100)
     post_interpolate_fps: int | None = None
     post_upscale_factor: int | None = None
+    # The job that generates the scene, while one runs (a scene never generates twice at once).
+    generation_job_id: int | None = Field(default=None, foreign_key="jobs.id", ondelete="SET NULL")
+    deleted_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -49,8 +52,12 @@ class Shot(SQLModel, table=True):
     shot_type: str = Field(default="medium", max_length=32)
     camera_angle: str = Field(default="eye_level", max_length=32)
     duration_seconds: float = 3.0
+    # What happens in the shot (the generation prompt); the motion prompt says how things move.
+    description: str = ""
     motion_prompt: str = ""
     characters_present: list[int] = json_field(list)
+    # A chosen dataset image (its file is the source), or an uploaded/extracted file under the data folder.
+    source_image_id: int | None = Field(default=None, foreign_key="images.id", ondelete="SET NULL")
     source_image_path: str | None = Field(default=None, max_length=500)
     first_frame_path: str | None = Field(default=None, max_length=500)
     last_frame_path: str | None = Field(default=None, max_length=500)
@@ -63,6 +70,8 @@ class Shot(SQLModel, table=True):
     generation_time_seconds: float | None = None
     quality_score: float | None = None
     attempts: list[dict[str, Any]] = json_field(list)
+    # The attempt whose video the shot uses (the best or the first that passed, or one a person promoted).
+    selected_attempt: int | None = None
     error_message: str | None = None
     dialogue_text: str = ""
     dialogue_character_id: int | None = Field(default=None, foreign_key="characters.id", ondelete="SET NULL")

@@ -11,7 +11,6 @@ import pytest
 from services.datasets.categories import CATEGORY_NAMES
 from services.datasets.vision import (
     ReviewSubject,
-    VerdictError,
     VisionThresholds,
     VisionVerdict,
     build_checklist,
@@ -22,6 +21,7 @@ from services.datasets.vision import (
     review_prompt,
     species_question,
 )
+from services.llm.replies import ReplyError
 from services.prompts.species import BUILTIN_SPECIES_RULES, classify_species
 from tests.fakes.ollama import DEFAULT_REVIEW
 
@@ -368,7 +368,7 @@ def test_parse_verdict_tolerates_fences_and_chatter_and_clamps_scores() -> None:
     ],
 )  # fmt: skip
 def test_parse_verdict_says_what_is_wrong(reply: str, message: str) -> None:
-    with pytest.raises(VerdictError, match=message) as caught:
+    with pytest.raises(ReplyError, match=message) as caught:
         parse_verdict(reply)
     if "high" in reply:
         assert "solo: Field required" in str(caught.value)

@@ -1,0 +1,252 @@
+"""Scene generation end to end: the animatic on any machine, the fake ComfyUI with gates scored by the fake LLM,
+the continuity chain, cancelling, and a restart in the middle of a scene."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from services.bible.schemas import CharacterDraft
+from services.datasets import Verdict
+from services.errors import Conflict, Invalid
+from services.jobs import JobFilter
+from services.media.clips import probe_clip
+from services.scenes import SceneDraft, ShotDraft
+from studio.config import DeviceSettings, Settings
+from studio.models import ApprovalState, JobState, Scene, Shot
+from studio.root import Studio
+from tests.bible_helpers import GALAXY
+from tests.dataset_helpers import add_drawings
+from tests.fakes.comfyui import FakeComfyUI
+from tests.fakes.ollama import FakeOllama
+from tests.integration.test_comfy_worker import _until
+
+
+async def _started(settings: Settings) -> Studio:
+    studio = Studio.build(settings)
+    studio.migrate()
+    await studio.start()
+    return studio
+
+
+async def _scene(studio: Studio, engine: str, count: int = 3) -> tuple[Scene, list[Shot]]:
+    """A scene whose first shot starts from an approved picture and the rest continue from it."""
+    project = await studio.projects.create(
+        GALAXY.model_copy(
+            update={"name": f"G {uuid.uuid4().hex[:6]}", "frame_width": 320, "frame_height": 180, "frame_rate": 12}
+        ),
+        "aiko",
+    )
+    rin = await studio.characters.create(project.id, CharacterDraft(name="Rin"), "aiko")  # type: ignore[arg-type]
+    (picture,) = await add_drawings(studio, rin, 1)
+    await studio.decisions.decide(picture.id, Verdict(ApprovalState.APPROVED), "aiko")  # type: ignore[arg-type]
+    scene = await studio.scenes.create(project.id, SceneDraft(title="Harbour"), "aiko")  # type: ignore[arg-type]
+    shots = []
+    for n in range(count):
+        draft = ShotDraft(
+            shot_type="medium",
+            duration_seconds=1.0 + n * 0.5,
+            description=f"Rin on the pier, beat {n + 1}",
+            motion_prompt="slow push in",
+            characters_present=[rin.id],  # type: ignore[list-item]
+            source_image_id=picture.id if n == 0 else None,
+            video_engine=engine,  # type: ignore[arg-type]
+        )
+        shots.append(await studio.scenes.add_shot(scene.id, draft, "aiko"))
+    return scene, shots
+
+
+async def _settled(studio: Studio, job_id: int, within: float = 90) -> Any:
+    async def done() -> bool:
+        return (await studio.jobs.get(job_id)).state not in (JobState.QUEUED, JobState.RUNNING)
+
+    await _until(done, within, f"job {job_id}")
+    return await studio.jobs.get(job_id)
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB").resize((64, 36)), dtype=np.float32)
+
+
+async def test_the_animatic_renders_a_scene_in_order_continuing_each_shot_from_the_last(tmp_path: Path) -> None:
+    studio = await _started(Settings(data_dir=tmp_path / "data", job_claim_poll_seconds=0.3))
+    try:
+        scene, _ = await _scene(studio, "animatic")
+        job = await studio.scene_generation.start(scene.id, "aiko")
+        with pytest.raises(Conflict, match="already generating"):
+            await studio.scene_generation.start(scene.id, "aiko")
+        finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+        assert finished.state == JobState.SUCCEEDED, finished.error
+        shots = await studio.scenes.shots(scene.id)
+        assert [s.status for s in shots] == ["completed"] * 3
+        for shot in shots:
+            info = await probe_clip(studio.media.path_of(shot.output_video_path or ""))
+            assert (info.width, info.height, info.fps) == (320, 180, 12)
+            assert info.seconds == pytest.approx(shot.duration_seconds, abs=1 / 12)
+            assert [a["n"] for a in shot.attempts] == [1] and shot.selected_attempt == 1
+        # The continuity chain: each shot's first frame is the previous shot's last frame.
+        for before, after in itertools.pairwise(shots):
+            gap = np.abs(
+                _pixels(studio.media.path_of(before.last_frame_path or ""))
+                - _pixels(studio.media.path_of(after.first_frame_path or ""))
+            ).mean()
+            assert gap < 8, f"shot {after.shot_number} does not start where {before.shot_number} ended ({gap:.1f})"
+        row = await studio.scenes.get(scene.id)
+        assert (row.generation_status, row.completed_shots) == ("completed", 3)
+    finally:
+        await studio.stop()
+
+
+async def test_shots_that_cannot_render_are_refused_before_any_gpu_time(tmp_path: Path) -> None:
+    studio = await _started(Settings(data_dir=tmp_path / "data"))
+    try:
+        scene, shots = await _scene(studio, "animatic", count=1)
+        async with studio.db.session() as session:
+            row = await session.get(Shot, shots[0].id)
+            row.video_engine = "framepack"  # type: ignore[union-attr]
+            session.add(row)
+        with pytest.raises(Invalid, match="no device can run FramePack"):
+            await studio.scene_generation.start(scene.id, "aiko")
+        assert await studio.jobs.list(JobFilter()) == []
+    finally:
+        await studio.stop()
+
+
+def _review(score: int) -> str:
+    return json.dumps(
+        {
+            "character_match": score,
+            "style_match": score,
+            "motion_execution": score,
+            "technical_quality": score,
+            "issues": [] if score > 5 else ["blurry"],
+        }
+    )
+
+
+async def test_on_comfyui_a_weak_attempt_is_retried_with_a_new_seed_and_more_steps(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfy, FakeOllama() as llm:
+        devices = [DeviceSettings(name="gpu1", comfyui_url=comfy.url, llm_url=llm.url)]
+        studio = await _started(Settings(data_dir=tmp_path / "data", devices=devices, job_claim_poll_seconds=0.3))
+        try:
+            scene, _ = await _scene(studio, "framepack", count=2)
+            # Shot 1 passes at once (3 frames of 9/10); shot 2 scores 3/10 first, then 8/10.
+            llm.replies = [_review(9)] * 3 + [_review(3)] * 3 + [_review(8)] * 3
+            job = await studio.scene_generation.start(scene.id, "aiko")
+            finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+            assert finished.state == JobState.SUCCEEDED, finished.error
+            first, second = await studio.scenes.shots(scene.id)
+            assert first.status == "completed" and [a["n"] for a in first.attempts] == [1]
+            assert second.status == "completed" and [a["n"] for a in second.attempts] == [1, 2]
+            weak, strong = second.attempts
+            assert weak["passed"] is False and weak["score"] < 0.6 and weak["method"] == "vision"
+            assert strong["passed"] is True and strong["threshold"] == 0.45
+            assert strong["seed"] != weak["seed"] and strong["steps"] == weak["steps"] + 5
+            assert second.selected_attempt == 2 and second.output_video_path == strong["video"]
+            # Shot 2 started from shot 1's last frame: that is the image its GPU job uploaded.
+            assert len(comfy.uploads) >= 2
+        finally:
+            await studio.stop()
+
+
+async def test_a_restart_in_the_middle_of_a_scene_finishes_it_without_rendering_twice(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfy:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
+            job_claim_poll_seconds=0.3,
+        )
+        studio = await _started(settings)
+        scene, _ = await _scene(studio, "framepack", count=2)
+        comfy.hold()
+        job = await studio.scene_generation.start(scene.id, "aiko")
+
+        async def shot_one_queued() -> bool:
+            first = (await studio.scenes.shots(scene.id))[0]
+            return any(a.get("job_id") for a in first.attempts)
+
+        await _until(shot_one_queued, 30, "shot 1's GPU job")
+        await studio.stop()  # the studio dies with shot 1 on the GPU
+        comfy.release()
+        studio = await _started(settings)
+        try:
+            finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+            assert finished.state == JobState.SUCCEEDED, finished.error
+            shots = await studio.scenes.shots(scene.id)
+            assert [s.status for s in shots] in (
+                ["completed"] * 2,
+                ["completed", "accepted_best"],
+                ["accepted_best", "completed"],
+                ["accepted_best"] * 2,
+            )
+            first = shots[0]
+            assert len({a["job_id"] for a in first.attempts if a["n"] == 1}) == 1
+            assert all(s.status != "generating" for s in shots)
+        finally:
+            await studio.stop()
+
+
+async def test_cancelling_a_scene_stops_it_and_leaves_nothing_generating(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfy:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
+            job_claim_poll_seconds=0.3,
+        )
+        studio = await _started(settings)
+        try:
+            scene, _ = await _scene(studio, "framepack", count=2)
+            comfy.hold()
+            job = await studio.scene_generation.start(scene.id, "aiko")
+
+            async def running() -> bool:
+                return (await studio.jobs.get(job.id)).state == JobState.RUNNING  # type: ignore[arg-type]
+
+            await _until(running, 30, "the scene job to start")
+            await asyncio.sleep(0.5)
+            await studio.scene_generation.cancel(scene.id, "aiko")
+            finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+            assert finished.state == JobState.CANCELLED
+            comfy.release()
+
+            async def stopped() -> bool:  # the job row says cancelled a moment before the walk has cleaned up
+                return (await studio.scenes.get(scene.id)).generation_status != "generating"
+
+            await _until(stopped, 10, "the scene to stop")
+            row = await studio.scenes.get(scene.id)
+            assert row.generation_status == "draft"
+            assert all(s.status == "pending" for s in await studio.scenes.shots(scene.id))
+        finally:
+            await studio.stop()
+
+
+async def test_an_animatic_scene_interrupted_by_a_restart_resumes_after_its_finished_shots(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", job_claim_poll_seconds=0.3)
+    studio = await _started(settings)
+    scene, _ = await _scene(studio, "animatic", count=3)
+    job = await studio.scene_generation.start(scene.id, "aiko")
+
+    async def first_done() -> bool:
+        return (await studio.scenes.shots(scene.id))[0].status == "completed"
+
+    await _until(first_done, 30, "shot 1")
+    first_video = (await studio.scenes.shots(scene.id))[0].output_video_path
+    await studio.stop()
+    studio = await _started(settings)
+    try:
+        finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+        assert finished.state == JobState.SUCCEEDED and finished.requeues == 1, finished.error
+        shots = await studio.scenes.shots(scene.id)
+        assert [s.status for s in shots] == ["completed"] * 3
+        assert shots[0].output_video_path == first_video and len(shots[0].attempts) == 1
+    finally:
+        await studio.stop()
