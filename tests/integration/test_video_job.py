@@ -16,7 +16,7 @@ import pytest
 
 from services.comfyui import ComfyClient, OutputFile, PromptOutcome
 from services.errors import Invalid
-from services.jobs import DeviceWorkers, JobDraft, JobHandlers
+from services.jobs import JobDraft
 from services.media_store import MediaStore
 from services.scenes.video_engines import ENGINE_LIMITS, frame_count, output_size
 from services.scenes.video_job import VIDEO_JOB, VideoJobHandler
@@ -25,7 +25,7 @@ from studio.models import Job, JobState
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, png
 from tests.fakes import FakeComfyUI
-from tests.integration.test_comfy_worker import _finished, _until
+from tests.integration.test_comfy_worker import _finished, _started, _until
 from workflows import load_catalog, validate_graph
 
 FRAME = (1280, 720)
@@ -35,17 +35,6 @@ def _settings(data_dir: Path, fake: FakeComfyUI) -> Settings:
     return Settings(
         data_dir=data_dir, devices=[DeviceSettings(name="gpu1", comfyui_url=fake.url)], job_claim_poll_seconds=0.5
     )
-
-
-async def _started(settings: Settings) -> Studio:
-    """A studio whose device workers run video jobs (wired as studio/root.py wires its handlers)."""
-    studio = Studio.build(settings)
-    handlers = JobHandlers()
-    handlers.add_comfy(VideoJobHandler(media=studio.media))
-    studio.workers = DeviceWorkers(settings, studio.jobs, handlers, studio.events)
-    studio.migrate()
-    await studio.start()
-    return studio
 
 
 @pytest.fixture
