@@ -158,13 +158,12 @@ async def extract_frames(
     ffmpeg's last lines when ffmpeg fails. A cut-off file gives the frames before the cut.
     """
     info, stream = await _describe(video)
-    ffmpeg = _tool("ffmpeg")
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     # ffmpeg writes into a private folder; finished frames are renamed into out_dir, so a failed or
     # cancelled run leaves nothing half-written behind.
     work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".frames-", dir=out_dir))
     try:
-        shown, scores, log = await _run_selection(ffmpeg, video, stream, work, plan, info, progress)
+        shown, scores, log = await _run_selection(video, stream, work, plan, info, progress)
         return await asyncio.to_thread(_collect, work, out_dir, shown, scores, plan, video.name, log)
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
@@ -191,22 +190,30 @@ def _select_filter(plan: FramePlan) -> str:
 
 
 async def _run_selection(
-    ffmpeg: str,
     video: Path,
     stream: int,
     work: Path,
     plan: FramePlan,
     info: VideoInfo,
     progress: ProgressCallback | None,
-) -> tuple[list[tuple[int, float]], dict[int, float], deque[str]]:
+) -> tuple[list[tuple[int, float]], dict[int, float], list[str]]:
+    shown: list[tuple[int, float]] = []  # (pts, pts_time) of each frame written, in order
+    scores: dict[int, float] = {}  # pts -> scene score
+    pending_pts: int | None = None
+
+    def read_filters(line: str) -> bool:
+        nonlocal pending_pts
+        if match := _SHOWINFO.search(line):
+            shown.append((int(match[2]), float(match[3])))
+        elif match := _METADATA_FRAME.search(line):
+            pending_pts = int(match[1])
+        elif (match := _SCENE_SCORE.search(line)) and pending_pts is not None:
+            scores[pending_pts] = float(match[1])
+        else:
+            return "Parsed_" in line
+        return True
+
     args = [
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "info",  # showinfo and metadata print at this level
-        "-progress",
-        "pipe:1",
         "-i",
         _file_url(video),
         "-map",
@@ -226,54 +233,15 @@ async def _run_selection(
         # image2 reads % in the whole path as a pattern; double any that belong to the folder name
         str(work).replace("%", "%%") + "/%06d.png",
     ]
-    proc = await asyncio.create_subprocess_exec(
-        ffmpeg,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        limit=_LINE_LIMIT,
+    log = await run_ffmpeg(
+        args,
+        what=f"take frames from {video.name}",
+        seconds=info.duration_seconds,
+        progress=progress,
+        files=[video],
+        loglevel="info",  # showinfo and metadata print at this level
+        on_stderr=read_filters,
     )
-    shown: list[tuple[int, float]] = []  # (pts, pts_time) of each frame written, in order
-    scores: dict[int, float] = {}  # pts -> scene score
-    log: deque[str] = deque(maxlen=_STDERR_TAIL)
-
-    async def read_log(reader: asyncio.StreamReader) -> None:
-        pending_pts: int | None = None
-        async for raw in reader:
-            line = raw.decode(errors="replace").rstrip()
-            if match := _SHOWINFO.search(line):
-                shown.append((int(match[2]), float(match[3])))
-            elif match := _METADATA_FRAME.search(line):
-                pending_pts = int(match[1])
-            elif (match := _SCENE_SCORE.search(line)) and pending_pts is not None:
-                scores[pending_pts] = float(match[1])
-            elif "Parsed_" not in line and line:
-                log.append(line)
-
-    async def read_progress(reader: asyncio.StreamReader) -> None:
-        out_time = 0.0
-        frames = 0
-        async for raw in reader:
-            key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and value.lstrip("-").isdigit():
-                out_time = max(out_time, int(value) / 1e6)
-            elif key == "frame" and value.isdigit():
-                frames = int(value)
-            elif key == "progress" and progress is not None:
-                fraction = 1.0 if value == "end" else min(out_time / info.duration_seconds, 1.0)
-                await progress(fraction, f"{frames} frames taken, {out_time:.0f} of {info.duration_seconds:.0f} s")
-
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        await asyncio.gather(read_log(proc.stderr), read_progress(proc.stdout))
-        code = await proc.wait()
-    except BaseException:
-        await _stop(proc)
-        raise
-    if code != 0:
-        detail = _strip_path(" | ".join(list(log)[-4:]), video) or f"exit code {code}"
-        raise StudioError(f"ffmpeg could not take frames from {video.name}: {detail}")
     return shown, scores, log
 
 
@@ -284,7 +252,7 @@ def _collect(
     scores: dict[int, float],
     plan: FramePlan,
     name: str,
-    log: deque[str],
+    log: list[str],
 ) -> list[ExtractedFrame]:
     written = sorted(work.glob("*.png"))
     if not written:
@@ -509,14 +477,18 @@ async def run_ffmpeg(
     progress: ProgressCallback | None = None,
     stdin: bytes | None = None,
     files: Sequence[Path] = (),
-) -> None:
+    loglevel: str = "error",
+    on_stderr: Callable[[str], bool] | None = None,
+) -> list[str]:
     """Run ffmpeg with `args`, reporting progress over `seconds` of output; a cancelled task kills it.
 
-    `stdin` is fed to ffmpeg (for `-i pipe:0`). StudioError "ffmpeg could not <what>: <its last error lines>"
-    when it fails, with the paths in `files` shown by name only.
+    `stdin` is fed to ffmpeg (for `-i pipe:0`). `on_stderr` sees every stderr line first and returns True for
+    the ones it consumed (filter output such as showinfo); the others are kept, and the last of them are
+    returned. StudioError "ffmpeg could not <what>: <its last error lines>" when it fails, with the paths in
+    `files` shown by name only.
     """
     ffmpeg = _tool("ffmpeg")
-    common = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-progress", "pipe:1"]
+    common = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel, "-progress", "pipe:1"]
     proc = await asyncio.create_subprocess_exec(
         ffmpeg,
         *common,
@@ -541,7 +513,8 @@ async def run_ffmpeg(
 
     async def read_log(reader: asyncio.StreamReader) -> None:
         async for raw in reader:
-            if line := raw.decode(errors="replace").rstrip():
+            line = raw.decode(errors="replace").rstrip()
+            if line and not (on_stderr is not None and on_stderr(line)):
                 log.append(line)
 
     async def read_progress(reader: asyncio.StreamReader) -> None:
@@ -579,6 +552,7 @@ async def run_ffmpeg(
         for path in files:
             detail = _strip_path(detail, path)
         raise StudioError(f"ffmpeg could not {what}: {detail or f'exit code {code}'}")
+    return list(log)
 
 
 def file_url(path: Path) -> str:

@@ -27,6 +27,7 @@ from services.media import camera_move_for, grab_frame, render_animatic
 from services.media_store import MediaStore
 from services.scenes.events import ShotProgressed
 from services.scenes.keyframes import keyframe_card
+from services.scenes.scenes import row_or_404
 from services.scenes.scoring import AttemptScore, score_attempt
 from services.scenes.video_engines import ENGINE_LIMITS, check_shot, output_size
 from services.scenes.video_job import VIDEO_JOB
@@ -150,9 +151,7 @@ class SceneGeneration:
     async def promote(self, shot_id: uuid.UUID, attempt: int, actor: str) -> Shot:
         """Use another attempt's video for the shot. Invalid: no such attempt with a video."""
         async with self._db.session() as session:
-            shot = await session.get(Shot, shot_id)
-            if shot is None:
-                raise NotFound(f"there is no shot {shot_id}")
+            shot = await row_or_404(session, Shot, shot_id, "shot")
             chosen = next((a for a in shot.attempts if a.get("n") == attempt and a.get("video")), None)
             if chosen is None:
                 raise Invalid("attempt", f"shot {shot.shot_number} has no finished attempt {attempt}")
@@ -384,9 +383,7 @@ class SceneGeneration:
 
     async def _scene(self, scene_id: uuid.UUID) -> Scene:
         async with self._db.session() as session:
-            scene = await session.get(Scene, scene_id)
-        if scene is None:
-            raise NotFound(f"there is no scene {scene_id}")
+            scene = await row_or_404(session, Scene, scene_id, "scene")
         return scene
 
     async def _scene_with_shots(self, scene_id: uuid.UUID) -> tuple[Scene, list[Shot]]:

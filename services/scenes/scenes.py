@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -19,6 +20,7 @@ from studio.models import ApprovalState, Character, DatasetImage, Project, Scene
 
 # Proposes an engine for a shot (the selector, told which engines some device can run).
 EngineProposer = Callable[[Shot], Awaitable[str]]
+Row = TypeVar("Row")
 GENERATING = "generating"
 
 
@@ -58,9 +60,7 @@ class Scenes:
 
     async def get(self, scene_id: uuid.UUID) -> Scene:
         async with self._db.session() as session:
-            scene = await session.get(Scene, scene_id)
-        if scene is None:
-            raise NotFound(f"there is no scene {scene_id}")
+            scene = await row_or_404(session, Scene, scene_id, "scene")
         return scene
 
     async def create(self, project_id: int, draft: SceneDraft, actor: str) -> Scene:
@@ -81,9 +81,7 @@ class Scenes:
         values = changes.model_dump(exclude_unset=True)
         restore = values.pop("deleted", None)
         async with self._db.session() as session:
-            scene = await session.get(Scene, scene_id)
-            if scene is None:
-                raise NotFound(f"there is no scene {scene_id}")
+            scene = await row_or_404(session, Scene, scene_id, "scene")
             for key, value in values.items():
                 if value is not None:
                     setattr(scene, key, value)
@@ -110,9 +108,7 @@ class Scenes:
 
     async def shot(self, shot_id: uuid.UUID) -> Shot:
         async with self._db.session() as session:
-            shot = await session.get(Shot, shot_id)
-        if shot is None:
-            raise NotFound(f"there is no shot {shot_id}")
+            shot = await row_or_404(session, Shot, shot_id, "shot")
         return shot
 
     async def add_shot(self, scene_id: uuid.UUID, draft: ShotDraft, actor: str) -> Shot:
@@ -141,9 +137,7 @@ class Scenes:
         values = changes.model_dump(exclude_unset=True)
         clear_source = values.pop("clear_source", None)
         async with self._db.session() as session:
-            shot = await session.get(Shot, shot_id)
-            if shot is None:
-                raise NotFound(f"there is no shot {shot_id}")
+            shot = await row_or_404(session, Shot, shot_id, "shot")
             scene = await session.get(Scene, shot.scene_id)
             self._check_idle(scene)  # type: ignore[arg-type]
             merged = {**shot.model_dump(), **{k: v for k, v in values.items() if v is not None}}
@@ -163,9 +157,7 @@ class Scenes:
     async def delete_shot(self, shot_id: uuid.UUID, actor: str) -> Shot:
         """Remove a shot; the shots after it move up. Returns it, so a page can offer to put it back."""
         async with self._db.session() as session:
-            shot = await session.get(Shot, shot_id)
-            if shot is None:
-                raise NotFound(f"there is no shot {shot_id}")
+            shot = await row_or_404(session, Shot, shot_id, "shot")
             scene = await session.get(Scene, shot.scene_id)
             self._check_idle(scene)  # type: ignore[arg-type]
             await session.delete(shot)
@@ -207,6 +199,14 @@ class Scenes:
                 shot_id=str(shot.id) if shot else None,
             )
         )
+
+
+async def row_or_404(session: object, table: type[Row], key: object, what: str) -> Row:
+    """The row with this key, or NotFound naming it ("there is no shot ...")."""
+    row = await session.get(table, key)  # type: ignore[attr-defined]
+    if row is None:
+        raise NotFound(f"there is no {what} {key}")
+    return row
 
 
 async def _renumber(session: object, ordered: list[Shot]) -> None:
