@@ -34,7 +34,7 @@ from services.scenes.video_job import VIDEO_JOB
 from studio.config import Settings
 from studio.db import Database
 from studio.events import EventBus
-from studio.models import Job, JobPriority, JobState, Project, Scene, Shot
+from studio.models import Character, Job, JobPriority, JobState, Project, Scene, Shot
 
 SCENE_JOB = "scene.generate"
 # Progressive quality gates: each retry gets a new seed, more steps and a lower bar; the best attempt is
@@ -127,6 +127,7 @@ class SceneGeneration:
     async def plan(self, shots: list[Shot], wanted: list[Shot]) -> list[ShotPlan]:
         """Decide each wanted shot's engine and first frame, refusing what cannot render."""
         ready = await self._engines_ready()
+        await self._check_characters(wanted)
         plans = []
         previous: Shot | None = None
         for shot in shots:
@@ -147,6 +148,22 @@ class SceneGeneration:
                 plans.append(ShotPlan(shot, engine, shot.source_image_path, continues))
             previous = shot
         return plans
+
+    async def _check_characters(self, shots: list[Shot]) -> None:
+        """Every character a shot shows must still be in the project (not deleted since it was added)."""
+        wanted = {c for shot in shots for c in shot.characters_present}
+        if not wanted:
+            return
+        query = select(Character.id).where(col(Character.id).in_(wanted), col(Character.deleted_at).is_(None))
+        async with self._db.session() as session:
+            present = set((await session.exec(query)).all())
+        for shot in shots:
+            gone = [c for c in shot.characters_present if c not in present]
+            if gone:
+                raise Invalid(
+                    "characters_present",
+                    f"shot {shot.shot_number} shows deleted characters {gone}: restore them or edit the shot",
+                )
 
     async def promote(self, shot_id: uuid.UUID, attempt: int, actor: str) -> Shot:
         """Use another attempt's video for the shot. Invalid: no such attempt with a video."""

@@ -250,3 +250,14 @@ async def test_an_animatic_scene_interrupted_by_a_restart_resumes_after_its_fini
         assert shots[0].output_video_path == first_video and len(shots[0].attempts) == 1
     finally:
         await studio.stop()
+
+
+async def test_a_shot_showing_a_deleted_character_is_refused_before_rendering(tmp_path: Path) -> None:
+    studio = await _started(Settings(data_dir=tmp_path / "data"))
+    try:
+        scene, shots = await _scene(studio, "animatic", count=1)
+        await studio.characters.delete(shots[0].characters_present[0], "aiko")
+        with pytest.raises(Invalid, match="shot 1 shows deleted characters"):
+            await studio.scene_generation.start(scene.id, "aiko")
+    finally:
+        await studio.stop()
