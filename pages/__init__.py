@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 from components.shell import Area
-from pages import activity, characters, create, datasets, ingest, jobs, kiosk, login, projects, settings, status, story
+from pages import (
+    activity,
+    characters,
+    create,
+    datasets,
+    ingest,
+    jobs,
+    kiosk,
+    login,
+    projects,
+    scene_monitor,
+    scenes,
+    settings,
+    status,
+    story,
+)
 from studio.root import Studio
 
 # The navigation, in order. An area is added here when its page works end to end.
@@ -14,6 +29,7 @@ AREAS: tuple[Area, ...] = (
     Area("Create", "brush", "/create"),
     Area("Datasets", "photo_library", "/datasets"),
     Area("Review station", "fullscreen", "/kiosk"),
+    Area("Scenes", "movie", "/scenes"),
     Area("Jobs", "work_history", "/jobs"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
@@ -31,6 +47,8 @@ def register_pages(studio: Studio) -> None:
     ingest.register(studio, AREAS)
     datasets.register(studio, AREAS)
     kiosk.register(studio, AREAS)
+    scenes.register(studio, AREAS)
+    scene_monitor.register(studio, AREAS)
     jobs.register(studio, AREAS)
     activity.register(studio, AREAS)
     settings.register(studio, AREAS)

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from studio.events import StudioEvent
 
-Change = Literal["created", "updated", "deleted", "restored", "reordered", "planned"]
+Change = Literal["created", "updated", "deleted", "restored", "reordered", "planned", "generating", "generated"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,11 +21,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from services.errors import Conflict, Invalid, NotFound
-from services.jobs import FINISHED_STATES, JobChanged, JobDraft, JobQueue, ProgressSink
+from services.jobs import FINISHED_STATES, JobChanged, JobDraft, JobQueue, ProgressSink, new_batch_id
 from services.llm import configured_llm
 from services.media import camera_move_for, grab_frame, render_animatic
 from services.media_store import MediaStore
-from services.scenes.events import ShotProgressed
+from services.scenes.events import SceneChanged, ShotProgressed
 from services.scenes.keyframes import keyframe_card
 from services.scenes.scenes import row_or_404
 from services.scenes.scoring import AttemptScore, score_attempt
@@ -100,6 +100,7 @@ class SceneGeneration:
             title=f"Scene {scene.scene_number}: {scene.title or 'untitled'}",
             priority=JobPriority.INTERACTIVE,
             project_id=scene.project_id,
+            batch=new_batch_id(),  # shared by its GPU jobs, so a page can tell which jobs are this scene's
         )
         [job] = await self._jobs.submit([draft], actor)
         async with self._db.session() as session:
@@ -114,6 +115,16 @@ class SceneGeneration:
                 db_shot = await session.get(Shot, shot.id)
                 db_shot.status, db_shot.error_message = "pending", None  # type: ignore[union-attr]
                 session.add(db_shot)
+        what = f"{len(wanted)} of {len(shots)} shots" if len(wanted) < len(shots) else f"{len(shots)} shots"
+        await self._events.emit(
+            SceneChanged(
+                actor=actor,
+                scene_id=str(scene_id),
+                project_id=scene.project_id,
+                change="generating",
+                label=f"{scene.title or 'untitled'}: {what}",
+            )
+        )
         return job
 
     async def cancel(self, scene_id: uuid.UUID, actor: str) -> None:
@@ -205,10 +216,10 @@ class SceneGeneration:
                             await self._fail_shot(shot, exc.message)
                 previous = await self._reload(shot)
         except asyncio.CancelledError:
-            await self._finish_scene(scene_id, "cancelled")
+            await self._finish_scene(scene_id, "cancelled", run)
             raise
         status = "completed" if failed == 0 else ("partial" if finished else "failed")
-        await self._finish_scene(scene_id, status)
+        await self._finish_scene(scene_id, status, run)
         await progress(1.0, f"{finished} shot(s) rendered, {failed} failed")
         return {"scene_id": str(scene_id), "rendered": finished, "failed": failed, "status": status}
 
@@ -220,8 +231,12 @@ class SceneGeneration:
         folder = f"projects/{project.id}/scenes/{shot.scene_id}/shots/{shot.id}"
         attempts = _attempts_of(shot, run)
         gates = (1.0,) if engine == "animatic" else GATES  # an animatic is deterministic: one render
-        for n in range(len(attempts) + 1, len(gates) + 1):
-            threshold = gates[n - 1] if engine != "animatic" else 0.0
+        # Attempts are numbered across runs (a regenerated shot keeps its earlier attempts to promote);
+        # within a run, the try decides the gate. The numbers are fixed per run, so a resumed run finds its own.
+        base = max((a.get("n", 0) for a in shot.attempts if a.get("run") != run), default=0)
+        for trial in range(len(attempts) + 1, len(gates) + 1):
+            threshold = gates[trial - 1] if engine != "animatic" else 0.0
+            n = base + trial
             attempt = await self._attempt(job, run, project, shot, engine, n, threshold, first_frame, folder)
             attempts.append(attempt)
             await self._save_attempts(shot, run, attempts)
@@ -452,19 +467,37 @@ class SceneGeneration:
                 row.attempts = [*others, {**record, "pending": True}]
                 session.add(row)
 
-    async def _finish_scene(self, scene_id: uuid.UUID, status: str) -> None:
+    async def _finish_scene(self, scene_id: uuid.UUID, status: str, run: str) -> None:
+        """Close a run: a shot it did not finish goes back to what it had (its earlier video, if any), an
+        attempt whose GPU job it cancelled is marked so, and the scene's status follows its shots."""
+        changed: list[Shot] = []
         async with self._db.session() as session:
             scene = await session.get(Scene, scene_id)
             if scene is None:
                 return
             shots = list((await session.exec(select(Shot).where(Shot.scene_id == scene_id))).all())
-            scene.completed_shots = sum(1 for s in shots if s.status in DONE)
-            scene.generation_status = "draft" if status == "cancelled" else status
             for shot in shots:
-                if shot.status == "generating" or (status == "cancelled" and shot.status == "pending"):
-                    shot.status = "pending"
+                if shot.status in ("generating", "pending"):
+                    shot.status = _settled_status(shot)
+                    shot.attempts = [_closed(a, run) for a in shot.attempts]
                     session.add(shot)
+                    changed.append(shot)
+            done = sum(1 for s in shots if s.status in DONE)
+            scene.completed_shots = done
+            if status == "cancelled":
+                status = "completed" if done == len(shots) else ("partial" if done else "draft")
+            scene.generation_status = status
             session.add(scene)
+        for shot in changed:
+            await self._progress(shot, shot.status, None, shot.quality_score, f"scene generation {status}")
+        await self._events.emit(
+            SceneChanged(
+                scene_id=str(scene_id),
+                project_id=scene.project_id,
+                change="generated",
+                label=f"{scene.title or 'untitled'}: {status}, {done} of {len(shots)} shots",
+            )
+        )
 
     async def _progress(self, shot: Shot, status: str, attempt: int | None, score: float | None, message: str) -> None:
         await self._events.emit(
@@ -477,6 +510,21 @@ class SceneGeneration:
                 message=message,
             )
         )
+
+
+def _settled_status(shot: Shot) -> str:
+    """What a shot is when no run renders it: its kept attempt's outcome, else waiting for one."""
+    kept = next((a for a in shot.attempts if a.get("n") == shot.selected_attempt and a.get("video")), None)
+    if kept is None or not shot.output_video_path:
+        return "pending"
+    return "completed" if kept.get("passed") else "accepted_best"
+
+
+def _closed(attempt: dict[str, Any], run: str) -> dict[str, Any]:
+    """An attempt of `run` still waiting for its GPU job when the run ended: it never finished."""
+    if attempt.get("run") == run and attempt.get("pending"):
+        return {**attempt, "pending": False, "passed": False, "error": "the scene generation stopped first"}
+    return attempt
 
 
 def _attempts_of(shot: Shot, run: str) -> list[dict[str, Any]]:

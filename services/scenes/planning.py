@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.bible import Characters, Projects
-from services.errors import Invalid
+from services.errors import Conflict, Invalid
 from services.llm import LLM_DEVICE_EXAMPLE, configured_llm
 from services.scenes.events import SceneChanged
 from services.scenes.scenes import Scenes
@@ -54,8 +54,12 @@ class StoryPlanner:
         if problems:
             raise Invalid("plan", "; ".join(problems))
         ids = {c.character.name.lower(): c.character.id for c in await self._characters.cards(project_id)}
+        existing = await self._scenes.list(project_id)
+        generating = [s.scene for s in existing if s.scene.generation_status == "generating"]
+        if replace and generating:  # refuse before anything changes, not half-way through
+            raise Conflict(f"scene {generating[0].scene_number} is generating; cancel it before replacing the scenes")
         if replace:
-            for summary in await self._scenes.list(project_id):
+            for summary in existing:
                 await self._scenes.update(summary.scene.id, SceneChanges(deleted=True), actor)
         created = []
         for planned in plan.scenes:

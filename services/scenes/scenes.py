@@ -22,6 +22,7 @@ from studio.models import ApprovalState, Character, DatasetImage, Project, Scene
 EngineProposer = Callable[[Shot], Awaitable[str]]
 Row = TypeVar("Row")
 GENERATING = "generating"
+CLEARABLE = frozenset({"dialogue_character_id", "source_image_id", "video_engine"})
 
 
 @dataclass(frozen=True)
@@ -135,21 +136,21 @@ class Scenes:
     async def update_shot(self, shot_id: uuid.UUID, changes: ShotChanges, actor: str) -> Shot:
         """Change a shot. Invalid: characters, speaker or source image. Conflict: its scene is generating."""
         values = changes.model_dump(exclude_unset=True)
-        clear_source = values.pop("clear_source", None)
+        if values.pop("clear_source", None):
+            values["source_image_id"] = None
+        # Fields that may be emptied on purpose: an explicit null clears them (the speaker, the source,
+        # the engine, which the studio then proposes again). Any other null means "unchanged".
+        values = {k: v for k, v in values.items() if v is not None or k in CLEARABLE}
         async with self._db.session() as session:
             shot = await row_or_404(session, Shot, shot_id, "shot")
             scene = await session.get(Scene, shot.scene_id)
             self._check_idle(scene)  # type: ignore[arg-type]
-            merged = {**shot.model_dump(), **{k: v for k, v in values.items() if v is not None}}
-            if clear_source:
-                merged["source_image_id"] = None
-            await _check_shot(session, scene.project_id, merged)  # type: ignore[union-attr]
+            await _check_shot(session, scene.project_id, {**shot.model_dump(), **values})  # type: ignore[union-attr]
             for key, value in values.items():
-                if value is not None:
-                    setattr(shot, key, value)
-            if clear_source:
-                shot.source_image_id = None
+                setattr(shot, key, value)
             shot.source_image_path = await _source_path(session, shot.source_image_id)
+            if shot.video_engine is None:
+                shot.video_engine = await self._propose_engine(shot)
             session.add(shot)
         await self._announce(actor, scene, "updated", shot)  # type: ignore[arg-type]
         return shot

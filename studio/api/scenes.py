@@ -114,6 +114,12 @@ class ApplyPlanIn(BaseModel):
     replace: bool = Field(False, description="true: the project's scenes are deleted (restorable) first")
 
 
+def _attempt_file(shot: Shot, attempt: int, key: str) -> str | None:
+    """A file of one attempt (attempts are numbered per shot, across runs)."""
+    found = next((a for a in shot.attempts if a.get("n") == attempt), None)
+    return str(found[key]) if found and found.get(key) else None
+
+
 def scenes_router(studio: Studio) -> APIRouter:
     router = APIRouter(tags=["scenes"])
     scenes, generation, planner = studio.scenes, studio.scene_generation, studio.story_planner
@@ -225,19 +231,29 @@ def scenes_router(studio: Studio) -> APIRouter:
     async def shot_video(shot_id: uuid.UUID, _: Caller, attempt: Annotated[int | None, Query(ge=1)] = None) -> Any:
         """The shot's video (or one attempt's)."""
         shot = await scenes.shot(shot_id)
-        path = shot.output_video_path
-        if attempt is not None:
-            path = next((a.get("video") for a in shot.attempts if a.get("n") == attempt), None)
+        path = _attempt_file(shot, attempt, "video") if attempt else shot.output_video_path
         if not path:
             raise NotFound("this shot has no video yet")
         return FileResponse(studio.media.path_of(path), media_type="video/mp4")
 
     @router.get("/shots/{shot_id}/frames/{which}", response_class=FileResponse)
-    async def shot_frame(shot_id: uuid.UUID, which: Literal["first", "last", "source"], _: Caller) -> Any:
+    async def shot_frame(
+        shot_id: uuid.UUID,
+        which: Literal["first", "last", "source"],
+        _: Caller,
+        attempt: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Any:
+        """The shot's first or last frame (of the kept attempt, or of `attempt`), or its source image."""
         shot = await scenes.shot(shot_id)
-        path = {"first": shot.first_frame_path, "last": shot.last_frame_path, "source": shot.source_image_path}[which]
+        if attempt and which != "source":
+            path = _attempt_file(shot, attempt, f"{which}_frame")
+        else:
+            path = {"first": shot.first_frame_path, "last": shot.last_frame_path, "source": shot.source_image_path}[
+                which
+            ]
         if not path:
             raise NotFound(f"this shot has no {which} frame yet")
-        return FileResponse(studio.media.path_of(path), headers=IMMUTABLE_CACHE if which == "source" else None)
+        # Attempt files are named per attempt and never rewritten; the kept frames and the source change.
+        return FileResponse(studio.media.path_of(path), headers=IMMUTABLE_CACHE if attempt is not None else None)
 
     return router

@@ -94,3 +94,24 @@ async def test_a_generating_scene_cannot_be_edited(studio: Studio) -> None:
         session.add(row)
     with pytest.raises(Conflict, match="is generating"):
         await studio.scenes.add_shot(scene.id, ShotDraft(), "aiko")
+
+
+async def test_an_explicit_null_clears_the_speaker_and_lets_the_studio_propose_the_engine_again(studio: Studio) -> None:
+    project_id, koopa, peach = await _project(studio)
+    scene = await studio.scenes.create(project_id, SceneDraft(), "aiko")
+    shot = await studio.scenes.add_shot(
+        scene.id,
+        ShotDraft(
+            characters_present=[koopa, peach], dialogue_text="Hi", dialogue_character_id=peach, video_engine="wan"
+        ),
+        "aiko",
+    )
+    changed = await studio.scenes.update_shot(
+        shot.id,
+        ShotChanges(characters_present=[koopa], dialogue_text="", dialogue_character_id=None, video_engine=None),
+        "aiko",
+    )
+    assert (changed.dialogue_character_id, changed.characters_present) == (None, [koopa])
+    assert changed.video_engine == "animatic"  # proposed again: no device can run Wan here
+    kept = await studio.scenes.update_shot(shot.id, ShotChanges(duration_seconds=2), "aiko")
+    assert kept.dialogue_character_id is None and kept.duration_seconds == 2
