@@ -46,6 +46,16 @@ class DeviceSettings(BaseModel):
         "ollama", description="Protocol of `llm_url`: `ollama` or `openai` (llama.cpp, vLLM, LM Studio)."
     )
     ace_step_url: str | None = Field(None, description="ACE-Step music server on this device.")
+    framepack_url: str | None = Field(
+        None,
+        description="FramePack's own Gradio app (`demo_gradio.py`) on this device, e.g. `http://127.0.0.1:7860`; "
+        "an alternative to FramePack on ComfyUI.",
+    )
+    framepack_f1_url: str | None = Field(
+        None,
+        description="FramePack F1's own Gradio app (`demo_gradio_f1.py`) on this device, e.g. "
+        "`http://127.0.0.1:7861`; an alternative to FramePack F1 on ComfyUI.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -56,7 +66,7 @@ class DeviceSettings(BaseModel):
             raise ValueError("'cpu' is the built-in device for embedded engines; pick another name")
         return value
 
-    @field_validator("comfyui_url", "llm_url", "ace_step_url")
+    @field_validator("comfyui_url", "llm_url", "ace_step_url", "framepack_url", "framepack_f1_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         return _http_url(value)
@@ -309,6 +319,11 @@ class Settings(BaseSettings):
     def comfyui_devices(self) -> dict[str, str]:
         """Device name -> ComfyUI URL, for the devices that host ComfyUI (in settings order)."""
         return {d.name: d.comfyui_url for d in self.devices if d.comfyui_url}
+
+    @property
+    def framepack_devices(self) -> dict[str, DeviceSettings]:
+        """Device name -> device, for the devices that host FramePack's own Gradio app (in settings order)."""
+        return {d.name: d for d in self.devices if d.framepack_url or d.framepack_f1_url}
 
     @property
     def effective_database_url(self) -> str:

@@ -32,6 +32,7 @@ from services.jobs import DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
 from services.preferences import Preferences
 from services.scenes import (
+    FramePackGradioHandler,
     SceneGeneration,
     SceneJobHandler,
     Scenes,
@@ -124,10 +125,21 @@ class Studio:
             timeout=max(10.0, settings.backend_timeout_seconds),
         )
 
-        async def engines_ready() -> set[str]:
+        async def comfy_engines_ready() -> set[str]:
             checkpoints = {style.name: style.checkpoint_model for style in await styles.list()}
             preflights = await capabilities.check_all(checkpoints, ENGINE_CHECK_MAX_AGE)
             return available_engines(key for preflight in preflights for key in preflight.ready_engines)
+
+        # FramePack's own Gradio apps, by the engine each renders (asked when a job runs, not probed here).
+        gradio_engines = {
+            engine
+            for device in settings.framepack_devices.values()
+            for engine, url in (("framepack", device.framepack_url), ("framepack_f1", device.framepack_f1_url))
+            if url
+        }
+
+        async def engines_ready() -> set[str]:
+            return await comfy_engines_ready() | gradio_engines
 
         async def propose_engine(shot: Shot) -> str:
             engine, _reason = select_engine(
@@ -142,10 +154,17 @@ class Studio:
 
         scenes = Scenes(db, events, clock, propose_engine)
         scene_generation = SceneGeneration(
-            settings=settings, db=db, events=events, media=media, jobs=jobs, engines_ready=engines_ready
+            settings=settings,
+            db=db,
+            events=events,
+            media=media,
+            jobs=jobs,
+            engines_ready=engines_ready,
+            comfy_engines_ready=comfy_engines_ready,
         )
         handlers = JobHandlers()
         handlers.add_comfy(VideoJobHandler(media=media))
+        handlers.add_remote(FramePackGradioHandler(media=media))
         handlers.add_cpu(SceneJobHandler(scene_generation))
         handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media, store=store, curation=curation))
         for kind in INGEST_KINDS:

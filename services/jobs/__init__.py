@@ -2,8 +2,9 @@
 
 from services.jobs.cpu_worker import CPU_DEVICE, CpuWorker
 from services.jobs.events import JobChanged, JobProgressed
-from services.jobs.handlers import ComfyJobHandler, CpuJobHandler, JobHandlers, ProgressSink
+from services.jobs.handlers import ComfyJobHandler, CpuJobHandler, JobHandlers, ProgressSink, RemoteJobHandler
 from services.jobs.queue import FINISHED_STATES, JobDraft, JobFilter, JobQueue, new_batch_id
+from services.jobs.remote_worker import RemoteAppWorker
 from services.jobs.workers import DeviceWorkers, WorkerState, worker_identity
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "JobProgressed",
     "JobQueue",
     "ProgressSink",
+    "RemoteAppWorker",
+    "RemoteJobHandler",
     "WorkerState",
     "new_batch_id",
     "worker_identity",

@@ -1,7 +1,9 @@
-"""What a job kind needs to run: ComfyUI kinds build a graph and collect outputs; CPU kinds run in-process.
+"""What a job kind needs to run: ComfyUI kinds build a graph and collect outputs; CPU kinds run in-process;
+remote-app kinds run in-process against an app a device hosts (FramePack's own Gradio app).
 
 Services register one handler per kind with `JobHandlers`; a device worker runs the kinds its device
-can serve (a ComfyUI device: the ComfyUI kinds; the built-in `cpu` device: the CPU kinds).
+can serve (a ComfyUI device: the ComfyUI kinds; the built-in `cpu` device: the CPU kinds; a device with a
+remote app: the remote-app kinds).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from services.comfyui import ComfyClient, PromptOutcome
+from studio.config import DeviceSettings
 from studio.models import Job
 
 
@@ -40,10 +43,22 @@ class CpuJobHandler(Protocol):
         ...
 
 
+class RemoteJobHandler(Protocol):
+    kind: str
+
+    async def run(self, job: Job, device: DeviceSettings, progress: ProgressSink) -> dict[str, Any]:
+        """Run the job on the app `device` hosts, following its progress; returns the job's result.
+
+        Cancelling the task must stop the work on the app before the cancellation is re-raised.
+        """
+        ...
+
+
 class JobHandlers:
     def __init__(self) -> None:
         self.comfy: dict[str, ComfyJobHandler] = {}
         self.cpu: dict[str, CpuJobHandler] = {}
+        self.remote: dict[str, RemoteJobHandler] = {}
 
     def add_comfy(self, handler: ComfyJobHandler) -> None:
         self._check_new(handler.kind)
@@ -53,6 +68,10 @@ class JobHandlers:
         self._check_new(handler.kind)
         self.cpu[handler.kind] = handler
 
+    def add_remote(self, handler: RemoteJobHandler) -> None:
+        self._check_new(handler.kind)
+        self.remote[handler.kind] = handler
+
     def _check_new(self, kind: str) -> None:
-        if kind in self.comfy or kind in self.cpu:
+        if kind in self.comfy or kind in self.cpu or kind in self.remote:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")

@@ -1,4 +1,5 @@
-"""One worker per device: a ComfyUI worker for every configured device with a ComfyUI URL, plus `cpu`."""
+"""One worker per device and backend: a ComfyUI worker for every configured device with a ComfyUI URL, a
+remote-app worker for every device with FramePack's own Gradio app, plus `cpu`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.jobs.comfy_worker import ComfyDeviceWorker
 from services.jobs.cpu_worker import CpuWorker
 from services.jobs.handlers import JobHandlers
 from services.jobs.queue import JobQueue
+from services.jobs.remote_worker import RemoteAppWorker
 from studio.config import Settings
 from studio.events import EventBus
 
@@ -42,7 +44,7 @@ class DeviceWorkers:
     def __init__(self, settings: Settings, queue: JobQueue, handlers: JobHandlers, events: EventBus) -> None:
         self._settings = settings
         poll = settings.job_claim_poll_seconds
-        self.workers: list[ComfyDeviceWorker | CpuWorker] = [
+        self.workers: list[ComfyDeviceWorker | CpuWorker | RemoteAppWorker] = [
             ComfyDeviceWorker(
                 device=name,
                 url=url,
@@ -54,6 +56,19 @@ class DeviceWorkers:
             )
             for name, url in settings.comfyui_devices.items()
         ]
+        self.workers.extend(
+            RemoteAppWorker(
+                device=device,
+                url=device.framepack_url or device.framepack_f1_url or "",
+                # Its own identity: the ComfyUI worker of the same device must not take its jobs for lost.
+                worker_id=worker_identity(settings.data_dir, f"{name}:framepack"),
+                queue=queue,
+                handlers=handlers,
+                events=events,
+                claim_poll_seconds=poll,
+            )
+            for name, device in settings.framepack_devices.items()
+        )
         self.workers.append(
             CpuWorker(
                 worker_id=worker_identity(settings.data_dir, "cpu"),
@@ -90,7 +105,7 @@ class DeviceWorkers:
         ]
 
     @staticmethod
-    async def _supervise(worker: ComfyDeviceWorker | CpuWorker) -> None:
+    async def _supervise(worker: ComfyDeviceWorker | CpuWorker | RemoteAppWorker) -> None:
         # A bug in one worker must not silently stop that device for the rest of the session.
         while True:
             try:

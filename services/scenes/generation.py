@@ -26,6 +26,7 @@ from services.llm import configured_llm
 from services.media import camera_move_for, grab_frame, render_animatic
 from services.media_store import MediaStore
 from services.scenes.events import SceneChanged, ShotProgressed
+from services.scenes.framepack_gradio import FRAMEPACK_ENGINES, FRAMEPACK_GRADIO_JOB, app_for
 from services.scenes.keyframes import keyframe_card
 from services.scenes.scenes import row_or_404
 from services.scenes.scoring import AttemptScore, score_attempt
@@ -67,14 +68,17 @@ class SceneGeneration:
         media: MediaStore,
         jobs: JobQueue,
         engines_ready: Any,
+        comfy_engines_ready: Any = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._events = events
         self._media = media
         self._jobs = jobs
-        # async () -> set of engine names some ComfyUI device can run now (preflight), plus "animatic"
+        # async () -> set of engine names some device can run now (ComfyUI preflight, FramePack's Gradio app),
+        # plus "animatic"; `comfy_engines_ready` is the ComfyUI part, which decides where FramePack renders.
         self._engines_ready = engines_ready
+        self._comfy_engines_ready = comfy_engines_ready or engines_ready
         self._rng = random.SystemRandom()
 
     async def start(self, scene_id: uuid.UUID, actor: str, shot_ids: list[uuid.UUID] | None = None) -> Job:
@@ -345,10 +349,12 @@ class SceneGeneration:
             "height": height,
             "source": {"path": first_frame} if first_frame else None,
         }
+        kind, device = await self._video_backend(engine)
         draft = JobDraft(
-            kind=VIDEO_JOB,
+            kind=kind,
             payload=payload,
             title=f"Shot {shot.shot_number} · attempt {n} · {ENGINE_LIMITS[engine].label}",
+            device=device,
             priority=job.priority,
             project_id=project.id,
             batch=job.batch,
@@ -366,6 +372,14 @@ class SceneGeneration:
         if finished.state != JobState.SUCCEEDED:
             raise Invalid("video", finished.error or f"the video job ended {finished.state.value}")
         return str((finished.result or {})["video"])
+
+    async def _video_backend(self, engine: str) -> tuple[str, str | None]:
+        """(job kind, pinned device): ComfyUI when a device there is ready, else FramePack's own Gradio app."""
+        if engine in FRAMEPACK_ENGINES and engine not in await self._comfy_engines_ready():
+            device = app_for(self._settings.framepack_devices, engine)
+            if device is not None:
+                return FRAMEPACK_GRADIO_JOB, device
+        return VIDEO_JOB, None
 
     async def _wait_for(self, job_id: int) -> Job:
         """Wait for a GPU job to finish; cancelling the scene cancels it too."""

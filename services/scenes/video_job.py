@@ -153,23 +153,29 @@ class VideoJobHandler:
         }
 
     async def _upload_source(self, source: ShotSource, client: ComfyClient) -> str:
-        try:
-            data = await self._media.read(source.path)
-        except (OSError, OutsideDataFolder) as exc:
-            raise Invalid(
-                "source", f"the shot's source image {source.path} is not in the data folder; choose its source again"
-            ) from exc
-        found = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        if source.content_hash is not None and found != source.content_hash:
-            raise Invalid(
-                "source",
-                f"the shot's source image {source.path} changed after the job was queued; queue the shot again",
-            )
+        data, found = await read_source(self._media, source)
         # Named by content and overwritten: the earlier system skipped the copy when a file of the same name
         # existed and silently animated a stale image (§6.2 item 18).
         return await client.upload_image(
             data, source_input_name(source.path, found), subfolder=INPUT_SUBFOLDER, overwrite=True
         )
+
+
+async def read_source(media: MediaStore, source: ShotSource) -> tuple[bytes, str]:
+    """The source image's bytes and sha256. Invalid("source"): it is gone, or changed after the job was queued."""
+    try:
+        data = await media.read(source.path)
+    except (OSError, OutsideDataFolder) as exc:
+        raise Invalid(
+            "source", f"the shot's source image {source.path} is not in the data folder; choose its source again"
+        ) from exc
+    found = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+    if source.content_hash is not None and found != source.content_hash:
+        raise Invalid(
+            "source",
+            f"the shot's source image {source.path} changed after the job was queued; queue the shot again",
+        )
+    return data, found
 
 
 def _first_video(outcome: PromptOutcome) -> OutputFile | None:

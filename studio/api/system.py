@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.accounts import AccountError, LoginThrottled
+from services.jobs import WorkerState
 from studio.api.deps import client_address, current_principal
 from studio.auth import Principal
 from studio.root import Studio
@@ -169,7 +170,9 @@ def system_router(studio: Studio) -> APIRouter:
         similar names that are there.
         """
         statuses, preflights = await asyncio.gather(studio.backends.probe_all(), studio.device_preflights())
-        workers = {state.device: state for state in studio.workers.states()}
+        workers: dict[str, WorkerState] = {}
+        for state in studio.workers.states():  # a device's ComfyUI worker comes first; FramePack's app's next
+            workers.setdefault(state.device, state)
         checks = {p.device: p for p in preflights}
         devices = []
         for device in studio.settings.devices:
