@@ -34,7 +34,7 @@ class ShotState:
     run: str | None  # the run of the generation that renders this shot now, if one does
     jobs: dict[int, Job]  # the GPU jobs of attempts still marked pending
     busy: bool  # a generation of the scene runs, so another cannot start
-    alone: bool  # that generation renders only this shot: cancelling it stops just this shot
+    in_run: bool  # that generation renders this shot: it can be cancelled alone
     message: str  # the shot's latest progress message
 
     def signature(self) -> str:
@@ -57,7 +57,7 @@ class ShotState:
                 self.run,
                 jobs,
                 self.busy,
-                self.alone,
+                self.in_run,
                 self.message,
             )
         )
@@ -67,7 +67,7 @@ class ShotState:
 class ShotActions:
     regenerate: Callable[[Shot], Awaitable[None]]
     promote: Callable[[Shot, int], Awaitable[None]]
-    cancel: Callable[[], Awaitable[None]]
+    cancel_shot: Callable[[Shot], Awaitable[None]]
 
 
 def engine_label(engine: str | None) -> str:
@@ -176,8 +176,8 @@ class ShotCard:
                 ui.button("Regenerate this shot", icon="replay", on_click=lambda: self.actions.regenerate(shot)).props(
                     "flat dense"
                 ).mark(f"regenerate-{shot.id}").set_enabled(not state.busy)
-                if state.busy and state.alone:
-                    ui.button("Cancel this shot", icon="cancel", on_click=self.actions.cancel).props(
+                if state.busy and state.in_run and shot.status in ("pending", "generating"):
+                    ui.button("Cancel this shot", icon="cancel", on_click=lambda: self.actions.cancel_shot(shot)).props(
                         "flat dense color=negative"
                     ).mark(f"cancel-shot-{shot.id}")
             if shot.attempts:

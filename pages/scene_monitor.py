@@ -76,7 +76,7 @@ class SceneMonitor:
         self.dirty = False
         self.settle_until: float | None = None
         self.lock = asyncio.Lock()
-        self.actions = ShotActions(regenerate=self.regenerate, promote=self.promote, cancel=self.cancel)
+        self.actions = ShotActions(regenerate=self.regenerate, promote=self.promote, cancel_shot=self.cancel_shot)
 
     def build(self) -> None:
         self.header_host = ui.column().classes("w-full gap-2")
@@ -215,7 +215,7 @@ class SceneMonitor:
                 run=run if str(shot.id) in wanted else None,
                 jobs=mine,
                 busy=running,
-                alone=running and wanted == {str(shot.id)},
+                in_run=running and str(shot.id) in wanted,
                 message=self.messages.get(str(shot.id), ""),
             )
             card = self.cards[shot.id]
@@ -298,6 +298,16 @@ class SceneMonitor:
             self.dirty = True
             return
         ui.notify("Generation cancelled; shots already rendered keep their videos", type="info")
+        self.dirty = True
+
+    async def cancel_shot(self, shot: Shot) -> None:
+        try:
+            await self.studio.scene_generation.cancel_shot(shot.id, self.actor)  # type: ignore[arg-type]
+        except (Conflict, NotFound) as exc:
+            ui.notify(explain(exc), type="warning")
+            self.dirty = True
+            return
+        ui.notify(f"Shot {shot.shot_number} cancelled; the other shots go on", type="info")
         self.dirty = True
 
     async def promote(self, shot: Shot, attempt: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from services.errors import Conflict, Invalid, NotFound
+from services.errors import Conflict, Invalid, NotFound, StudioError
 from services.jobs import FINISHED_STATES, JobChanged, JobDraft, JobQueue, ProgressSink, new_batch_id
 from services.llm import configured_llm
 from services.media import camera_move_for, grab_frame, render_animatic
@@ -38,6 +38,12 @@ from studio.events import EventBus
 from studio.models import Character, Job, JobPriority, JobState, Project, Scene, Shot
 
 SCENE_JOB = "scene.generate"
+
+
+class ShotCancelled(StudioError):
+    """A person cancelled the shot while its scene rendered."""
+
+
 # Progressive quality gates: each retry gets a new seed, more steps and a lower bar; the best attempt is
 # kept when none passes (the earlier system's 0.6 -> 0.45 -> 0.3, +5 steps).
 GATES = (0.6, 0.45, 0.3)
@@ -80,6 +86,9 @@ class SceneGeneration:
         self._engines_ready = engines_ready
         self._comfy_engines_ready = comfy_engines_ready or engines_ready
         self._rng = random.SystemRandom()
+        # (run, shot id) a person cancelled while their scene renders: the walk skips them. In memory only:
+        # after a restart a cancelled shot is simply rendered.
+        self._skipped: set[tuple[str, uuid.UUID]] = set()
 
     async def start(self, scene_id: uuid.UUID, actor: str, shot_ids: list[uuid.UUID] | None = None) -> Job:
         """Queue the scene's generation (all shots, or only `shot_ids`). Conflict: it is already generating.
@@ -138,6 +147,28 @@ class SceneGeneration:
         if job is None:
             raise Conflict("this scene is not generating")
         await self._jobs.cancel(job.id, actor)  # type: ignore[arg-type]
+
+    async def cancel_shot(self, shot_id: uuid.UUID, actor: str) -> None:
+        """Stop one shot of a running scene generation; the other shots go on. Conflict: it is not rendering.
+
+        A run that renders only this shot is cancelled as a whole. An animatic shot renders in seconds
+        inside the scene job, so it is skipped when its turn comes rather than stopped half-way.
+        """
+        async with self._db.session() as session:
+            shot = await row_or_404(session, Shot, shot_id, "shot")
+        scene = await self._scene(shot.scene_id)
+        job = await self._running_job(scene)
+        if job is None or str(shot_id) not in job.payload.get("shot_ids", []):
+            raise Conflict(f"shot {shot.shot_number} is not being generated")
+        if job.payload["shot_ids"] == [str(shot_id)]:
+            await self._jobs.cancel(job.id, actor)  # type: ignore[arg-type]
+            return
+        run = job.payload["run"]
+        self._skipped.add((run, shot_id))
+        for attempt in shot.attempts:
+            if attempt.get("run") == run and attempt.get("pending") and attempt.get("job_id"):
+                with contextlib.suppress(Conflict, NotFound):
+                    await self._jobs.cancel(attempt["job_id"], actor)
 
     async def plan(self, shots: list[Shot], wanted: list[Shot]) -> list[ShotPlan]:
         """Decide each wanted shot's engine and first frame, refusing what cannot render."""
@@ -204,6 +235,7 @@ class SceneGeneration:
             project = await session.get(Project, scene.project_id)
         assert project is not None
         finished = failed = 0
+        skipped = 0
         try:
             previous: Shot | None = None
             for index, shot in enumerate(shots):
@@ -211,21 +243,29 @@ class SceneGeneration:
                     await progress(index / len(shots), f"Shot {shot.shot_number} of {len(shots)}")
                     if shot.status in DONE and _attempts_of(shot, run):
                         finished += 1  # rendered before a restart
+                    elif (run, shot.id) in self._skipped:
+                        skipped += 1
+                        await self._skip_shot(shot, run)
                     else:
                         try:
                             shot = await self._render_shot(job, run, project, shot, previous)
                             finished += 1
+                        except ShotCancelled:
+                            skipped += 1
+                            await self._skip_shot(shot, run)
                         except Invalid as exc:
                             failed += 1
                             await self._fail_shot(shot, exc.message)
-                previous = await self._reload(shot)
+                reloaded = await self._reload(shot)
+                # The chain continues from the last shot that has a last frame (a skipped one may have none).
+                previous = reloaded if reloaded.last_frame_path or previous is None else previous
         except asyncio.CancelledError:
             await self._finish_scene(scene_id, "cancelled", run)
             raise
         status = "completed" if failed == 0 else ("partial" if finished else "failed")
         await self._finish_scene(scene_id, status, run)
-        await progress(1.0, f"{finished} shot(s) rendered, {failed} failed")
-        return {"scene_id": str(scene_id), "rendered": finished, "failed": failed, "status": status}
+        await progress(1.0, f"{finished} shot(s) rendered, {failed} failed, {skipped} cancelled")
+        return {"scene_id": str(scene_id), "rendered": finished, "failed": failed, "skipped": skipped, "status": status}
 
     async def _render_shot(self, job: Job, run: str, project: Project, shot: Shot, previous: Shot | None) -> Shot:
         engine = shot.video_engine or "animatic"
@@ -369,6 +409,8 @@ class SceneGeneration:
         else:
             record["job_id"] = child_id
         finished = await self._wait_for(child_id)  # type: ignore[arg-type]
+        if finished.state == JobState.CANCELLED and (record["run"], shot.id) in self._skipped:
+            raise ShotCancelled(f"shot {shot.shot_number} was cancelled")
         if finished.state != JobState.SUCCEEDED:
             raise Invalid("video", finished.error or f"the video job ended {finished.state.value}")
         return str((finished.result or {})["video"])
@@ -460,6 +502,18 @@ class SceneGeneration:
                 row.status, row.error_message = status, error
                 session.add(row)
         await self._progress(shot, status, None, None, error or "")
+
+    async def _skip_shot(self, shot: Shot, run: str) -> None:
+        """A cancelled shot keeps what it had (its earlier video, if any)."""
+        async with self._db.session() as session:
+            row = await session.get(Shot, shot.id)
+            if row is None:
+                return
+            row.attempts = [_closed(a, run) for a in row.attempts]
+            row.status = _settled_status(row)
+            row.error_message = None
+            session.add(row)
+        await self._progress(row, row.status, None, row.quality_score, "cancelled")
 
     async def _fail_shot(self, shot: Shot, message: str) -> None:
         await self._set_status(shot, "failed", message)

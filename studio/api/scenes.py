@@ -222,6 +222,11 @@ def scenes_router(studio: Studio) -> APIRouter:
         shot = await scenes.shot(shot_id)
         return await generation.start(shot.scene_id, caller.name, [shot_id])
 
+    @router.post("/shots/{shot_id}/cancel", status_code=204)
+    async def cancel_shot(shot_id: uuid.UUID, caller: Caller) -> None:
+        """Stop one shot of a running scene generation; the other shots go on. 409 when it is not rendering."""
+        await generation.cancel_shot(shot_id, caller.name)
+
     @router.post("/shots/{shot_id}/attempts/{attempt}/promote", response_model=ShotOut)
     async def promote(shot_id: uuid.UUID, attempt: int, caller: Caller) -> Shot:
         """Use another attempt's video for the shot."""

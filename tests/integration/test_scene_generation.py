@@ -261,3 +261,64 @@ async def test_a_shot_showing_a_deleted_character_is_refused_before_rendering(tm
             await studio.scene_generation.start(scene.id, "aiko")
     finally:
         await studio.stop()
+
+
+async def test_cancelling_one_shot_lets_the_rest_of_the_scene_render(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfy:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
+            job_claim_poll_seconds=0.3,
+        )
+        studio = await _started(settings)
+        try:
+            scene, shots = await _scene(studio, "framepack", count=3)
+            comfy.hold()
+            job = await studio.scene_generation.start(scene.id, "aiko")
+
+            async def first_on_gpu() -> bool:
+                return any(a.get("job_id") for a in (await studio.scenes.shots(scene.id))[0].attempts)
+
+            await _until(first_on_gpu, 30, "shot 1's GPU job")
+            await studio.scene_generation.cancel_shot(shots[1].id, "aiko")  # before its turn
+            comfy.release()
+            finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+            assert finished.state == JobState.SUCCEEDED and finished.result["skipped"] == 1, finished.error
+            first, second, third = await studio.scenes.shots(scene.id)
+            assert first.status in ("completed", "accepted_best") and third.status in ("completed", "accepted_best")
+            assert second.status == "pending" and second.attempts == []
+            assert third.attempts[0]["job_id"]  # shot 3 continued from shot 1's last frame
+            with pytest.raises(Conflict, match="is not being generated"):
+                await studio.scene_generation.cancel_shot(second.id, "aiko")
+        finally:
+            await studio.stop()
+
+
+async def test_cancelling_a_shot_on_the_gpu_stops_its_attempts_without_retrying(tmp_path: Path) -> None:
+    with FakeComfyUI() as comfy:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
+            job_claim_poll_seconds=0.3,
+        )
+        studio = await _started(settings)
+        try:
+            scene, shots = await _scene(studio, "framepack", count=2)
+            comfy.hold()
+            job = await studio.scene_generation.start(scene.id, "aiko")
+
+            async def first_on_gpu() -> bool:
+                return any(a.get("job_id") for a in (await studio.scenes.shots(scene.id))[0].attempts)
+
+            await _until(first_on_gpu, 30, "shot 1's GPU job")
+            await studio.scene_generation.cancel_shot(shots[0].id, "aiko")
+            comfy.release()
+            finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+            assert finished.state == JobState.SUCCEEDED, finished.error
+            first, second = await studio.scenes.shots(scene.id)
+            assert first.status == "pending" and len(first.attempts) == 1  # no retry after a cancel
+            assert first.attempts[0]["error"] and not first.attempts[0]["pending"]
+            # Nothing to continue from: shot 2 has no picture of its own, so FramePack refuses it.
+            assert second.status == "failed" and "source image" in (second.error_message or "")
+        finally:
+            await studio.stop()

@@ -266,7 +266,7 @@ async def test_cancelling_a_shot_being_regenerated_stops_its_gpu_job(
     await eventually(lambda: bool(visible(user, f"cancel-shot-{shot.id}")), seconds=20)
     await user.should_see("Attempt 2 · run 2", retries=WAIT)  # queued on the held GPU
     user.find(marker=f"cancel-shot-{shot.id}").click()
-    await user.should_see("Generation cancelled", retries=WAIT)
+    await user.should_see("Shot 1 cancelled", retries=WAIT)
     await eventually(lambda: not visible(user, f"cancel-shot-{shot.id}"), seconds=20)
     await eventually(lambda: element(user, f"regenerate-{shot.id}").enabled, seconds=20)
     await eventually(
