@@ -158,6 +158,7 @@ class Execution:
     started_at: float
     finished_at: float | None = None
     status: str = "running"  # running | success | error | interrupted | lost
+    queued_at: float | None = None  # when the prompt reached the server's queue
 
 
 @dataclass
@@ -169,6 +170,7 @@ class _Job:
     extra_data: dict[str, Any]
     outputs: list[str]
     discarded: bool = False
+    queued_at: float = field(default_factory=time.monotonic)
 
     @property
     def client_id(self) -> str | None:
@@ -968,7 +970,7 @@ class FakeComfyUI(FakeServer):
 
     async def _run(self, job: _Job) -> None:
         started = time.monotonic()
-        record = Execution(job.prompt_id, job.client_id, started)
+        record = Execution(job.prompt_id, job.client_id, started, queued_at=job.queued_at)
         self.executions.append(record)
         prompt, pid, cid = job.prompt, job.prompt_id, job.client_id
         self._interrupt = False

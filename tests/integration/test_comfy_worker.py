@@ -119,6 +119,9 @@ async def test_a_batch_lands_in_the_dataset_as_pending_images_with_provenance(
 
 
 async def test_one_prompt_waits_on_the_server_while_another_runs(tmp_path: Path, fake: FakeComfyUI) -> None:
+    # Prompts long enough that collecting one (storing, hashing, triage) overlaps the next one's run, as on a
+    # real GPU; the hand-over time itself is what tests/bench/dispatch.py measures.
+    fake.job_seconds = 0.4
     fake.hold()
     studio = await _started(_settings(tmp_path / "data", fake))
     try:
@@ -135,10 +138,9 @@ async def test_one_prompt_waits_on_the_server_while_another_runs(tmp_path: Path,
         assert states == ["queued", "queued", "running", "running"]
         fake.release()
         assert [j.state for j in await _finished(studio, jobs)] == [JobState.SUCCEEDED] * 4
-        # Each prompt started the moment the previous one ended: the GPU never waited for the studio.
+        # Each prompt was already on the server when the previous one ended: the GPU never waited for the studio.
         runs = sorted(fake.executions, key=lambda e: e.started_at)
-        gaps = [b.started_at - a.finished_at for a, b in itertools.pairwise(runs)]
-        assert max(gaps) < 0.05, gaps
+        assert all(b.queued_at is not None and b.queued_at < a.finished_at for a, b in itertools.pairwise(runs))
     finally:
         await studio.stop()
 
