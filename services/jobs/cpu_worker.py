@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
+from typing import Any
 
 from services.errors import StudioError
 from services.jobs.events import JobChanged, JobProgressed
-from services.jobs.handlers import JobHandlers
+from services.jobs.handlers import JobHandlers, ProgressSink
 from services.jobs.queue import JobQueue
 from studio.events import EventBus
 from studio.models import Job
@@ -19,6 +21,12 @@ CPU_DEVICE = "cpu"
 
 
 class CpuWorker:
+    """Runs jobs in this process, `concurrency` at a time. Subclasses serve other kinds on other devices by
+    overriding `_kinds` and `_execute` (the remote-app worker drives an app on a GPU box this way)."""
+
+    # Where a job was when an earlier run of the studio stopped with it (said when it is queued again).
+    lost_at = "the studio (it stopped while the job ran)"
+
     def __init__(
         self,
         *,
@@ -28,9 +36,11 @@ class CpuWorker:
         events: EventBus,
         concurrency: int,
         claim_poll_seconds: float = 2.0,
+        device: str = CPU_DEVICE,
+        url: str | None = None,  # in-process: no server behind it
     ) -> None:
-        self.device = CPU_DEVICE
-        self.url: str | None = None  # in-process: no server behind it
+        self.device = device
+        self.url = url
         self.worker_id = worker_id
         self._queue = queue
         self._handlers = handlers
@@ -53,14 +63,14 @@ class CpuWorker:
         unsubscribe = self._events.subscribe(JobChanged, self._on_job_changed)
         # Jobs an earlier run left "running" were interrupted with the process: run them again from scratch.
         for job in await self._queue.claimed_by(self.worker_id):
-            await self._queue.requeue_lost(job.id, "the studio (it stopped while the job ran)")  # type: ignore[arg-type]
+            await self._queue.requeue_lost(job.id, self.lost_at)  # type: ignore[arg-type]
         try:
             while True:
                 while len(self._running) < self._concurrency:
-                    job = await self._queue.claim(self.worker_id, self.device, self._handlers.cpu.keys())
+                    job = await self._queue.claim(self.worker_id, self.device, self._kinds())
                     if job is None:
                         break
-                    task = asyncio.create_task(self._run(job), name=f"cpu-job:{job.id}")
+                    task = asyncio.create_task(self._run(job), name=f"{self.device}-job:{job.id}")
                     self._running[job.id] = task  # type: ignore[index]
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
                 # arrives as the event is set, and the worker would never stop.
@@ -84,18 +94,25 @@ class CpuWorker:
             await self._queue.report_progress(job_id, fraction, message)
 
         try:
-            result = await self._handlers.cpu[job.kind].run(job, progress)
+            result = await self._execute(job, progress)
+            self.last_error = None
             await self._queue.succeed(job_id, result)
         except asyncio.CancelledError:
             raise  # cancelled by the user (already recorded) or by shutdown (requeued on the next start)
         except StudioError as exc:
             await self._queue.fail(job_id, str(exc))
         except Exception as exc:
-            log.exception("cpu job %s (%s) failed", job_id, job.kind)
+            log.exception("job %s (%s) on %s failed", job_id, job.kind, self.device)
             await self._queue.fail(job_id, f"{exc.__class__.__name__}: {exc}")
         finally:
             self._running.pop(job_id, None)
             self._wake.set()
+
+    def _kinds(self) -> Collection[str]:
+        return self._handlers.cpu.keys()
+
+    async def _execute(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
+        return await self._handlers.cpu[job.kind].run(job, progress)
 
     async def _on_job_changed(self, event: JobChanged) -> None:
         if event.change in ("submitted", "retried", "requeued") and event.device in (None, self.device):
