@@ -16,11 +16,13 @@ import binascii
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.llm import LlmClient
 from tests.fakes.base import FakeServer
 
 # Sizes as Ollama reports them for a Q4_K_M gemma3:12b (bytes).
@@ -34,6 +36,8 @@ _KNOWN: dict[str, dict[str, Any]] = {
     },
 }
 _DEFAULT_SIZE = 4_000_000_000
+# The key the key-protected fake of the shared test fixtures demands.
+TEST_API_KEY = "sk-good"
 
 DEFAULT_REVIEW: dict[str, Any] = {
     "character_match": 9,
@@ -267,3 +271,12 @@ def _details(name: str) -> dict[str, Any]:
         "parameter_size": info["parameter_size"],
         "quantization_level": "Q4_K_M",
     }
+
+
+@dataclass
+class LlmServer:
+    """A fake and a production client pointed at it, for tests run once per protocol."""
+
+    fake: FakeOllama
+    client: LlmClient
+    api: str

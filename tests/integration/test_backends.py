@@ -64,18 +64,6 @@ def shared_comfyui() -> Iterator[FakeComfyUI]:
 
 
 @pytest.fixture(scope="module")
-def shared_ollama() -> Iterator[FakeOllama]:
-    with FakeOllama() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOllama]:
-    with FakeOllama(api_key="sk-good") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def shared_echo_brain() -> Iterator[FakeEchoBrain]:
     with FakeEchoBrain(version="0.5.0") as fake:
         yield fake

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from services.llm import LlmClient
 from services.scenes.story import StoryContext, StoryPlanError, plan_scenes
-from tests.fakes import FakeOllama
+from tests.fakes.ollama import LlmServer
 
 MODEL = "gemma3:12b"
-API_KEY = "sk-story"
 
 CONTEXT = StoryContext(
     project_name="Mushroom Saga",
@@ -74,44 +70,6 @@ def three_scenes(second_scene_cast: list[str] | None = None) -> str:
     return json.dumps(plan)
 
 
-# --- one fake per protocol, shared by the module and reset for each test ---------------------------
-
-
-@pytest.fixture(scope="module")
-def shared_ollama() -> Iterator[FakeOllama]:
-    with FakeOllama() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOllama]:
-    with FakeOllama(api_key=API_KEY) as fake:
-        yield fake
-
-
-@dataclass
-class Server:
-    fake: FakeOllama
-    client: LlmClient
-    api: str
-
-
-@pytest.fixture(params=["ollama", "openai"])
-async def server(
-    request: pytest.FixtureRequest, shared_ollama: FakeOllama, shared_openai: FakeOllama
-) -> AsyncIterator[Server]:
-    if request.param == "ollama":
-        fake, client = shared_ollama, LlmClient(shared_ollama.url, "ollama", timeout=5)
-    else:
-        fake, client = shared_openai, LlmClient(shared_openai.url, "openai", api_key=API_KEY, timeout=5)
-    fake.reset()
-    try:
-        yield Server(fake, client, request.param)
-    finally:
-        await client.aclose()
-        fake.reset()  # a test that took the server down leaves it listening for the next
-
-
 def roles(chat: dict[str, Any]) -> list[str]:
     return [message["role"] for message in chat["messages"]]
 
@@ -119,9 +77,9 @@ def roles(chat: dict[str, Any]) -> list[str]:
 # --- tests -----------------------------------------------------------------------------------------
 
 
-async def test_a_valid_plan_on_the_first_try(server: Server) -> None:
-    server.fake.replies = [three_scenes()]
-    plan = await plan_scenes(server.client, MODEL, CONTEXT)
+async def test_a_valid_plan_on_the_first_try(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [three_scenes()]
+    plan = await plan_scenes(llm_server.client, MODEL, CONTEXT)
 
     assert [s.title for s in plan.scenes] == ["Departure", "The Castle", "The Star"]
     first, castle, _ = plan.scenes
@@ -132,11 +90,11 @@ async def test_a_valid_plan_on_the_first_try(server: Server) -> None:
     assert castle.shots[1].speaking_character == "Princess Peach"
     assert castle.shots[1].dialogue_text == "Who goes there?"
 
-    [chat] = server.fake.chats
+    [chat] = llm_server.fake.chats
     assert chat["model"] == MODEL and roles(chat) == ["system", "user"]
     assert "scene planner" in chat["messages"][0]["content"]
     assert "- Princess Peach: 1girl, pink dress, crown" in chat["messages"][1]["content"]
-    if server.api == "ollama":
+    if llm_server.api == "ollama":
         assert chat["options"] == {"temperature": 0.7, "num_predict": 4096}
         assert chat["format"]["title"] == "StoryPlan"
     else:
@@ -145,13 +103,13 @@ async def test_a_valid_plan_on_the_first_try(server: Server) -> None:
         assert chat["response_format"]["json_schema"]["schema"]["required"] == ["scenes"]
 
 
-async def test_invalid_json_is_asked_again_with_the_problem(server: Server) -> None:
+async def test_invalid_json_is_asked_again_with_the_problem(llm_server: LlmServer) -> None:
     broken = '```json\n{"scenes": [{"title": "Departure", "shots": [\n```'
-    server.fake.replies = [broken, three_scenes()]
-    plan = await plan_scenes(server.client, MODEL, CONTEXT)
+    llm_server.fake.replies = [broken, three_scenes()]
+    plan = await plan_scenes(llm_server.client, MODEL, CONTEXT)
 
     assert len(plan.scenes) == 3
-    first, retry = server.fake.chats
+    first, retry = llm_server.fake.chats
     assert roles(retry) == ["system", "user", "assistant", "user"]
     assert retry["messages"][:2] == first["messages"]
     assert retry["messages"][2]["content"] == broken
@@ -159,22 +117,22 @@ async def test_invalid_json_is_asked_again_with_the_problem(server: Server) -> N
     assert "Answer again with the whole corrected plan" in retry["messages"][3]["content"]
 
 
-async def test_an_unknown_character_is_asked_again_naming_the_cast(server: Server) -> None:
-    server.fake.replies = [three_scenes(["Luigi", "Mario"]), three_scenes()]
-    plan = await plan_scenes(server.client, MODEL, CONTEXT)
+async def test_an_unknown_character_is_asked_again_naming_the_cast(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [three_scenes(["Luigi", "Mario"]), three_scenes()]
+    plan = await plan_scenes(llm_server.client, MODEL, CONTEXT)
 
     assert "Luigi" not in json.dumps(plan.model_dump())
-    _, retry = server.fake.chats
+    _, retry = llm_server.fake.chats
     fix = retry["messages"][3]["content"]
     assert "- scene 2 ('The Castle'): unknown character 'Luigi' — the known characters are Mario, Princess Peach" in fix
     assert "- scene 2 ('The Castle'), shot 2: unknown speaking_character 'LUIGI'" in fix
 
 
-async def test_three_invalid_answers_fail_naming_the_last_problems(server: Server) -> None:
+async def test_three_invalid_answers_fail_naming_the_last_problems(llm_server: LlmServer) -> None:
     too_few = json.dumps({"scenes": [scene("Only", ["Mario"], [shot("medium", ["Mario"])])]})
-    server.fake.replies = ["Once upon a time...", three_scenes(["Bowser"]), too_few]
+    llm_server.fake.replies = ["Once upon a time...", three_scenes(["Bowser"]), too_few]
     with pytest.raises(StoryPlanError) as caught:
-        await plan_scenes(server.client, MODEL, CONTEXT)
+        await plan_scenes(llm_server.client, MODEL, CONTEXT)
 
     message = str(caught.value)
     assert message == (
@@ -182,33 +140,33 @@ async def test_three_invalid_answers_fail_naming_the_last_problems(server: Serve
         "larger model"
     )
     assert caught.value.problems == ["the plan has 1 scene; plan 3 to 8 scenes"]
-    assert len(server.fake.chats) == 3
+    assert len(llm_server.fake.chats) == 3
     # Each retry carries only the latest answer and its problems.
-    third = server.fake.chats[2]
+    third = llm_server.fake.chats[2]
     assert roles(third) == ["system", "user", "assistant", "user"]
     assert (
         "Bowser" in third["messages"][2]["content"] and "unknown character 'Bowser'" in third["messages"][3]["content"]
     )
 
 
-async def test_fewer_attempts_give_up_sooner(server: Server) -> None:
-    server.fake.replies = ["no plan today", three_scenes()]
+async def test_fewer_attempts_give_up_sooner(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = ["no plan today", three_scenes()]
     with pytest.raises(StoryPlanError, match="answered invalid scenes once: the reply contains no JSON object"):
-        await plan_scenes(server.client, MODEL, CONTEXT, attempts=1)
-    assert len(server.fake.chats) == 1
+        await plan_scenes(llm_server.client, MODEL, CONTEXT, attempts=1)
+    assert len(llm_server.fake.chats) == 1
 
 
-async def test_a_server_that_is_down_fails_with_a_clear_message(server: Server) -> None:
-    server.fake.down = True
+async def test_a_server_that_is_down_fails_with_a_clear_message(llm_server: LlmServer) -> None:
+    llm_server.fake.down = True
     with pytest.raises(StoryPlanError) as caught:
-        await plan_scenes(server.client, MODEL, CONTEXT)
+        await plan_scenes(llm_server.client, MODEL, CONTEXT)
     message = str(caught.value)
     assert message.startswith("could not plan the scenes of 'Mushroom Saga': connection refused by the LLM server")
-    assert server.fake.url in message and "fix the device's llm_url" in message
+    assert llm_server.fake.url in message and "fix the device's llm_url" in message
     assert caught.value.problems == []
 
 
-async def test_a_missing_model_says_how_to_get_it(server: Server) -> None:
+async def test_a_missing_model_says_how_to_get_it(llm_server: LlmServer) -> None:
     with pytest.raises(StoryPlanError, match="ollama pull qwen3:32b"):
-        await plan_scenes(server.client, "qwen3:32b", CONTEXT)
-    assert len(server.fake.chats) == 1  # server errors are not retried as if the answer were wrong
+        await plan_scenes(llm_server.client, "qwen3:32b", CONTEXT)
+    assert len(llm_server.fake.chats) == 1  # llm_server errors are not retried as if the answer were wrong

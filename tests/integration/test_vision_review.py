@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -17,10 +16,9 @@ from services.datasets.vision import ReviewSubject, VisionReviewer
 from services.llm import ChatMessage, LlmClient, LlmError
 from services.prompts.species import BUILTIN_SPECIES_RULES, classify_species
 from tests.fakes import FakeOllama
-from tests.fakes.ollama import DEFAULT_REVIEW
+from tests.fakes.ollama import DEFAULT_REVIEW, TEST_API_KEY, LlmServer
 
 MODEL = "gemma3:12b"
-API_KEY = "sk-vision"
 
 
 def _png(color: tuple[int, int, int]) -> bytes:
@@ -63,44 +61,6 @@ def review_json(**overrides: Any) -> str:
     return json.dumps({**DEFAULT_REVIEW, **overrides})
 
 
-# --- fixtures: one Ollama fake and one key-protected OpenAI-style fake, shared and reset per test ---
-
-
-@pytest.fixture(scope="module")
-def shared_ollama() -> Iterator[FakeOllama]:
-    with FakeOllama() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def shared_openai() -> Iterator[FakeOllama]:
-    with FakeOllama(api_key=API_KEY) as fake:
-        yield fake
-
-
-@dataclass
-class Server:
-    fake: FakeOllama
-    client: LlmClient
-    api: str
-
-
-@pytest.fixture(params=["ollama", "openai"])
-async def server(
-    request: pytest.FixtureRequest, shared_ollama: FakeOllama, shared_openai: FakeOllama
-) -> AsyncIterator[Server]:
-    """Each test runs once per protocol, with a client pointed at a healthy fake."""
-    if request.param == "ollama":
-        fake, client = shared_ollama, LlmClient(shared_ollama.url, "ollama", timeout=5)
-    else:
-        fake, client = shared_openai, LlmClient(shared_openai.url, "openai", api_key=API_KEY, timeout=5)
-    fake.reset()
-    try:
-        yield Server(fake, client, request.param)
-    finally:
-        await client.aclose()
-
-
 def sent_images(chat: dict[str, Any], api: str) -> list[bytes]:
     """The images of a recorded chat request, decoded, in order."""
     images: list[bytes] = []
@@ -122,16 +82,16 @@ def text_of(message: dict[str, Any]) -> str:
 # --- the review ------------------------------------------------------------------------------------
 
 
-async def test_a_good_image_is_approved_and_the_request_is_protocol_shaped(server: Server) -> None:
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+async def test_a_good_image_is_approved_and_the_request_is_protocol_shaped(llm_server: LlmServer) -> None:
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "approved", outcome.reasons
     assert outcome.score == pytest.approx(0.9)
     assert (outcome.attempts, outcome.error, outcome.model) == (1, None, MODEL)
-    [chat] = server.fake.chats
+    [chat] = llm_server.fake.chats
     assert chat["model"] == MODEL and chat["stream"] is False
-    assert sent_images(chat, server.api) == [IMAGE]
+    assert sent_images(chat, llm_server.api) == [IMAGE]
     assert "Character: Mario" in text_of(chat["messages"][0])
-    if server.api == "ollama":
+    if llm_server.api == "ollama":
         assert chat["options"] == {"temperature": 0.3, "num_predict": 400}
         assert chat["format"]["properties"]["character_match"]["maximum"] == 10
     else:
@@ -140,103 +100,103 @@ async def test_a_good_image_is_approved_and_the_request_is_protocol_shaped(serve
         assert "solo" in chat["response_format"]["json_schema"]["schema"]["required"]
         url = chat["messages"][0]["content"][1]["image_url"]["url"]
         assert url.startswith("data:image/png;base64,")
-        [request] = server.fake.requests_to("/v1/chat/completions")
-        assert request.headers["authorization"] == f"Bearer {API_KEY}"
+        [request] = llm_server.fake.requests_to("/v1/chat/completions")
+        assert request.headers["authorization"] == f"Bearer {TEST_API_KEY}"
 
 
-async def test_a_bad_image_is_rejected_with_categories(server: Server) -> None:
-    server.fake.replies = [
+async def test_a_bad_image_is_rejected_with_categories(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [
         review_json(character_match=2, clarity=3, training_value=1, solo=False, issues=["blurry", "extra fingers"])
     ]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "rejected"
     assert outcome.score == pytest.approx(0.2)
     assert outcome.categories == ["wrong_appearance", "bad_quality", "not_solo", "bad_anatomy"]
     assert "score 0.20 is below the reject threshold 0.40" in outcome.reasons
 
 
-async def test_an_invalid_reply_is_retried_once_with_what_was_wrong(server: Server) -> None:
-    server.fake.replies = ["What a lovely picture of Mario!", review_json()]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+async def test_an_invalid_reply_is_retried_once_with_what_was_wrong(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = ["What a lovely picture of Mario!", review_json()]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "approved"
     assert outcome.attempts == 2
-    _, retry = server.fake.chats
+    _, retry = llm_server.fake.chats
     assert [m["role"] for m in retry["messages"]] == ["user", "assistant", "user"]
     assert text_of(retry["messages"][1]) == "What a lovely picture of Mario!"
     assert "the reply contains no JSON object" in text_of(retry["messages"][2])
-    assert sent_images(retry, server.api) == [IMAGE]  # the image still travels with the first turn
+    assert sent_images(retry, llm_server.api) == [IMAGE]  # the image still travels with the first turn
 
 
-async def test_two_invalid_replies_need_a_human(server: Server) -> None:
-    server.fake.replies = ['{"character_match": 9}', "```json\n{nope}\n```"]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+async def test_two_invalid_replies_need_a_human(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = ['{"character_match": 9}', "```json\n{nope}\n```"]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "needs_human"
     assert (outcome.score, outcome.verdict, outcome.attempts) == (None, None, 2)
     assert outcome.error is not None
     assert outcome.error.startswith(f"{MODEL} gave no usable review in 2 attempts: the JSON is invalid")
-    assert "fields are wrong: is_human: Field required" in text_of(server.fake.chats[1]["messages"][2])
-    assert len(server.fake.chats) == 2
+    assert "fields are wrong: is_human: Field required" in text_of(llm_server.fake.chats[1]["messages"][2])
+    assert len(llm_server.fake.chats) == 2
 
 
-async def test_a_reference_image_travels_second(server: Server) -> None:
-    await VisionReviewer(server.client, MODEL).review(IMAGE, replace(MARIO, reference=REFERENCE))
-    [chat] = server.fake.chats
-    assert sent_images(chat, server.api) == [IMAGE, REFERENCE]
+async def test_a_reference_image_travels_second(llm_server: LlmServer) -> None:
+    await VisionReviewer(llm_server.client, MODEL).review(IMAGE, replace(MARIO, reference=REFERENCE))
+    [chat] = llm_server.fake.chats
+    assert sent_images(chat, llm_server.api) == [IMAGE, REFERENCE]
     assert "the FIRST is the candidate" in text_of(chat["messages"][0])
 
 
-async def test_a_creature_that_fails_the_species_question_is_rejected(server: Server) -> None:
-    server.fake.replies = [review_json(is_human=False), "No."]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, KOOPA)
+async def test_a_creature_that_fails_the_species_question_is_rejected(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [review_json(is_human=False), "No."]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, KOOPA)
     assert outcome.status == "rejected"
     assert outcome.species_ok is False
     assert "wrong_species" in outcome.categories
-    _, question = server.fake.chats
+    _, question = llm_server.fake.chats
     assert "Is the character a Koopa" in text_of(question["messages"][0])
-    assert sent_images(question, server.api) == [IMAGE]
-    if server.api == "ollama":
+    assert sent_images(question, llm_server.api) == [IMAGE]
+    if llm_server.api == "ollama":
         assert question["options"] == {"temperature": 0.1, "num_predict": 30} and "format" not in question
     else:
         assert (question["temperature"], question["max_tokens"]) == (0.1, 30)
         assert "response_format" not in question
 
 
-async def test_a_creature_that_passes_still_waits_for_a_human(server: Server) -> None:
-    server.fake.replies = [review_json(is_human=False), "Yes, it has a shell and a snout."]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, KOOPA)
+async def test_a_creature_that_passes_still_waits_for_a_human(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [review_json(is_human=False), "Yes, it has a shell and a snout."]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, KOOPA)
     assert (outcome.status, outcome.species_ok) == ("pending", True)
     assert "not auto-approved: non-human characters always need a human" in outcome.reasons
 
 
-async def test_an_unclear_species_answer_is_not_counted_and_says_so(server: Server) -> None:
-    server.fake.replies = [review_json(is_human=False), "It has a snout and a nose."]
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, KOOPA)
+async def test_an_unclear_species_answer_is_not_counted_and_says_so(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [review_json(is_human=False), "It has a snout and a nose."]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, KOOPA)
     assert (outcome.status, outcome.species_ok) == ("pending", None)
     assert outcome.reasons[0].startswith("species check answer was unclear ('It has a snout and a nose.')")
 
 
-async def test_a_server_error_needs_a_human_with_the_servers_words(server: Server) -> None:
-    server.fake.fail_with = 500
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+async def test_a_server_error_needs_a_human_with_the_servers_words(llm_server: LlmServer) -> None:
+    llm_server.fake.fail_with = 500
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "needs_human"
     assert outcome.error is not None
-    assert outcome.error.startswith(f"HTTP 500 from {server.fake.url}")
+    assert outcome.error.startswith(f"HTTP 500 from {llm_server.fake.url}")
     assert "fake failure 500" in outcome.error
 
 
-async def test_the_review_reply_may_come_from_a_function(server: Server) -> None:
-    server.fake.reply_for = lambda body: review_json(clarity=2, character_match=1, training_value=1)
-    outcome = await VisionReviewer(server.client, MODEL).review(IMAGE, MARIO)
+async def test_the_review_reply_may_come_from_a_function(llm_server: LlmServer) -> None:
+    llm_server.fake.reply_for = lambda body: review_json(clarity=2, character_match=1, training_value=1)
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
     assert outcome.status == "rejected"
 
 
 # --- the client's failures --------------------------------------------------------------------------
 
 
-async def test_a_missing_model_says_to_pull_it(server: Server) -> None:
+async def test_a_missing_model_says_to_pull_it(llm_server: LlmServer) -> None:
     with pytest.raises(LlmError, match=r"model 'gemma3:27b' is not .* pull it: ollama pull gemma3:27b"):
-        await server.client.chat("gemma3:27b", [ChatMessage("user", "hi")])
-    outcome = await VisionReviewer(server.client, "gemma3:27b").review(IMAGE, MARIO)
+        await llm_server.client.chat("gemma3:27b", [ChatMessage("user", "hi")])
+    outcome = await VisionReviewer(llm_server.client, "gemma3:27b").review(IMAGE, MARIO)
     assert outcome.status == "needs_human"
     assert outcome.error is not None and "ollama pull gemma3:27b" in outcome.error
 
@@ -287,7 +247,7 @@ async def test_openai_without_the_key_says_to_set_it_and_a_wrong_key_to_check_it
 async def test_plain_chat_and_jpeg_data_urls(shared_openai: FakeOllama) -> None:
     shared_openai.reset()
     shared_openai.replies = ["Hello there."]
-    client = LlmClient(shared_openai.url, "openai", api_key=API_KEY)
+    client = LlmClient(shared_openai.url, "openai", api_key=TEST_API_KEY)
     try:
         messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "Describe.", (_jpeg(),))]
         assert await client.chat(MODEL, messages) == "Hello there."
@@ -299,10 +259,10 @@ async def test_plain_chat_and_jpeg_data_urls(shared_openai: FakeOllama) -> None:
     assert "max_tokens" not in chat and "response_format" not in chat
 
 
-async def test_an_image_in_an_unknown_format_is_refused_before_sending(server: Server) -> None:
+async def test_an_image_in_an_unknown_format_is_refused_before_sending(llm_server: LlmServer) -> None:
     with pytest.raises(LlmError, match="is not PNG, JPEG, WebP or GIF — convert it to PNG first"):
-        await server.client.chat(MODEL, [ChatMessage("user", "look", (b"BM\x00\x00not an image",))])
-    assert server.fake.chats == []
+        await llm_server.client.chat(MODEL, [ChatMessage("user", "look", (b"BM\x00\x00not an image",))])
+    assert llm_server.fake.chats == []
 
 
 # --- the fake is as strict as the real servers ---------------------------------------------------
