@@ -65,6 +65,7 @@ class Curation:
         """Reject duplicates, triage the rest, and queue one vision review job for what passed."""
         duplicates = triage_rejected = 0
         passed: list[int] = []
+        limits: dict[int, tuple[TriageThresholds, str]] = {}  # per project: read its rating once
         for admission in admissions:
             if admission.outcome == "already_present":
                 continue
@@ -73,7 +74,9 @@ class Curation:
                 duplicates += 1
                 await self._reject_duplicate(image)
                 continue
-            result = await self.triage(image)
+            if image.project_id not in limits:
+                limits[image.project_id] = await self._thresholds(image.project_id)
+            result = await self.triage(image, limits[image.project_id])
             if result.failures:
                 triage_rejected += 1
                 await self._auto_decide(
@@ -100,18 +103,12 @@ class Curation:
             review_job_id=job_id,
         )
 
-    async def triage(self, image: DatasetImage) -> TriageResult:
-        """Run the local checks on a stored image and save their values and flags on it."""
-        async with self._db.session() as session:
-            project = await session.get(Project, image.project_id)
-        rating = project.content_rating if project else "PG-13"
-        thresholds = TriageThresholds(
-            min_side=self._settings.triage_min_side,
-            blur_min=self._settings.triage_blur_min,
-            dark_below=self._settings.triage_dark_below,
-            bright_above=self._settings.triage_bright_above,
-            nsfw_limit=self._settings.nsfw_limits.get(rating, self._settings.nsfw_limits["PG-13"]),
-        )
+    async def triage(self, image: DatasetImage, limits: tuple[TriageThresholds, str] | None = None) -> TriageResult:
+        """Run the local checks on a stored image and save their values and flags on it.
+
+        `limits` are the thresholds and content rating of its project (read from the project when not given).
+        """
+        thresholds, rating = limits or await self._thresholds(image.project_id)
         data = await self._media.read(image.file_path)
         result = await asyncio.to_thread(self._triage.assess, data, thresholds)
         async with self._db.session() as session:
@@ -121,6 +118,21 @@ class Curation:
                 row.triage_flags = f",{','.join(result.flags)}," if result.flags else ""
                 session.add(row)
         return result
+
+    async def _thresholds(self, project_id: int) -> tuple[TriageThresholds, str]:
+        """The triage thresholds from the settings, with the NSFW limit of the project's content rating."""
+        async with self._db.session() as session:
+            project = await session.get(Project, project_id)
+        rating = project.content_rating if project else "PG-13"
+        limits = self._settings.nsfw_limits
+        thresholds = TriageThresholds(
+            min_side=self._settings.triage_min_side,
+            blur_min=self._settings.triage_blur_min,
+            dark_below=self._settings.triage_dark_below,
+            bright_above=self._settings.triage_bright_above,
+            nsfw_limit=limits.get(rating, limits["PG-13"]),
+        )
+        return thresholds, rating
 
     async def queue_vision(self, image_ids: list[int], actor: str, *, interactive: bool = True) -> int | None:
         """One vision review job for these images, or None when no LLM is configured (a person reviews)."""

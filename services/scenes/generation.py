@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from PIL import Image
 from sqlmodel import col, select
 
 from services.errors import Conflict, Invalid, NotFound, StudioError
@@ -369,10 +370,7 @@ class SceneGeneration:
     ) -> str:
         source_size = None
         if first_frame is not None:
-            from PIL import Image
-
-            with Image.open(self._media.path_of(first_frame)) as opened:
-                source_size = opened.size
+            source_size = await asyncio.to_thread(_picture_size, self._media.path_of(first_frame))
         width, height = output_size(engine, source_size, (project.frame_width, project.frame_height))
         payload = {
             "engine": engine,
@@ -578,6 +576,11 @@ class SceneGeneration:
                 message=message,
             )
         )
+
+
+def _picture_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as opened:  # reads the header only
+        return opened.size
 
 
 def _settled_status(shot: Shot) -> str:

@@ -72,6 +72,24 @@ async def _settled(studio: Studio, job_id: int, within: float = 90) -> Any:
     return await studio.jobs.get(job_id)
 
 
+def _on_gpu(tmp_path: Path, comfy: FakeComfyUI) -> Settings:
+    """A studio whose only device is the fake ComfyUI."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
+        job_claim_poll_seconds=0.3,
+    )
+
+
+async def _first_shot_on_gpu(studio: Studio, scene: Scene) -> None:
+    """Wait until the scene's first shot has queued its GPU job."""
+
+    async def queued() -> bool:
+        return any(a.get("job_id") for a in (await studio.scenes.shots(scene.id))[0].attempts)
+
+    await _until(queued, 30, "shot 1's GPU job")
+
+
 def _pixels(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB").resize((64, 36)), dtype=np.float32)
@@ -160,21 +178,13 @@ async def test_on_comfyui_a_weak_attempt_is_retried_with_a_new_seed_and_more_ste
 
 async def test_a_restart_in_the_middle_of_a_scene_finishes_it_without_rendering_twice(tmp_path: Path) -> None:
     with FakeComfyUI() as comfy:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
-            job_claim_poll_seconds=0.3,
-        )
+        settings = _on_gpu(tmp_path, comfy)
         studio = await _started(settings)
         scene, _ = await _scene(studio, "framepack", count=2)
         comfy.hold()
         job = await studio.scene_generation.start(scene.id, "aiko")
 
-        async def shot_one_queued() -> bool:
-            first = (await studio.scenes.shots(scene.id))[0]
-            return any(a.get("job_id") for a in first.attempts)
-
-        await _until(shot_one_queued, 30, "shot 1's GPU job")
+        await _first_shot_on_gpu(studio, scene)
         await studio.stop()  # the studio dies with shot 1 on the GPU
         comfy.release()
         studio = await _started(settings)
@@ -197,11 +207,7 @@ async def test_a_restart_in_the_middle_of_a_scene_finishes_it_without_rendering_
 
 async def test_cancelling_a_scene_stops_it_and_leaves_nothing_generating(tmp_path: Path) -> None:
     with FakeComfyUI() as comfy:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
-            job_claim_poll_seconds=0.3,
-        )
+        settings = _on_gpu(tmp_path, comfy)
         studio = await _started(settings)
         try:
             scene, _ = await _scene(studio, "framepack", count=2)
@@ -265,21 +271,14 @@ async def test_a_shot_showing_a_deleted_character_is_refused_before_rendering(tm
 
 async def test_cancelling_one_shot_lets_the_rest_of_the_scene_render(tmp_path: Path) -> None:
     with FakeComfyUI() as comfy:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
-            job_claim_poll_seconds=0.3,
-        )
+        settings = _on_gpu(tmp_path, comfy)
         studio = await _started(settings)
         try:
             scene, shots = await _scene(studio, "framepack", count=3)
             comfy.hold()
             job = await studio.scene_generation.start(scene.id, "aiko")
 
-            async def first_on_gpu() -> bool:
-                return any(a.get("job_id") for a in (await studio.scenes.shots(scene.id))[0].attempts)
-
-            await _until(first_on_gpu, 30, "shot 1's GPU job")
+            await _first_shot_on_gpu(studio, scene)
             await studio.scene_generation.cancel_shot(shots[1].id, "aiko")  # before its turn
             comfy.release()
             finished = await _settled(studio, job.id)  # type: ignore[arg-type]
@@ -296,21 +295,14 @@ async def test_cancelling_one_shot_lets_the_rest_of_the_scene_render(tmp_path: P
 
 async def test_cancelling_a_shot_on_the_gpu_stops_its_attempts_without_retrying(tmp_path: Path) -> None:
     with FakeComfyUI() as comfy:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            devices=[DeviceSettings(name="gpu1", comfyui_url=comfy.url)],
-            job_claim_poll_seconds=0.3,
-        )
+        settings = _on_gpu(tmp_path, comfy)
         studio = await _started(settings)
         try:
             scene, shots = await _scene(studio, "framepack", count=2)
             comfy.hold()
             job = await studio.scene_generation.start(scene.id, "aiko")
 
-            async def first_on_gpu() -> bool:
-                return any(a.get("job_id") for a in (await studio.scenes.shots(scene.id))[0].attempts)
-
-            await _until(first_on_gpu, 30, "shot 1's GPU job")
+            await _first_shot_on_gpu(studio, scene)
             await studio.scene_generation.cancel_shot(shots[0].id, "aiko")
             comfy.release()
             finished = await _settled(studio, job.id)  # type: ignore[arg-type]
