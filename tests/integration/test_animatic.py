@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from services.errors import Invalid
 from services.media.animatic import CAMERA_KINDS, CameraMove, camera_move_for, render_animatic
+from tests.integration.test_frames import ffmpeg_processes_writing_to
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (apt-get install ffmpeg)")
 
@@ -277,20 +278,6 @@ async def test_cancelling_kills_ffmpeg_and_leaves_no_file(stills: dict[str, Path
 
     assert not ffmpeg_processes_writing_to(folder)
     assert files_in(folder) == []
-
-
-def ffmpeg_processes_writing_to(folder: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-                if str(folder).encode() in command and b"ffmpeg" in command:
-                    if "\nState:\tZ" not in (entry / "status").read_text():
-                        found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 # --- choosing the move ---------------------------------------------------------------------------------------
