@@ -12,6 +12,7 @@ from components.character_references import problem_text, reference_strip
 from components.confirm import confirm, throwaway_dialog
 from components.form_errors import explain
 from components.prompt_preview import prompt_preview
+from components.voice_editor import voice_editor
 from services.bible.schemas import AppearanceData, CharacterChanges
 from services.errors import Conflict, Invalid, NotFound
 from studio.models import Character, Project
@@ -194,6 +195,7 @@ async def open_character_editor(
             details_tab = ui.tab("Details", icon="edit_note")
             ui.tab("References", icon="photo_library")
             ui.tab("Prompt preview", icon="manage_search")
+            ui.tab("Voice", icon="record_voice_over").mark("voice-tab")
         ui.separator()
         with (
             ui.tab_panels(tabs, value=details_tab, animated=False)
@@ -207,6 +209,8 @@ async def open_character_editor(
                 await reference_strip(studio, character_id, actor, on_change)
             with ui.tab_panel("Prompt preview"):
                 refresh_preview = await prompt_preview(studio, project, character_id)
+            with ui.tab_panel("Voice").classes("gap-3"):
+                await voice_editor(studio, character, actor)
         ui.separator()
         with ui.row().classes("w-full items-center gap-3 px-4 py-2 no-wrap"):
             save_button = ui.button("Save", icon="save", on_click=lambda: save()).mark("save-character")

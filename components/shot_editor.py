@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from components.confirm import throwaway_dialog
 from components.form_errors import explain
+from components.line_player import LineButton
 from components.page_level import page_level
 from components.timeline import STATUS_COLOR, engine_label, kept_attempt, shot_picture, status_text
 from components.undo import offer_undo
@@ -279,6 +280,8 @@ class ShotEditor:
                     .classes("w-48")
                     .mark("dialogue-speaker")
                 )
+                play_line = LineButton(self.studio, self.actor, self.project_id, self.dialogue, self.speaker)
+            play_line.follow()
             with ui.row().classes("w-full gap-2 no-wrap"):
                 self.transition = self._select("Transition in", TRANSITIONS, shot.transition_type, "transition")
                 self.transition_seconds = (

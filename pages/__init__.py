@@ -12,6 +12,7 @@ from pages import (
     jobs,
     kiosk,
     login,
+    music,
     projects,
     scene_monitor,
     scenes,
@@ -30,6 +31,7 @@ AREAS: tuple[Area, ...] = (
     Area("Datasets", "photo_library", "/datasets"),
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
+    Area("Music", "library_music", "/music"),
     Area("Jobs", "work_history", "/jobs"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
@@ -49,6 +51,7 @@ def register_pages(studio: Studio) -> None:
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)
     scene_monitor.register(studio, AREAS)
+    music.register(studio, AREAS)
     jobs.register(studio, AREAS)
     activity.register(studio, AREAS)
     settings.register(studio, AREAS)

@@ -18,6 +18,7 @@ from components.confirm import confirm, throwaway_dialog
 from components.form_errors import explain
 from components.page_level import page_level
 from components.project_context import no_project_yet, project_for_page, project_picker
+from components.scene_assembly import SceneAssemblyPanel
 from components.shell import Area, frame, principal_of
 from components.shot_editor import ShotEditor
 from components.timeline import ORDER_EVENT, Timeline, include_timeline_assets
@@ -244,8 +245,10 @@ class ScenesView:
             with ui.card().classes("w-full gap-2"):
                 ui.label("Timeline").classes("text-lg font-semibold")
                 self.timeline = Timeline(self.open_shot, self.move_shot, self.add_shot)
+            assembly = SceneAssemblyPanel(self.studio, scene, self.actor, self.notify)
         self._show_generation(scene)
         await self.refresh_timeline()
+        await assembly.load()
 
     def _remember_address(self) -> None:
         params: dict[str, str | int] = {"project": self.project_id}

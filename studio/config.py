@@ -46,6 +46,11 @@ class DeviceSettings(BaseModel):
         "ollama", description="Protocol of `llm_url`: `ollama` or `openai` (llama.cpp, vLLM, LM Studio)."
     )
     ace_step_url: str | None = Field(None, description="ACE-Step music server on this device.")
+    ace_step_api: Literal["official", "wrapper"] = Field(
+        "official",
+        description="Protocol of `ace_step_url`: `official` (ACE-Step's API server: `/release_task`, "
+        "`/query_result`) or `wrapper` (the earlier studio's `POST /generate`, `GET /status/{task_id}`).",
+    )
     framepack_url: str | None = Field(
         None,
         description="FramePack's own Gradio app (`demo_gradio.py`) on this device, e.g. `http://127.0.0.1:7860`; "
@@ -260,6 +265,33 @@ class Settings(BaseSettings):
         "gemma3:12b", min_length=1, description="LLM that breaks a storyline into scenes and shots (JSON output)."
     )
 
+    # --- sound and scene assembly ------------------------------------------------------------------
+    voice_service_url: str | None = Field(
+        None,
+        description="HTTP voice-cloning service for characters whose voice engine is `http`, e.g. a GPT-SoVITS "
+        "API at `http://127.0.0.1:9880`.",
+    )
+    voice_service_api: Literal["gpt_sovits", "xtts"] = Field(
+        "gpt_sovits",
+        description="Protocol of `voice_service_url`: `gpt_sovits` (`POST /tts`) or `xtts` "
+        "(xtts-api-server, `POST /tts_to_audio/`).",
+    )
+    voice_timeout_seconds: float = Field(60.0, gt=0, le=600, description="Timeout of one line from the voice service.")
+    max_music_upload_mb: int = Field(100, ge=1, le=2000, description="Largest music file accepted for upload (MB).")
+    music_timeout_seconds: float = Field(
+        600.0, gt=0, le=3600, description="How long one ACE-Step generation may take before it counts as failed."
+    )
+    assembly_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field(
+        "veryfast", description="x264 preset of scene assembly: faster presets make larger files."
+    )
+    assembly_crf: int = Field(20, ge=0, le=51, description="x264 quality of scene assembly (lower is better).")
+    loudness_target_lufs: float = Field(
+        -16.0,
+        ge=-31,
+        le=-9,
+        description="Integrated loudness of assembled scenes (EBU R128, LUFS); -16 suits streaming and Jellyfin.",
+    )
+
     @field_validator("trusted_networks", "trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
@@ -287,7 +319,7 @@ class Settings(BaseSettings):
             raise ValueError("NSFW limits are scores between 0 and 1")
         return value
 
-    @field_validator("echo_brain_url", "jellyfin_url", "vault_addr")
+    @field_validator("echo_brain_url", "jellyfin_url", "vault_addr", "voice_service_url")
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return _http_url(value)
@@ -324,6 +356,11 @@ class Settings(BaseSettings):
     def framepack_devices(self) -> dict[str, DeviceSettings]:
         """Device name -> device, for the devices that host FramePack's own Gradio app (in settings order)."""
         return {d.name: d for d in self.devices if d.framepack_url or d.framepack_f1_url}
+
+    @property
+    def ace_step_devices(self) -> dict[str, DeviceSettings]:
+        """Device name -> device, for the devices that host an ACE-Step music server (in settings order)."""
+        return {d.name: d for d in self.devices if d.ace_step_url}
 
     @property
     def effective_database_url(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.accounts import Accounts
+from services.assembly import SceneAssembly, SceneAssemblyJobHandler
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight
@@ -30,6 +31,7 @@ from services.datasets import (
 from services.generation import ImageGeneration, ImageJobHandler
 from services.jobs import DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
+from services.music import MusicJobHandler, MusicLibrary
 from services.preferences import Preferences
 from services.scenes import (
     FramePackGradioHandler,
@@ -42,6 +44,7 @@ from services.scenes import (
     select_engine,
 )
 from services.toolchain import LocalTool, probe_media_tools
+from services.voice import DialogueVoices, VoiceJobHandler
 from studio import __version__, migrate
 from studio.audit import AuditTrail
 from studio.auth import AccessPolicy, TokenService
@@ -95,6 +98,9 @@ class Studio:
     scenes: Scenes
     scene_generation: SceneGeneration
     story_planner: StoryPlanner
+    music: MusicLibrary
+    voices: DialogueVoices
+    scene_assembly: SceneAssembly
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -162,7 +168,15 @@ class Studio:
             engines_ready=engines_ready,
             comfy_engines_ready=comfy_engines_ready,
         )
+        voices = DialogueVoices(settings=settings, db=db, events=events, media=media, jobs=jobs)
+        music = MusicLibrary(settings=settings, db=db, events=events, media=media, jobs=jobs, clock=clock)
+        scene_assembly = SceneAssembly(
+            settings=settings, db=db, events=events, clock=clock, media=media, jobs=jobs, voices=voices, music=music
+        )
         handlers = JobHandlers()
+        handlers.add_cpu(SceneAssemblyJobHandler(scene_assembly))
+        handlers.add_remote(MusicJobHandler(settings=settings, library=music))
+        handlers.add_cpu(VoiceJobHandler(voices))
         handlers.add_comfy(VideoJobHandler(media=media))
         handlers.add_remote(FramePackGradioHandler(media=media))
         handlers.add_cpu(SceneJobHandler(scene_generation))
@@ -176,6 +190,9 @@ class Studio:
         )
         return cls(
             settings=settings,
+            music=music,
+            voices=voices,
+            scene_assembly=scene_assembly,
             secrets=secrets,
             clock=clock,
             db=db,
@@ -237,6 +254,7 @@ class Studio:
         await self.events.emit(
             StudioStarted(version=self.version, database=self.db.kind, revision=self.schema_revision)
         )
+        await self.music.reconcile()  # tracks whose job ended while the studio was down
         # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
         self.workers.start()
 

@@ -25,6 +25,7 @@ from services.imaging import MAX_UPLOAD_BYTES, check_image
 from services.jobs import JobDraft, JobFilter, JobQueue, ProgressSink
 from services.media import FramePlan, download_video, extract_frames, probe_video
 from services.media_store import MediaStore
+from services.uploads import receive_upload
 from studio.config import Settings
 from studio.db import Database
 from studio.models import Character, Job, JobPriority, JobState
@@ -135,10 +136,9 @@ class Ingestion:
         check_file_name(name)
         folder = self._new_staging()
         relative = f"{folder}/video"
-        limit = self._settings.max_video_upload_mb * 1024 * 1024
         path = self._media.path_of(relative)
         try:
-            await _receive(chunks, path, limit)
+            await receive_upload(chunks, path, self._settings.max_video_upload_mb, "video", "max_video_upload_mb")
             await probe_video(path)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, self._media.path_of(folder), True)
@@ -421,23 +421,6 @@ class IngestJobHandler:
 
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
         return await self._ingestion.run(job, progress)
-
-
-async def _receive(chunks: AsyncIterator[bytes], path: Path, limit: int) -> None:
-    """Write an upload stream to `path`, refusing it once it passes `limit` bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    handle = await asyncio.to_thread(open, path, "wb")
-    try:
-        async for chunk in chunks:
-            written += len(chunk)
-            if written > limit:
-                raise Invalid("file", f"the video is larger than {limit // 2**20} MB (max_video_upload_mb)")
-            await asyncio.to_thread(handle.write, chunk)
-    finally:
-        await asyncio.to_thread(handle.close)
-    if written == 0:
-        raise Invalid("file", "the file is empty")
 
 
 def _image_files(folder: Path) -> list[Path]:

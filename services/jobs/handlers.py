@@ -45,6 +45,12 @@ class CpuJobHandler(Protocol):
 
 class RemoteJobHandler(Protocol):
     kind: str
+    # The app's short name: each device hosting it gets a worker named `<device>:<app>`.
+    app: str
+
+    def app_url(self, device: DeviceSettings) -> str | None:
+        """The URL of the app on `device`, or None when the device does not host it."""
+        ...
 
     async def run(self, job: Job, device: DeviceSettings, progress: ProgressSink) -> dict[str, Any]:
         """Run the job on the app `device` hosts, following its progress; returns the job's result.

@@ -1,5 +1,5 @@
 """One worker per device and backend: a ComfyUI worker for every configured device with a ComfyUI URL, a
-remote-app worker for every device with FramePack's own Gradio app, plus `cpu`."""
+remote-app worker for every app a device hosts (FramePack's own Gradio app, ACE-Step), plus `cpu`."""
 
 from __future__ import annotations
 
@@ -59,15 +59,18 @@ class DeviceWorkers:
         self.workers.extend(
             RemoteAppWorker(
                 device=device,
-                url=device.framepack_url or device.framepack_f1_url or "",
+                url=url,
+                kind=handler.kind,
                 # Its own identity: the ComfyUI worker of the same device must not take its jobs for lost.
-                worker_id=worker_identity(settings.data_dir, f"{name}:framepack"),
+                worker_id=worker_identity(settings.data_dir, f"{device.name}:{handler.app}"),
                 queue=queue,
                 handlers=handlers,
                 events=events,
                 claim_poll_seconds=poll,
             )
-            for name, device in settings.framepack_devices.items()
+            for handler in handlers.remote.values()
+            for device in settings.devices
+            if (url := handler.app_url(device)) is not None
         )
         self.workers.append(
             CpuWorker(

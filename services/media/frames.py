@@ -92,31 +92,40 @@ async def _describe(path: Path) -> tuple[VideoInfo, int]:
     return info, int(video.get("index", 0))
 
 
-async def _describe_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
+async def ffprobe(path: Path, kind: str = "video") -> dict[str, Any]:
+    """ffprobe's JSON for the file's format and streams. Invalid(kind) when it is missing or unreadable."""
     name = path.name
     if not await asyncio.to_thread(path.is_file):
-        raise Invalid("video", f"{name} does not exist")
-    ffprobe = _tool("ffprobe")
+        raise Invalid(kind, f"{name} does not exist")
     args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", _file_url(path)]
     proc = await asyncio.create_subprocess_exec(
-        ffprobe, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        _tool("ffprobe"),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT_SECONDS)
     except TimeoutError as exc:
         await _stop(proc)
-        raise Invalid("video", f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:g} s to read {name}") from exc
+        raise Invalid(kind, f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:g} s to read {name}") from exc
     except BaseException:
         await _stop(proc)
         raise
     if proc.returncode != 0:
         reason = _last_line(err.decode(errors="replace")) or f"ffprobe exit code {proc.returncode}"
         reason = _strip_path(reason, path).removeprefix(f"{name}: ")
-        raise Invalid("video", f"{name} is not a readable video ({reason})")
+        raise Invalid(kind, f"{name} is not a readable {kind} ({reason})")
     try:
-        described = json.loads(out or b"{}")
+        return json.loads(out or b"{}")
     except ValueError as exc:
         raise StudioError(f"ffprobe printed something other than JSON for {name}") from exc
+
+
+async def _describe_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
+    name = path.name
+    described = await ffprobe(path)
     streams = described.get("streams") or []
     # Cover art inside audio files shows up as a video stream; it is not a video.
     videos = [

@@ -7,7 +7,18 @@ from typing import ClassVar, Literal
 
 from studio.events import StudioEvent
 
-Change = Literal["created", "updated", "deleted", "restored", "reordered", "planned", "generating", "generated"]
+Change = Literal[
+    "created",
+    "updated",
+    "deleted",
+    "restored",
+    "reordered",
+    "planned",
+    "generating",
+    "generated",
+    "assembling",
+    "assembled",
+]
 
 
 @dataclass(frozen=True, kw_only=True)

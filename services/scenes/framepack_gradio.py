@@ -77,9 +77,14 @@ class FramePackGradioHandler:
     """Runs `video.framepack_gradio` jobs (FramePack, FramePack F1) on a device's FramePack Gradio app."""
 
     kind = FRAMEPACK_GRADIO_JOB
+    app = "framepack"
 
     def __init__(self, *, media: MediaStore) -> None:
         self._media = media
+
+    def app_url(self, device: DeviceSettings) -> str | None:
+        # One worker for both apps of a device: they share its GPU, so they never render at once.
+        return device.framepack_url or device.framepack_f1_url
 
     async def run(self, job: Job, device: DeviceSettings, progress: ProgressSink) -> dict[str, Any]:
         """Render the attempt and store its video. Invalid: the shot does not fit; FramePackAppError: the app."""

@@ -23,6 +23,8 @@ EngineProposer = Callable[[Shot], Awaitable[str]]
 Row = TypeVar("Row")
 GENERATING = "generating"
 CLEARABLE = frozenset({"dialogue_character_id", "source_image_id", "video_engine"})
+# A scene's post-processing is turned off with an explicit null.
+SCENE_CLEARABLE = frozenset({"post_interpolate_fps", "post_upscale_factor"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Scenes:
         async with self._db.session() as session:
             scene = await row_or_404(session, Scene, scene_id, "scene")
             for key, value in values.items():
-                if value is not None:
+                if value is not None or key in SCENE_CLEARABLE:
                     setattr(scene, key, value)
             change = "updated"
             if restore is False and scene.deleted_at is not None:

@@ -37,6 +37,12 @@ class SceneChanges(_Strict):
     mood: Short | None = None
     target_duration_seconds: float | None = Field(None, gt=0, le=3600)
     scene_number: int | None = Field(None, ge=1, le=10_000)
+    post_interpolate_fps: int | None = Field(
+        None, ge=25, le=120, description="Interpolate the assembled scene to this frame rate; null turns it off."
+    )
+    post_upscale_factor: int | None = Field(
+        None, ge=2, le=4, description="Upscale the assembled scene (capped at 1920x1080); null turns it off."
+    )
     deleted: bool | None = Field(None, description="false restores a deleted scene")
 
 

@@ -10,8 +10,10 @@ from studio.api.bible import bible_router
 from studio.api.datasets import datasets_router
 from studio.api.errors import install_error_handlers
 from studio.api.jobs import jobs_router
+from studio.api.music import music_router
 from studio.api.scenes import scenes_router
 from studio.api.system import system_router
+from studio.api.voices import voices_router
 from studio.root import Studio
 
 API_PREFIX = "/api"
@@ -35,6 +37,8 @@ def build_api(studio: Studio) -> FastAPI:
     api.include_router(jobs_router(studio))
     api.include_router(datasets_router(studio))
     api.include_router(scenes_router(studio))
+    api.include_router(music_router(studio))
+    api.include_router(voices_router(studio))
     _declare_bearer_scheme(api)
     return api
 

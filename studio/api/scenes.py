@@ -43,6 +43,15 @@ class SceneOut(BaseModel):
     total_shots: int
     completed_shots: int
     generation_job_id: int | None
+    music_track_id: int | None
+    post_interpolate_fps: int | None
+    post_upscale_factor: int | None
+    assembly_job_id: int | None
+    final_video_path: str | None
+    poster_path: str | None
+    subtitles_path: str | None
+    assembly_warnings: list[str]
+    assembled_at: datetime | None
     deleted_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -199,6 +208,46 @@ def scenes_router(studio: Studio) -> APIRouter:
             scene=SceneOut.model_validate(scene),
             shots=[ShotOut.model_validate(s) for s in await scenes.shots(scene_id)],
             job=JobOut.model_validate(job) if job else None,
+        )
+
+    # --- assembly -----------------------------------------------------------------------------------
+
+    @router.post("/scenes/{scene_id}/assemble", response_model=JobOut, status_code=202)
+    async def assemble(scene_id: uuid.UUID, caller: Caller) -> Any:
+        """Render the scene with its transitions, voiced dialogue and ducked music in one pass (a job).
+
+        409 while it generates or already assembles; 422 when no shot has a video.
+        """
+        return await studio.scene_assembly.start(scene_id, caller.name)
+
+    @router.get("/scenes/{scene_id}/video", response_class=FileResponse)
+    async def scene_video(scene_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
+        """The assembled scene (MP4); answers Range requests, so a player can seek.
+
+        `v` (any value, e.g. the assembly time) lets a browser cache one assembly for good.
+        """
+        return _scene_file(await scenes.get(scene_id), "final_video_path", "video/mp4", v)
+
+    @router.get("/scenes/{scene_id}/poster", response_class=FileResponse)
+    async def scene_poster(scene_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
+        return _scene_file(await scenes.get(scene_id), "poster_path", "image/jpeg", v)
+
+    @router.get("/scenes/{scene_id}/subtitles.{fmt}", response_class=FileResponse)
+    async def scene_subtitles(scene_id: uuid.UUID, fmt: Literal["vtt", "srt"], _: Caller, v: str | None = None) -> Any:
+        """The dialogue as WebVTT or SRT, timed as it is heard in the assembled scene."""
+        scene = await scenes.get(scene_id)
+        return _scene_file(scene, "subtitles_path", f"text/{fmt}", v, suffix=f".{fmt}")
+
+    def _scene_file(scene: Scene, field: str, media_type: str, v: str | None, suffix: str = "") -> FileResponse:
+        path = getattr(scene, field)
+        if not path:
+            raise NotFound("this scene has not been assembled yet")
+        file = studio.media.path_of(path)
+        # Each assembly writes files of new names, so an address that names one assembly never changes.
+        return FileResponse(
+            file.with_suffix(suffix) if suffix else file,
+            media_type=media_type,
+            headers=IMMUTABLE_CACHE if v else None,
         )
 
     # --- shots --------------------------------------------------------------------------------------

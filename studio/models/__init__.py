@@ -14,7 +14,7 @@ from studio.models.datasets import (
     VisionStatus,
 )
 from studio.models.jobs import Job, JobPriority, JobState
-from studio.models.production import Episode, EpisodeScene, Scene, Shot
+from studio.models.production import Episode, EpisodeScene, MusicTrack, Scene, Shot
 from studio.models.prompting import ModelProfileRow, SpeciesRuleRow
 from studio.models.story import Character, GenerationStyle, Project, ReferenceImage, Storyline, WorldSettings
 
@@ -34,6 +34,7 @@ __all__ = [
     "JobPriority",
     "JobState",
     "ModelProfileRow",
+    "MusicTrack",
     "Project",
     "ReferenceImage",
     "ReviewDecision",
