@@ -162,7 +162,11 @@ class SceneAssembly:
             if path is None or not await asyncio.to_thread(path.is_file):
                 warnings.append(f"shot {shot.shot_number} has no video yet: it is left out")
                 continue
-            info = await probe_video(path)
+            try:
+                info = await probe_video(path)
+            except Invalid as exc:
+                warnings.append(f"shot {shot.shot_number}'s video cannot be read ({exc.message}): it is left out")
+                continue
             used.append(shot)
             clips.append(ShotClip(path, info.has_audio, max(1, round(info.duration_seconds * fps))))
             timing.append((info.duration_seconds, shot.transition_type, shot.transition_duration))
@@ -171,12 +175,18 @@ class SceneAssembly:
         await progress(0.03, "voicing the dialogue")
         lines = await self._voice_lines(used, characters, warnings)
         await progress(0.08, "choosing the music")
-        music = await self._music.music_for_scene(scene)
-        if music.note:
-            warnings.append(music.note)
+        music_path: Path | None = None
+        try:
+            music = await self._music.music_for_scene(scene)
+            music_path, music_label = music.path, music.label
+            if music.note:
+                warnings.append(music.note)
+        except StudioError as exc:
+            music_label = "none"
+            warnings.append(f"the scene has no music: {exc}")
         post = self._post_processing(scene, project, fps, warnings)
         timeline = plan_timeline(fps, timing)
-        plan = await self._measured(self._plan(timeline, tuple(clips), project, lines, music.path, post), progress)
+        plan = await self._measured(self._plan(timeline, tuple(clips), project, lines, music_path, post), progress)
         folder = f"projects/{project.id}/scenes/{scene.id}"
         video = f"{folder}/scene-{job.id}.mp4"
         try:
@@ -186,7 +196,7 @@ class SceneAssembly:
                 raise
             # A transition graph ffmpeg refuses is not worth losing the scene over: join with hard cuts.
             warnings.append(f"the transitions could not be rendered ({failure}); the shots are joined with hard cuts")
-            cut = self._plan(timeline.with_cuts(), tuple(clips), project, lines, music.path, post)
+            cut = self._plan(timeline.with_cuts(), tuple(clips), project, lines, music_path, post)
             plan = await self._measured(cut, progress)
             await self._render(plan.render, video, progress)
         warnings += plan.warnings
@@ -204,7 +214,7 @@ class SceneAssembly:
             "poster": poster,
             "subtitles": subtitles,
             "lines": sum(1 for line in lines if line.audio is not None),
-            "music": music.label,
+            "music": music_label,
             "warnings": warnings,
         }
 

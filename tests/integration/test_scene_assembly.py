@@ -220,8 +220,14 @@ async def test_reassembling_replaces_the_files_and_a_cancelled_assembly_keeps_th
 async def test_what_is_missing_is_left_out_and_said(studio: Studio) -> None:
     project_id, cast = await _project(studio)
     scene = await _mixed_engine_scene(studio, project_id, cast)
-    # A shot with no video yet, and a speaker whose voice server is not configured.
+    # A shot with no video yet, one whose file is damaged, and a speaker whose voice server is not configured.
     await studio.scenes.add_shot(scene.id, ShotDraft(duration_seconds=2, video_engine="animatic"), "aiko")
+    damaged = await studio.scenes.add_shot(scene.id, ShotDraft(duration_seconds=2, video_engine="animatic"), "aiko")
+    studio.media.path_of("projects/given/damaged.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 cut off")
+    async with studio.db.session() as session:
+        row = await session.get(Shot, damaged.id)
+        row.output_video_path = "projects/given/damaged.mp4"  # type: ignore[union-attr]
+        session.add(row)
     clone = await studio.characters.create(project_id, CharacterDraft(name="Echo"), "aiko")
     async with studio.db.session() as session:
         # Set directly: the studio refuses the http engine while no voice server is configured, but a profile
@@ -238,6 +244,7 @@ async def test_what_is_missing_is_left_out_and_said(studio: Studio) -> None:
 
     warnings = assembled.assembly_warnings
     assert any(w.startswith("shot 4 has no video yet") for w in warnings), warnings
+    assert any(w.startswith("shot 5's video cannot be read") for w in warnings), warnings
     assert any(w.startswith("shot 1: the line has no voice") and "voice" in w for w in warnings), warnings
     srt = studio.media.path_of(assembled.subtitles_path or "").with_suffix(".srt").read_text()
     assert "Can anyone hear me?" in srt  # an unvoiced line is still in the subtitles
