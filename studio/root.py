@@ -171,7 +171,15 @@ class Studio:
         voices = DialogueVoices(settings=settings, db=db, events=events, media=media, jobs=jobs)
         music = MusicLibrary(settings=settings, db=db, events=events, media=media, jobs=jobs, clock=clock)
         scene_assembly = SceneAssembly(
-            settings=settings, db=db, events=events, clock=clock, media=media, jobs=jobs, voices=voices, music=music
+            settings=settings,
+            db=db,
+            events=events,
+            clock=clock,
+            media=media,
+            jobs=jobs,
+            scenes=scenes,
+            voices=voices,
+            music=music,
         )
         handlers = JobHandlers()
         handlers.add_cpu(SceneAssemblyJobHandler(scene_assembly))

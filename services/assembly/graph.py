@@ -20,6 +20,7 @@ Building the graph is pure (no I/O), so a scene's exact graph string is asserted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,12 +140,12 @@ def _audio_join(timeline: Timeline, i: int) -> str:
     return f"acrossfade=d={_s(timeline.time(clip.overlap))}:c1=tri:c2=tri"
 
 
-def _joins(timeline: Timeline, kind: str, join: object) -> list[str]:
+def _joins(timeline: Timeline, kind: str, join: Callable[[Timeline, int], str]) -> list[str]:
     chains = []
     previous = f"{kind}0"
     for i in range(1, len(timeline.clips)):
         label = f"{kind}j{i}"
-        chains.append(f"[{previous}][{kind}{i}]{join(timeline, i)}[{label}]")  # type: ignore[operator]
+        chains.append(f"[{previous}][{kind}{i}]{join(timeline, i)}[{label}]")
         previous = label
     return chains
 

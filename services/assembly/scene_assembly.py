@@ -17,11 +17,12 @@ import math
 import os
 import uuid
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from sqlmodel import col, select
+from sqlmodel import select
 
 from services.assembly.graph import (
     PlacedLine,
@@ -49,6 +50,7 @@ from studio.models import Character, Job, JobPriority, Project, Scene, Shot
 
 if TYPE_CHECKING:
     from services.music import MusicLibrary
+    from services.scenes import Scenes
     from services.voice import DialogueVoices
 
 ASSEMBLY_JOB = "scene.assemble"
@@ -86,6 +88,7 @@ class SceneAssembly:
         clock: Clock,
         media: MediaStore,
         jobs: JobQueue,
+        scenes: Scenes,
         voices: DialogueVoices,
         music: MusicLibrary,
     ) -> None:
@@ -95,6 +98,7 @@ class SceneAssembly:
         self._clock = clock
         self._media = media
         self._jobs = jobs
+        self._scenes = scenes
         self._voices = voices
         self._music = music
 
@@ -103,7 +107,7 @@ class SceneAssembly:
     async def start(self, scene_id: uuid.UUID, actor: str) -> Job:
         """Queue the scene's assembly. Invalid: deleted, or no shot has a video. Conflict: it is generating
         or already assembling."""
-        scene, shots = await self._scene_with_shots(scene_id)
+        scene, shots = await self._scenes.get(scene_id), await self._scenes.shots(scene_id)
         if scene.deleted_at is not None:
             raise Invalid("scene", "this scene is deleted; restore it first")
         if scene.generation_status == "generating":
@@ -137,7 +141,8 @@ class SceneAssembly:
     # --- the job ----------------------------------------------------------------------------------
 
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
-        scene, shots = await self._scene_with_shots(uuid.UUID(job.payload["scene_id"]))
+        scene_id = uuid.UUID(job.payload["scene_id"])
+        scene, shots = await self._scenes.get(scene_id), await self._scenes.shots(scene_id)
         try:
             return await self._assemble(job, scene, shots, progress)
         finally:
@@ -239,7 +244,7 @@ class SceneAssembly:
         return lines
 
     def _post_processing(
-        self, scene: Scene, project: Project, fps: Any, warnings: list[str]
+        self, scene: Scene, project: Project, fps: Fraction, warnings: list[str]
     ) -> tuple[int | None, tuple[int, int] | None]:
         interpolate = scene.post_interpolate_fps
         if interpolate is not None and interpolate <= fps:
@@ -359,12 +364,6 @@ class SceneAssembly:
                 await self._media.delete(path)
 
     # --- helpers --------------------------------------------------------------------------------
-
-    async def _scene_with_shots(self, scene_id: uuid.UUID) -> tuple[Scene, list[Shot]]:
-        async with self._db.session() as session:
-            scene = await row_or_404(session, Scene, scene_id, "scene")
-            query = select(Shot).where(Shot.scene_id == scene.id).order_by(col(Shot.shot_number))
-            return scene, list((await session.exec(query)).all())
 
     async def _announce(self, actor: str, scene: Scene, change: str) -> None:
         await self._events.emit(

@@ -92,21 +92,25 @@ async def _describe(path: Path) -> tuple[VideoInfo, int]:
     return info, int(video.get("index", 0))
 
 
-async def ffprobe(path: Path, kind: str = "video") -> dict[str, Any]:
-    """ffprobe's JSON for the file's format and streams. Invalid(kind) when it is missing or unreadable."""
-    name = path.name
-    if not await asyncio.to_thread(path.is_file):
+async def ffprobe(source: Path | bytes, kind: str = "video", name: str | None = None) -> dict[str, Any]:
+    """ffprobe's JSON for the format and streams of a file, or of bytes held in memory (fed on stdin).
+
+    Invalid(kind) naming `name` (default: the file's name) when the file is missing or ffprobe cannot read it.
+    """
+    in_memory = isinstance(source, bytes)
+    name = name or ("the data" if in_memory else source.name)  # type: ignore[union-attr]
+    if not in_memory and not await asyncio.to_thread(source.is_file):  # type: ignore[union-attr]
         raise Invalid(kind, f"{name} does not exist")
-    args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", _file_url(path)]
+    target = ["-i", "pipe:0"] if in_memory else [_file_url(source)]  # type: ignore[arg-type]
     proc = await asyncio.create_subprocess_exec(
         _tool("ffprobe"),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
+        *["-v", "error", "-print_format", "json", "-show_format", "-show_streams", *target],
+        stdin=asyncio.subprocess.PIPE if in_memory else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT_SECONDS)
+        out, err = await asyncio.wait_for(proc.communicate(source if in_memory else None), PROBE_TIMEOUT_SECONDS)  # type: ignore[arg-type]
     except TimeoutError as exc:
         await _stop(proc)
         raise Invalid(kind, f"ffprobe took longer than {PROBE_TIMEOUT_SECONDS:g} s to read {name}") from exc
@@ -115,7 +119,10 @@ async def ffprobe(path: Path, kind: str = "video") -> dict[str, Any]:
         raise
     if proc.returncode != 0:
         reason = _last_line(err.decode(errors="replace")) or f"ffprobe exit code {proc.returncode}"
-        reason = _strip_path(reason, path).removeprefix(f"{name}: ")
+        if in_memory:
+            reason = reason.removeprefix("pipe:0: ")
+        else:
+            reason = _strip_path(reason, source).removeprefix(f"{source.name}: ")  # type: ignore[union-attr,arg-type]
         raise Invalid(kind, f"{name} is not a readable {kind} ({reason})")
     try:
         return json.loads(out or b"{}")

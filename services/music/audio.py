@@ -1,19 +1,14 @@
-"""What an audio file or a server's reply holds, read by ffprobe in a subprocess (the event loop never waits)."""
+"""What an audio file or a server's reply holds, as ffprobe reads it (in a subprocess: the event loop never waits)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.errors import Invalid, StudioError
-from services.toolchain import INSTALL_HINT
+from services.errors import Invalid
+from services.media.frames import ffprobe
 
-PROBE_SECONDS = 60.0
 # The container ffprobe names -> the file suffix the music cache stores it under.
 SUFFIXES = {
     "wav": ".wav",
@@ -52,47 +47,21 @@ class NotAudio(Invalid):
 async def probe_audio(path: Path, name: str | None = None) -> AudioInfo:
     """Describe an audio file (an absolute path). NotAudio naming `name` (default: the file's name) when it holds
     no audio."""
-    # Behind file:, a name starting with "-" or holding "http:" stays a file name.
-    return await _probe([f"file:{path}"], None, name or path.name)
+    return await _probe(path, name or path.name)
 
 
 async def probe_audio_bytes(data: bytes, name: str) -> AudioInfo:
     """Describe audio held in memory (fed to ffprobe on stdin). NotAudio when it holds no audio."""
     if not data:
         raise NotAudio(f"{name} is empty")
-    return await _probe(["-i", "pipe:0"], data, name)
+    return await _probe(data, name)
 
 
-async def _probe(source: list[str], data: bytes | None, name: str) -> AudioInfo:
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        raise StudioError(f"ffprobe is not installed; {INSTALL_HINT}")
-    args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", *source]
-    proc = await asyncio.create_subprocess_exec(
-        ffprobe,
-        *args,
-        stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _probe(source: Path | bytes, name: str) -> AudioInfo:
     try:
-        async with asyncio.timeout(PROBE_SECONDS):
-            out, err = await proc.communicate(data)
-    except TimeoutError as exc:
-        raise NotAudio(f"ffprobe took longer than {PROBE_SECONDS:g} s to read {name}") from exc
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await asyncio.shield(proc.wait())
-    if proc.returncode != 0:
-        lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
-        reason = (lines[-1] if lines else f"ffprobe exit code {proc.returncode}").split(": ", 1)[-1]
-        raise NotAudio(f"{name} is not a readable audio file ({reason})")
-    try:
-        described: dict[str, Any] = json.loads(out or b"{}")
-    except ValueError as exc:
-        raise StudioError(f"ffprobe printed something other than JSON for {name}") from exc
+        described = await ffprobe(source, "audio file", name)
+    except Invalid as exc:
+        raise NotAudio(exc.message) from exc
     streams = described.get("streams") or []
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     pictures = [
