@@ -8,6 +8,7 @@ from pages import (
     characters,
     create,
     datasets,
+    episodes,
     ingest,
     jobs,
     kiosk,
@@ -32,6 +33,7 @@ AREAS: tuple[Area, ...] = (
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
     Area("Music", "library_music", "/music"),
+    Area("Episodes", "live_tv", "/episodes"),
     Area("Jobs", "work_history", "/jobs"),
     Area("Status", "monitor_heart", "/"),
     Area("Activity", "history", "/activity"),
@@ -51,6 +53,7 @@ def register_pages(studio: Studio) -> None:
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)
     scene_monitor.register(studio, AREAS)
+    episodes.register(studio, AREAS)
     music.register(studio, AREAS)
     jobs.register(studio, AREAS)
     activity.register(studio, AREAS)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from nicegui import events, ui
 from pydantic import ValidationError
@@ -17,11 +18,13 @@ from components.undo import offer_undo
 from services.bible import ProjectSummary
 from services.bible.archive import MAX_ARCHIVE_BYTES
 from services.bible.schemas import ProjectChanges, ProjectDraft
+from services.demo import SampleRun
 from services.errors import StudioError
 from studio.models import Project
 from studio.root import Studio
 
 RATINGS = ["G", "PG", "PG-13", "R", "NC-17"]
+T = TypeVar("T", bound=ui.element)
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
@@ -36,6 +39,7 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
                 archived = ui.switch("Show archived").props('data-testid="show-archived"')
                 ui.button("Import archive", icon="upload_file", on_click=lambda: import_dialog.open()).props("outline")
                 ui.button("New project", icon="add", on_click=lambda: open_editor(None)).mark("new-project")
+            sample = SamplePanel(studio, actor)
             grid = ui.element("div").classes("w-full")
             # Handlers run in the context of a card's button; cards are rebuilt, so dialogs and the
             # undo bar are opened from here instead.
@@ -46,7 +50,7 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
             grid.clear()
             with grid:
                 if not summaries:
-                    _empty_state(lambda: open_editor(None))
+                    _empty_state(lambda: open_editor(None), sample.start, sample.running)
                     return
                 with ui.grid(columns="repeat(auto-fill, minmax(320px, 1fr))").classes("w-full gap-4"):
                     for summary in summaries:
@@ -109,15 +113,126 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
             ui.button("Close", on_click=import_dialog.close).props("flat")
 
         archived.on_value_change(refresh)
+        sample.on_project = refresh
         await refresh()
+        sample.watch()
 
 
-def _empty_state(on_new) -> None:
+class SamplePanel:
+    """The sample production's progress, read from `studio.demo` (so it survives a reload): a bar and the step,
+    then a link to the published episode, or the error."""
+
+    def __init__(self, studio: Studio, actor: str) -> None:
+        self.studio = studio
+        self.actor = actor
+        self.on_project: Callable[[], Awaitable[None]] | None = None  # the project list to refresh
+        self.shown: SampleRun | None = None
+        self.layout: tuple[float, str] | None = None  # (which run, running/failed/done) the card shows
+        self.dismissed: float | None = None  # the run whose outcome was closed
+        self.bar: ui.linear_progress | None = None
+        self.step: ui.label | None = None
+        self.card = _tagged(ui.card().classes("w-full gap-2"), "sample-panel")
+        self.card.set_visibility(False)
+        self.timer_slot = ui.element("div")
+
+    def watch(self) -> None:
+        """Follow the sample production. Call it last: a timer makes the page wait for the browser, so
+        whatever the page builds after it arrives only once the browser has connected."""
+        with self.timer_slot:
+            ui.timer(0.5, self.tick)
+
+    @property
+    def running(self) -> bool:
+        state = self.studio.demo.state
+        return state is not None and state.running
+
+    async def start(self) -> None:
+        try:
+            self.studio.demo.start(self.actor)
+        except StudioError as exc:
+            ui.notify(str(exc), type="warning")
+        await self.tick()
+
+    async def tick(self) -> None:
+        state = self.studio.demo.state
+        if state is self.shown:
+            return
+        before, self.shown = self.shown, state
+        self.show(state)
+        project_appeared = state is not None and state.project_id and (before is None or not before.project_id)
+        finished = before is not None and before.running and state is not None and not state.running
+        if (project_appeared or finished) and self.on_project is not None:
+            await self.on_project()
+
+    def show(self, state: SampleRun | None) -> None:
+        """Move the bar and change the step text in place; rebuild the card when the run starts or ends."""
+        if state is None or state.started_at == self.dismissed:
+            self.card.set_visibility(False)
+            return
+        layout = (state.started_at, "running" if state.running else ("failed" if state.error else "done"))
+        if layout != self.layout:
+            self.layout = layout
+            self.build(state)
+        elif self.bar is not None and self.step is not None:
+            self.bar.value = state.fraction
+            self.step.text = state.message
+        self.card.set_visibility(True)
+
+    def build(self, state: SampleRun) -> None:
+        self.card.clear()
+        self.step = None
+        with self.card:
+            with ui.row().classes("w-full items-center no-wrap"):
+                title = "Making the sample project" if state.running else "The sample project"
+                ui.label(title).classes("text-lg font-semibold")
+                ui.space()
+                if not state.running:
+                    ui.button(icon="close", on_click=lambda: self.dismiss(state)).props("flat dense round")
+            self.bar = ui.linear_progress(value=state.fraction, show_value=False).props("rounded size=10px")
+            _tagged(self.bar, "sample-progress")
+            if state.error:
+                self.bar.props("color=negative")
+                _tagged(ui.label(f"It failed: {state.error}").classes("text-negative"), "sample-error")
+                ui.button("Try again", icon="replay", on_click=self.start).props("outline")
+            elif state.result is None:
+                self.step = _tagged(ui.label(state.message).classes("opacity-80"), "sample-step")
+            else:
+                result = state.result
+                episode = f"/episodes?project={result.project_id}&episode={result.episode_id}"
+                _tagged(ui.label(f"Episode 1 of '{result.project_name}' is made and published."), "sample-done")
+                _tagged(ui.link("Watch episode 1", episode).classes("text-lg"), "sample-episode-link")
+                published = ui.label(f"Published to {result.episode_file}").classes("text-sm opacity-80 break-all")
+                _tagged(published, "sample-published")
+                ui.label(
+                    f"The library folder is {result.library_root}: point a media server such as Jellyfin at it. "
+                    f"Made in {result.seconds:.0f} s."
+                ).classes("text-xs opacity-70")
+
+    def dismiss(self, state: SampleRun) -> None:
+        self.dismissed = state.started_at
+        self.card.set_visibility(False)
+
+
+def _tagged(element: T, name: str) -> T:
+    """Findable by tests: a marker for the simulated user, a data-testid for the browser."""
+    element.mark(name)
+    element.props(f'data-testid="{name}"')
+    return element
+
+
+def _empty_state(on_new, on_sample, sample_running: bool) -> None:
     with ui.card().classes("w-full items-center gap-2 p-10"):
         ui.icon("movie_filter").classes("text-6xl opacity-50")
         ui.label("No projects yet").classes("text-xl")
         ui.label("A project holds a production's story, world, styles and characters.").classes("opacity-70")
-        ui.button("Create your first project", icon="add", on_click=on_new)
+        with ui.row().classes("gap-2"):
+            ui.button("Create your first project", icon="add", on_click=on_new)
+            sample = ui.button("Create sample project", icon="auto_awesome", on_click=on_sample).props("outline")
+            _tagged(sample, "create-sample").set_enabled(not sample_running)
+        ui.label(
+            "The sample draws two characters and a scene of four shots, animates, voices and scores it, and "
+            "publishes episode 1 to the library folder, in about a minute without a GPU."
+        ).classes("text-sm opacity-70 text-center")
 
 
 def _project_card(summary: ProjectSummary, open_project, open_editor, archive, restore) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 
 
@@ -45,3 +47,17 @@ class MediaStore:
 
     async def delete(self, relative: str) -> None:
         await asyncio.to_thread(self.path_of(relative).unlink, True)
+
+    @contextlib.asynccontextmanager
+    async def partial(self, relative: str) -> AsyncIterator[Path]:
+        """A hidden file beside `relative` to write into; renamed into place when the block succeeds and
+        removed when it fails or is cancelled, so a failed render leaves no half file."""
+        path = self.path_of(relative)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.part{path.suffix}")
+        try:
+            yield partial
+            await asyncio.to_thread(os.replace, partial, path)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(partial.unlink, True))
+            raise

@@ -74,6 +74,54 @@ def cmd_doctor(settings: Settings, _args: argparse.Namespace) -> int:
     return 1 if any(c.level == "fail" for c in checks) else 0
 
 
+def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    """Make the sample production and publish its episode 1, printing progress; 1 when a step fails."""
+    import logging
+    import time
+
+    from services.errors import StudioError
+
+    began = time.monotonic()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    studio = _studio(settings)
+    studio.migrate()
+    print(f"Making the sample production in {settings.data_dir} (about a minute on two cores)", flush=True)
+
+    async def progress(fraction: float, message: str) -> None:
+        print(f"[{time.monotonic() - began:5.1f} s {fraction:4.0%}] {message}", flush=True)
+
+    async def produce():  # -> SampleResult
+        await studio.start()
+        try:
+            return await studio.demo.produce("cli", progress)
+        finally:
+            await studio.stop()
+
+    try:
+        result = asyncio.run(produce())
+    except StudioError as exc:
+        print(f"error: the sample production failed: {exc}", file=sys.stderr)
+        print("run `python -m studio doctor` to check ffmpeg, espeak-ng and Piper", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped; the sample project made so far stays in the studio", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a step a person can fix: show where, then fail
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: the sample production failed unexpectedly ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(f"Done in {time.monotonic() - began:.0f} s: project '{result.project_name}', episode 1 published to")
+    print(f"  {result.episode_file}")
+    print(f"the folder library is {result.library_root}")
+    print(
+        f"Watch it in the studio: ./run, then open "
+        f"http://{settings.host}:{settings.port}/episodes?project={result.project_id}&episode={result.episode_id}"
+    )
+    return 0
+
+
 def cmd_settings(_settings: Settings | None, args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(settings_markdown())
@@ -102,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "doctor", help="check ffmpeg, the database, the data folder and every configured service"
     ).set_defaults(func=cmd_doctor)
+    sub.add_parser(
+        "demo", help="make a sample project and publish its episode 1 to the folder library (no GPU needed)"
+    ).set_defaults(func=cmd_demo)
     settings = sub.add_parser("settings", help="print the effective settings")
     settings.add_argument("--markdown", action="store_true", help="print the settings reference (docs/settings.md)")
     settings.set_defaults(func=cmd_settings)

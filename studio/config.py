@@ -175,6 +175,31 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(
         None, description="API key for OpenAI-compatible LLM servers. Vault key `llm_api_key` wins."
     )
+    jellyfin_library_dir: Path | None = Field(
+        None,
+        description="Folder of the Jellyfin Shows library as this machine sees it; publishing to Jellyfin writes "
+        "episodes there. Unset: publishing goes to the folder library only.",
+    )
+    jellyfin_library_path: str | None = Field(
+        None,
+        description="The same folder as Jellyfin sees it, when Jellyfin runs in a container with another mount "
+        "point (e.g. `/media/anime`). Unset: the path of `jellyfin_library_dir`.",
+    )
+    jellyfin_verify_seconds: float = Field(
+        60.0, gt=0, le=900, description="How long to wait for a published episode to show in Jellyfin's items."
+    )
+    library_dir: Path | None = Field(
+        None,
+        description="The folder library: published episodes in Jellyfin's TV layout (point a media server at it). "
+        "Unset: `<data_dir>/library`. This and `jellyfin_library_dir` are the only folders outside the data "
+        "dir the studio writes to, and only when you set them.",
+    )
+    library_file_mode: Literal["hardlink", "copy", "symlink"] = Field(
+        "hardlink",
+        description="How an episode's video enters a library: `hardlink` (instant, no extra space; copies when "
+        "the library is on another file system), `copy`, or `symlink` (only for a media server that sees the "
+        "studio's data dir at the same path).",
+    )
     backend_timeout_seconds: float = Field(
         4.0, gt=0, le=60, description="Timeout of one reachability probe of a backend service."
     )
@@ -329,6 +354,11 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("library_dir", "jellyfin_library_dir")
+    @classmethod
+    def _absolute_library(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
     @model_validator(mode="after")
     def _unique_devices(self) -> Settings:
         names = [d.name for d in self.devices]
@@ -361,6 +391,11 @@ class Settings(BaseSettings):
     def ace_step_devices(self) -> dict[str, DeviceSettings]:
         """Device name -> device, for the devices that host an ACE-Step music server (in settings order)."""
         return {d.name: d for d in self.devices if d.ace_step_url}
+
+    @property
+    def folder_library_dir(self) -> Path:
+        """Where the folder library publishes: the configured folder or `<data_dir>/library`."""
+        return self.library_dir or self.data_dir / "library"
 
     @property
     def effective_database_url(self) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.accounts import Accounts
-from services.assembly import SceneAssembly, SceneAssemblyJobHandler
+from services.assembly import ASSEMBLY_JOB, SceneAssembly
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight
@@ -28,11 +28,20 @@ from services.datasets import (
     ReviewDecisions,
     VisionReviewJobHandler,
 )
+from services.demo import SampleProduction
+from services.episodes import (
+    EPISODE_ASSEMBLY_JOB,
+    EPISODE_PUBLISH_JOB,
+    EpisodeAssembly,
+    EpisodePublishing,
+    Episodes,
+)
 from services.generation import ImageGeneration, ImageJobHandler
-from services.jobs import DeviceWorkers, JobHandlers, JobQueue
+from services.jobs import CpuJob, DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
 from services.music import MusicJobHandler, MusicLibrary
 from services.preferences import Preferences
+from services.publishing import libraries
 from services.scenes import (
     FramePackGradioHandler,
     SceneGeneration,
@@ -101,6 +110,10 @@ class Studio:
     music: MusicLibrary
     voices: DialogueVoices
     scene_assembly: SceneAssembly
+    episodes: Episodes
+    episode_assembly: EpisodeAssembly
+    episode_publishing: EpisodePublishing
+    demo: SampleProduction
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -181,8 +194,15 @@ class Studio:
             voices=voices,
             music=music,
         )
+        episodes = Episodes(db, events, clock, jobs)
+        episode_assembly = EpisodeAssembly(settings=settings, db=db, clock=clock, media=media, episodes=episodes)
+        episode_publishing = EpisodePublishing(
+            db=db, clock=clock, media=media, episodes=episodes, libraries=libraries(settings, secrets)
+        )
         handlers = JobHandlers()
-        handlers.add_cpu(SceneAssemblyJobHandler(scene_assembly))
+        handlers.add_cpu(CpuJob(EPISODE_ASSEMBLY_JOB, episode_assembly.run))
+        handlers.add_cpu(CpuJob(EPISODE_PUBLISH_JOB, episode_publishing.run))
+        handlers.add_cpu(CpuJob(ASSEMBLY_JOB, scene_assembly.run))
         handlers.add_remote(MusicJobHandler(settings=settings, library=music))
         handlers.add_cpu(VoiceJobHandler(voices))
         handlers.add_comfy(VideoJobHandler(media=media))
@@ -201,6 +221,24 @@ class Studio:
             music=music,
             voices=voices,
             scene_assembly=scene_assembly,
+            episodes=episodes,
+            episode_assembly=episode_assembly,
+            episode_publishing=episode_publishing,
+            demo=SampleProduction(
+                events=events,
+                jobs=jobs,
+                projects=projects,
+                characters=characters,
+                dataset_store=store,
+                decisions=decisions,
+                voices=voices,
+                scenes=scenes,
+                scene_generation=scene_generation,
+                scene_assembly=scene_assembly,
+                episodes=episodes,
+                episode_assembly=episode_assembly,
+                episode_publishing=episode_publishing,
+            ),
             secrets=secrets,
             clock=clock,
             db=db,
@@ -272,5 +310,6 @@ class Studio:
         return await self.capabilities.check_all(styles, max_age)
 
     async def stop(self) -> None:
+        await self.demo.stop()  # a sample production still running: stop it before the workers it waits on
         await self.workers.stop()
         await self.db.dispose()

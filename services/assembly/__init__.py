@@ -2,7 +2,7 @@
 with subtitles and a poster."""
 
 from services.assembly.graph import PlacedLine, SceneRender, ShotClip, render_args, scene_graph, upscaled_size
-from services.assembly.scene_assembly import ASSEMBLY_JOB, SceneAssembly, SceneAssemblyJobHandler
+from services.assembly.scene_assembly import ASSEMBLY_JOB, SceneAssembly
 from services.assembly.subtitles import Cue, to_srt, to_vtt
 from services.assembly.timeline import Timeline, frame_rate, plan_timeline
 
@@ -11,7 +11,6 @@ __all__ = [
     "Cue",
     "PlacedLine",
     "SceneAssembly",
-    "SceneAssemblyJobHandler",
     "SceneRender",
     "ShotClip",
     "Timeline",

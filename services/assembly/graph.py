@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.assembly.house import SAMPLE_RATE, HouseFormat
 from services.assembly.timeline import CUT, Timeline
 from services.media.frames import file_url
 
-SAMPLE_RATE = 48000
 AUDIO_FORMAT = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
 MUSIC_VOLUME = 0.3
 MUSIC_FADE_IN, MUSIC_FADE_OUT = 1.0, 2.0
@@ -224,8 +224,10 @@ def input_args(render: SceneRender) -> list[str]:
     return args
 
 
-def render_args(render: SceneRender, output: Path, *, preset: str, crf: int) -> list[str]:
-    """ffmpeg arguments that render the scene to `output` (MP4: H.264 + AAC, faststart)."""
+def render_args(render: SceneRender, output: Path, house: HouseFormat) -> list[str]:
+    """ffmpeg arguments that render the scene to `output` in the house format (MP4: H.264 + AAC, faststart)."""
+    # Interpolation changes the frame count; such a scene is outside the project's house format anyway.
+    frames = None if render.interpolate_fps else render.timeline.total_frames
     return [
         "-y",
         *input_args(render),
@@ -235,18 +237,9 @@ def render_args(render: SceneRender, output: Path, *, preset: str, crf: int) -> 
         "[vout]",
         "-map",
         "[aout]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        preset,
-        "-crf",
-        str(crf),
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
+        *house.video_args(frames),
+        *house.audio_args(),
+        *house.tag_args(),
         "-movflags",
         "+faststart",
         "-f",

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import uuid
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
 from sqlmodel import select
 
 from services.assembly.graph import (
@@ -32,12 +30,13 @@ from services.assembly.graph import (
     render_args,
     upscaled_size,
 )
+from services.assembly.house import HouseFormat, house_format
 from services.assembly.loudness import LoudnessLog
 from services.assembly.subtitles import Cue, cue, reading_seconds, to_srt, to_vtt
 from services.assembly.timeline import Timeline, frame_rate, plan_timeline
 from services.errors import Conflict, Invalid, StudioError
 from services.jobs import FINISHED_STATES, JobDraft, JobQueue, ProgressSink
-from services.media import grab_frame, probe_video
+from services.media import grab_jpeg, probe_video
 from services.media.frames import run_ffmpeg
 from services.media_store import MediaStore
 from services.scenes.events import SceneChanged
@@ -58,7 +57,6 @@ ASSEMBLY_JOB = "scene.assemble"
 LINE_GAP_SECONDS = 0.25
 # When the last line runs past the last shot, the shot is held this long after the line ends.
 TAIL_SECONDS = 0.5
-POSTER_QUALITY = 88
 
 
 @dataclass(frozen=True)
@@ -315,33 +313,23 @@ class SceneAssembly:
         return Assembled(replace(plan.render, loudness=log.measured()), plan.cues, plan.warnings)
 
     async def _render(self, render: SceneRender, video: str, progress: ProgressSink) -> None:
-        """Render to a hidden partial file and rename it into place: a failure leaves no half video."""
-        out = self._media.path_of(video)
-        partial = out.with_name(f".{out.stem}.part.mp4")
-        await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
-
         async def rendering(fraction: float, message: str) -> None:
             await progress(0.12 + 0.84 * fraction, f"rendering: {message}")
 
-        args = render_args(render, partial, preset=self._settings.assembly_preset, crf=self._settings.assembly_crf)
-        try:
-            await run_ffmpeg(args, what="render the scene", seconds=render.seconds, progress=rendering,
+        async with self._media.partial(video) as partial:
+            await run_ffmpeg(render_args(render, partial, self._house(render)), what="render the scene",
+                             seconds=render.seconds, progress=rendering,
                              files=[partial, *(c.path for c in render.clips)])  # fmt: skip
-            await asyncio.to_thread(os.replace, partial, out)
-        except BaseException:
-            await asyncio.shield(asyncio.to_thread(_remove, partial))
-            raise
+
+    def _house(self, render: SceneRender) -> HouseFormat:
+        """The project's house format; a post-processed scene keeps the settings at its own size and rate."""
+        width, height = render.upscale or (render.width, render.height)
+        fps = Fraction(render.interpolate_fps) if render.interpolate_fps else render.timeline.fps
+        return house_format(self._settings, width, height, fps)
 
     async def _poster(self, video: str, poster: str, render: SceneRender) -> str:
         """The frame in the middle of the first shot, as a JPEG (media servers want poster.jpg)."""
-        timeline = render.timeline
-        at = timeline.clip_seconds(0) / 2
-        still = self._media.path_of(poster).with_suffix(".png")
-        await grab_frame(self._media.path_of(video), at, still)
-        try:
-            await asyncio.to_thread(_to_jpeg, still, self._media.path_of(poster))
-        finally:
-            await asyncio.to_thread(_remove, still)
+        await grab_jpeg(self._media.path_of(video), render.timeline.clip_seconds(0) / 2, self._media.path_of(poster))
         return poster
 
     async def _store(
@@ -375,27 +363,3 @@ class SceneAssembly:
                 label=scene.title or "untitled",
             )
         )
-
-
-class SceneAssemblyJobHandler:
-    """Runs `scene.assemble` jobs on the built-in cpu device."""
-
-    kind = ASSEMBLY_JOB
-
-    def __init__(self, assembly: SceneAssembly) -> None:
-        self._assembly = assembly
-
-    async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
-        return await self._assembly.run(job, progress)
-
-
-def _to_jpeg(png: Path, jpeg: Path) -> None:
-    partial = jpeg.with_name(f".{jpeg.name}.part")
-    with Image.open(png) as image:
-        image.convert("RGB").save(partial, "JPEG", quality=POSTER_QUALITY, optimize=True)
-    os.replace(partial, jpeg)
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

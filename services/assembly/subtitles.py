@@ -3,8 +3,10 @@ media servers (Jellyfin reads `<video>.en.srt` beside the video)."""
 
 from __future__ import annotations
 
+import html
+import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Readable subtitle lines: at most two rows of about 42 characters, on screen at least a second.
 ROW_WIDTH = 42
@@ -57,3 +59,38 @@ def to_vtt(cues: list[Cue]) -> str:
         body = f"<v {speaker}>{text}" if speaker else text
         blocks.append(f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}\n{body}\n")
     return "\n".join(blocks)
+
+
+_VOICE = re.compile(r"^<v ([^>]*)>")
+
+
+def parse_vtt(text: str) -> list[Cue]:
+    """The cues of a WebVTT file as `to_vtt` writes it (an episode re-times its scenes' subtitles)."""
+    cues = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        rows = [row for row in block.strip().split("\n") if row]
+        timing = next((i for i, row in enumerate(rows) if "-->" in row), None)
+        if timing is None:
+            continue
+        start, _, end = rows[timing].partition("-->")
+        body = " ".join(rows[timing + 1 :])
+        voice = _VOICE.match(body)
+        speaker = voice.group(1) if voice else ""
+        body = body[voice.end() :] if voice else body
+        body = html.unescape(re.sub(r"</?[^>]+>", "", body))
+        cues.append(Cue(_seconds(start), _seconds(end.split()[0]), " ".join(body.split()), html.unescape(speaker)))
+    return cues
+
+
+def _seconds(stamp: str) -> float:
+    parts = stamp.strip().replace(",", ".").split(":")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def shifted(cues: list[Cue], offset: float, until: float) -> list[Cue]:
+    """Cues moved `offset` seconds later and cut at `until` (a scene's place in an episode)."""
+    moved = [replace(c, start=c.start + offset, end=min(c.end + offset, until)) for c in cues]
+    return [c for c in moved if c.start < until]

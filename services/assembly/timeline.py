@@ -83,9 +83,14 @@ def plan_timeline(fps: Fraction, clips: list[tuple[float, str, float]]) -> Timel
     The first clip's transition is ignored. A transition is cut short to 40% of either neighbour, and one
     that rounds to no frame at all becomes a cut.
     """
+    return plan_frames(fps, [(max(1, round(seconds * fps)), t, t_seconds) for seconds, t, t_seconds in clips])
+
+
+def plan_frames(fps: Fraction, clips: list[tuple[int, str, float]]) -> Timeline:
+    """`plan_timeline` for clips whose frame counts are known: (frames, transition into it, its seconds)."""
     if not clips:
         raise Invalid("shots", "there is nothing to join: no clip has a video")
-    frames = [max(1, round(seconds * fps)) for seconds, _, _ in clips]
+    frames = [count for count, _, _ in clips]
     planned: list[tuple[int, str, int]] = [(frames[0], CUT, 0)]
     for i in range(1, len(clips)):
         _, transition, transition_seconds = clips[i]

@@ -2,7 +2,7 @@
 
 from services.jobs.cpu_worker import CPU_DEVICE, CpuWorker
 from services.jobs.events import JobChanged, JobProgressed
-from services.jobs.handlers import ComfyJobHandler, CpuJobHandler, JobHandlers, ProgressSink, RemoteJobHandler
+from services.jobs.handlers import ComfyJobHandler, CpuJob, CpuJobHandler, JobHandlers, ProgressSink, RemoteJobHandler
 from services.jobs.queue import FINISHED_STATES, JobDraft, JobFilter, JobQueue, new_batch_id
 from services.jobs.remote_worker import RemoteAppWorker
 from services.jobs.workers import DeviceWorkers, WorkerState, worker_identity
@@ -11,6 +11,7 @@ __all__ = [
     "CPU_DEVICE",
     "FINISHED_STATES",
     "ComfyJobHandler",
+    "CpuJob",
     "CpuJobHandler",
     "CpuWorker",
     "DeviceWorkers",

@@ -8,6 +8,8 @@ remote app: the remote-app kinds).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.comfyui import ComfyClient, PromptOutcome
@@ -41,6 +43,14 @@ class CpuJobHandler(Protocol):
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
         """Do the work (off the event loop for anything heavy); returns the job's result."""
         ...
+
+
+@dataclass(frozen=True)
+class CpuJob:
+    """A CPU job kind whose work is one service method (the handler for most in-process work)."""
+
+    kind: str
+    run: Callable[[Job, ProgressSink], Awaitable[dict[str, Any]]]
 
 
 class RemoteJobHandler(Protocol):

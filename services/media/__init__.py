@@ -1,7 +1,7 @@
 """Media work done with ffmpeg and yt-dlp: frames for datasets from videos, animatics, reading rendered clips."""
 
 from services.media.animatic import CameraMove, camera_move_for, render_animatic
-from services.media.clips import ClipInfo, grab_frame, probe_clip, review_frames
+from services.media.clips import ClipInfo, grab_frame, grab_jpeg, probe_clip, review_frames
 from services.media.frames import (
     DOWNLOAD_FORMAT,
     ExtractedFrame,
@@ -25,6 +25,7 @@ __all__ = [
     "download_video",
     "extract_frames",
     "grab_frame",
+    "grab_jpeg",
     "probe_clip",
     "probe_video",
     "render_animatic",

@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
+from PIL import Image
+
 from services.errors import Invalid, StudioError
 from services.media.frames import file_url, probe_video_stream, run_ffmpeg
 
@@ -59,6 +61,24 @@ async def grab_frame(video: Path, at: float | Literal["first", "last"], out: Pat
     if out.suffix.lower() != ".png":
         raise Invalid("out", f"frames are saved as PNG; name the file {out.stem}.png, not {out.name}")
     return await _grab_at(video, await probe_clip(video), at, out)
+
+
+async def grab_jpeg(video: Path, at: float, out: Path, quality: int = 88) -> Path:
+    """The frame at `at` seconds as a JPEG (posters and thumbnails: media servers want .jpg)."""
+    still = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.png")
+    try:
+        await grab_frame(video, at, still)
+        await asyncio.to_thread(_to_jpeg, still, out, quality)
+    finally:
+        await asyncio.to_thread(_remove, still)
+    return out
+
+
+def _to_jpeg(png: Path, jpeg: Path, quality: int) -> None:
+    partial = jpeg.with_name(f".{jpeg.name}.part")
+    with Image.open(png) as image:
+        image.convert("RGB").save(partial, "JPEG", quality=quality, optimize=True)
+    os.replace(partial, jpeg)
 
 
 async def review_frames(video: Path, out_dir: Path) -> list[Path]:

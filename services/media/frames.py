@@ -92,8 +92,14 @@ async def _describe(path: Path) -> tuple[VideoInfo, int]:
     return info, int(video.get("index", 0))
 
 
-async def ffprobe(source: Path | bytes, kind: str = "video", name: str | None = None) -> dict[str, Any]:
-    """ffprobe's JSON for the format and streams of a file, or of bytes held in memory (fed on stdin).
+async def ffprobe(
+    source: Path | bytes,
+    kind: str = "video",
+    name: str | None = None,
+    show: Sequence[str] = ("-show_format", "-show_streams"),
+) -> dict[str, Any]:
+    """ffprobe's JSON for the format and streams of a file (or what `show` asks for), or of bytes held in
+    memory (fed on stdin).
 
     Invalid(kind) naming `name` (default: the file's name) when the file is missing or ffprobe cannot read it.
     """
@@ -104,7 +110,7 @@ async def ffprobe(source: Path | bytes, kind: str = "video", name: str | None = 
     target = ["-i", "pipe:0"] if in_memory else [_file_url(source)]  # type: ignore[arg-type]
     proc = await asyncio.create_subprocess_exec(
         _tool("ffprobe"),
-        *["-v", "error", "-print_format", "json", "-show_format", "-show_streams", *target],
+        *["-v", "error", "-print_format", "json", *show, *target],
         stdin=asyncio.subprocess.PIPE if in_memory else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

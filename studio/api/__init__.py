@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from studio.api.bible import bible_router
 from studio.api.datasets import datasets_router
+from studio.api.episodes import episodes_router
 from studio.api.errors import install_error_handlers
 from studio.api.jobs import jobs_router
 from studio.api.music import music_router
@@ -37,6 +38,7 @@ def build_api(studio: Studio) -> FastAPI:
     api.include_router(jobs_router(studio))
     api.include_router(datasets_router(studio))
     api.include_router(scenes_router(studio))
+    api.include_router(episodes_router(studio))
     api.include_router(music_router(studio))
     api.include_router(voices_router(studio))
     _declare_bearer_scheme(api)

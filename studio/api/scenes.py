@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.errors import NotFound
 from services.scenes import SceneChanges, SceneDraft, ShotChanges, ShotDraft, StoryPlan, motion_presets
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
+from studio.api.files import stored_file
 from studio.api.jobs import JobOut
 from studio.auth import Principal
 from studio.models import Scene, Shot
@@ -226,29 +227,21 @@ def scenes_router(studio: Studio) -> APIRouter:
 
         `v` (any value, e.g. the assembly time) lets a browser cache one assembly for good.
         """
-        return _scene_file(await scenes.get(scene_id), "final_video_path", "video/mp4", v)
+        return await _scene_file(await scenes.get(scene_id), "final_video_path", "video/mp4", v)
 
     @router.get("/scenes/{scene_id}/poster", response_class=FileResponse)
     async def scene_poster(scene_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
-        return _scene_file(await scenes.get(scene_id), "poster_path", "image/jpeg", v)
+        return await _scene_file(await scenes.get(scene_id), "poster_path", "image/jpeg", v)
 
     @router.get("/scenes/{scene_id}/subtitles.{fmt}", response_class=FileResponse)
     async def scene_subtitles(scene_id: uuid.UUID, fmt: Literal["vtt", "srt"], _: Caller, v: str | None = None) -> Any:
         """The dialogue as WebVTT or SRT, timed as it is heard in the assembled scene."""
         scene = await scenes.get(scene_id)
-        return _scene_file(scene, "subtitles_path", f"text/{fmt}", v, suffix=f".{fmt}")
+        return await _scene_file(scene, "subtitles_path", f"text/{fmt}", v, suffix=f".{fmt}")
 
-    def _scene_file(scene: Scene, field: str, media_type: str, v: str | None, suffix: str = "") -> FileResponse:
-        path = getattr(scene, field)
-        if not path:
-            raise NotFound("this scene has not been assembled yet")
-        file = studio.media.path_of(path)
-        # Each assembly writes files of new names, so an address that names one assembly never changes.
-        return FileResponse(
-            file.with_suffix(suffix) if suffix else file,
-            media_type=media_type,
-            headers=IMMUTABLE_CACHE if v else None,
-        )
+    async def _scene_file(scene: Scene, field: str, media_type: str, v: str | None, suffix: str = "") -> FileResponse:
+        missing = "this scene has not been assembled yet"
+        return await stored_file(studio.media, getattr(scene, field), media_type, v, missing=missing, suffix=suffix)
 
     # --- shots --------------------------------------------------------------------------------------
 

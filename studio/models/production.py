@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from studio.models._base import created_at_field, json_field, optional_time_field, updated_at_field
+from studio.models._base import (
+    created_at_field,
+    json_field,
+    optional_json_field,
+    optional_time_field,
+    updated_at_field,
+)
 
 
 class Scene(SQLModel, table=True):
@@ -129,7 +135,20 @@ class Episode(SQLModel, table=True):
     status: str = Field(default="draft", max_length=32)
     final_video_path: str | None = Field(default=None, max_length=500)
     thumbnail_path: str | None = Field(default=None, max_length=500)
+    subtitles_path: str | None = Field(default=None, max_length=500)
     actual_duration_seconds: float | None = None
+    assembly_job_id: int | None = Field(default=None, foreign_key="jobs.id", ondelete="SET NULL")
+    # smart (only the transitions re-encoded) or full (one-pass render), and why when full
+    render_mode: str | None = Field(default=None, max_length=16)
+    assembly_warnings: list[str] = json_field(list)
+    assembled_at: datetime | None = optional_time_field()
+    # What the assembled video was made from: [scene id, scene video, transition, seconds] per scene.
+    assembled_from: list[list[Any]] = json_field(list)
+    publish_job_id: int | None = Field(default=None, foreign_key="jobs.id", ondelete="SET NULL")
+    # What the last publish wrote (services.publishing.Publication as JSON); None when not published.
+    publication: dict[str, Any] | None = optional_json_field()
+    published_at: datetime | None = optional_time_field()
+    deleted_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from services.assembly import PlacedLine, SceneRender, ShotClip, plan_timeline, render_args
 from services.assembly.graph import measure_args
+from services.assembly.house import HouseFormat
 from services.assembly.loudness import LoudnessLog
 from services.media.frames import file_url, run_ffmpeg
 
@@ -73,16 +74,20 @@ def _timed(run: object) -> float:
     return time.perf_counter() - start
 
 
+def _house(render: SceneRender) -> HouseFormat:
+    return HouseFormat(render.width, render.height, render.timeline.fps, PRESET, CRF)
+
+
 async def _one_pass(render: SceneRender, out: Path) -> None:
     log = LoudnessLog()
     await run_ffmpeg(measure_args(render), what="measure", on_stderr=log.consume, loglevel="info")
     measured = SceneRender(**{**render.__dict__, "loudness": log.measured()})
-    await run_ffmpeg(render_args(measured, out, preset=PRESET, crf=CRF), what="render")
+    await run_ffmpeg(render_args(measured, out, _house(render)), what="render")
 
 
 async def _xfade_only(render: SceneRender, out: Path) -> None:
     bare = SceneRender(timeline=render.timeline, clips=render.clips, width=render.width, height=render.height)
-    await run_ffmpeg(render_args(bare, out, preset=PRESET, crf=CRF), what="render")
+    await run_ffmpeg(render_args(bare, out, _house(render)), what="render")
 
 
 async def _multi_pass(render: SceneRender, shots: list[Path], lines: list[Path], music: Path, work: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from services.assembly import PlacedLine, SceneRender, ShotClip, plan_timeline, scene_graph, to_srt, to_vtt
 from services.assembly.graph import Loudness, measure_args, render_args, upscaled_size
+from services.assembly.house import HouseFormat
 from services.assembly.loudness import LoudnessLog
 from services.assembly.subtitles import Cue, cue
 from services.assembly.timeline import frame_rate
@@ -102,7 +103,9 @@ def test_the_scene_graph_normalises_joins_places_lines_and_ducks_the_music() -> 
 
 
 def test_the_command_maps_both_outputs_loops_the_music_and_writes_a_faststart_mp4() -> None:
-    args = render_args(_three_shots(), Path("/data/out.mp4"), preset="veryfast", crf=20)
+    render = _three_shots()
+    house = HouseFormat(render.width, render.height, render.timeline.fps, "veryfast", 20)
+    args = render_args(render, Path("/data/out.mp4"), house)
     assert args[args.index("-stream_loop") : args.index("-stream_loop") + 4] == [
         "-stream_loop",
         "-1",
@@ -111,7 +114,8 @@ def test_the_command_maps_both_outputs_loops_the_music_and_writes_a_faststart_mp
     ]
     assert args.count("-i") == 6
     joined = " ".join(args)
-    assert "-map [vout] -map [aout] -c:v libx264 -preset veryfast -crf 20 -pix_fmt yuv420p -c:a aac" in joined
+    assert "-map [vout] -map [aout] -c:v libx264 -preset veryfast -crf 20 -profile:v high -pix_fmt yuv420p" in joined
+    assert f"-c:a aac -b:a 192k -ar 48000 -ac 2 -metadata comment={house.signature}" in joined
     assert "-movflags +faststart -f mp4 file:/data/out.mp4" in joined
     assert "-shortest" not in args  # the audio is built to the video's exact length instead
 

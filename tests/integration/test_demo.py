@@ -1,0 +1,172 @@
+"""The sample production end to end on the embedded defaults (real ffmpeg, Piper, espeak-ng, the animatic
+engine, the temp music bed and the folder library), through the service and as `python -m studio demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from services.bible.schemas import ProjectDraft
+from services.demo import EPISODE_TITLE, SERIES
+from studio.models import ApprovalState, DatasetImage
+from studio.root import Studio
+from tests.integration.test_scene_assembly import studio
+from tests.studio_process import REPO
+
+SECONDS_PER_SHOT = (3.5, 3.0, 3.0, 3.0)
+
+
+__all__ = ["studio"]  # the fixture, shared with the scene assembly tests
+
+
+def _ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return json.loads(out)
+
+
+def _mean_volume(path: Path) -> float:
+    run = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-i", str(path), "-vn", "-af", "volumedetect", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(re.search(r"mean_volume: (-?[\d.]+) dB", run.stderr).group(1))  # type: ignore[union-attr]
+
+
+def _check_playable_episode(path: Path, seconds: float) -> None:
+    """An H.264 + AAC MP4 of the sample's size and length whose sound is not silence."""
+    probe = _ffprobe(path)
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    audio = [s for s in probe["streams"] if s["codec_type"] == "audio"]
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 640, 360)
+    assert [s["codec_name"] for s in audio] == ["aac"]
+    assert float(probe["format"]["duration"]) == pytest.approx(seconds, abs=0.6)
+    assert _mean_volume(path) > -40, "the episode's sound is (nearly) silent: no voices or music"
+
+
+def _published_files(root: Path, series: str, year: int) -> tuple[Path, Path]:
+    """(series folder, episode video) in the Jellyfin TV layout the folder library writes."""
+    folder = root / f"{series} ({year})"
+    return folder, folder / "Season 01" / f"{series} S01E01 - {EPISODE_TITLE}.mp4"
+
+
+async def test_the_sample_production_makes_and_publishes_episode_1(studio: Studio) -> None:
+    # A studio that already has a "Harbor Lights" (archived projects keep their names): a new sample is made.
+    earlier = await studio.projects.create(ProjectDraft(name=SERIES), "aiko")
+    await studio.projects.archive(earlier.id, "aiko")  # type: ignore[arg-type]
+    steps: list[tuple[float, str]] = []
+
+    async def progress(fraction: float, message: str) -> None:
+        steps.append((fraction, message))
+
+    result = await studio.demo.produce("aiko", progress)
+
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    said = " | ".join(m for _, m in steps)
+    for step in ("Rendering the shots", "Assembling the scene", "Assembling episode 1", "Publishing"):
+        assert step in said
+
+    project = await studio.projects.get(result.project_id)
+    assert project.name == f"{SERIES} 2" == result.project_name
+    assert (project.frame_width, project.frame_height, project.frame_rate) == (640, 360, 24.0)
+    cards = await studio.characters.cards(result.project_id)
+    cast = {card.character.name: card.character for card in cards}
+    assert sorted(cast) == ["Jun", "Mira"]
+    for character in cast.values():
+        assert len(await studio.characters.references(character.id)) == 1  # type: ignore[arg-type]
+    assert studio.voices.profile_of(cast["Mira"]).engine == "espeak"
+    assert studio.voices.profile_of(cast["Jun"]).engine == "piper"
+
+    [summary] = await studio.scenes.list(result.project_id)
+    assert summary.scene.id == result.scene_id and summary.shots == 4
+    shots = await studio.scenes.shots(result.scene_id)
+    async with studio.db.session() as session:
+        images = {i.id: i for i in await session.exec(select(DatasetImage))}
+    for shot, seconds in zip(shots, SECONDS_PER_SHOT, strict=True):
+        assert shot.status == "completed" and shot.video_engine == "animatic"
+        assert shot.duration_seconds == seconds
+        assert shot.dialogue_text and shot.dialogue_character_id in shot.characters_present
+        source = images[shot.source_image_id]
+        assert source.approval_state == ApprovalState.APPROVED and source.duplicate_of_id is None
+        assert source.character_id in shot.characters_present
+        assert studio.media.path_of(shot.output_video_path or "").is_file()
+    assert len({shot.source_image_id for shot in shots}) == 4
+
+    scene = await studio.scenes.get(result.scene_id)
+    assert scene.final_video_path and scene.assembly_warnings == []
+    scene_seconds = sum(SECONDS_PER_SHOT) - 3 * 0.4  # four shots, three 0.4 s dissolves
+    _check_playable_episode(studio.media.path_of(scene.final_video_path), scene_seconds)
+
+    episode = await studio.episodes.get(result.episode_id)
+    assert (episode.episode_number, episode.title, episode.status) == (1, EPISODE_TITLE, "published")
+    _check_playable_episode(studio.media.path_of(episode.final_video_path or ""), scene_seconds)
+
+    library = studio.settings.folder_library_dir
+    assert result.library_root == library
+    series, video = _published_files(library, f"{SERIES} 2", project.created_at.year)
+    assert result.episode_file == video
+    _check_playable_episode(video, scene_seconds)
+    stem = video.with_suffix("")
+    for beside in (f"{stem.name}.nfo", f"{stem.name}.en.srt", f"{stem.name}-thumb.jpg"):
+        assert (video.parent / beside).is_file(), beside
+    assert "Then we made it, just in time." in (video.parent / f"{stem.name}.en.srt").read_text()
+    assert (series / "tvshow.nfo").is_file()
+    assert sorted(p.name for p in (series / ".actors").iterdir()) == ["Jun.jpg", "Mira.jpg"]
+    assert episode.publication and episode.publication["verified"] is True
+
+
+def _studio_cli(data_dir: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STUDIO_")}
+    env = {**base, "STUDIO_DATA_DIR": str(data_dir), **({"PATH": path} if path is not None else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "studio", "demo"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_python_m_studio_demo_publishes_episode_1_on_a_fresh_studio(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    done = _studio_cli(data_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    # Progress throughout: percentages that only go up, then where the episode went.
+    percents = [int(m.group(1)) for line in lines if (m := re.search(r"\s(\d+)%\]", line))]
+    assert len(percents) >= 8 and percents == sorted(percents) and percents[-1] == 100
+    year = next(int(m.group(1)) for line in lines if (m := re.search(rf"{SERIES} \((\d{{4}})\)", line)))
+    _series, video = _published_files(data_dir / "library", SERIES, year)
+    assert str(video) in done.stdout
+    assert re.search(r"^Done in \d+ s: project 'Harbor Lights'", done.stdout, re.MULTILINE)
+    assert "/episodes?project=1&episode=" in done.stdout
+    _check_playable_episode(video, sum(SECONDS_PER_SHOT) - 3 * 0.4)
+
+    again = _studio_cli(data_dir)  # a second sample: a new project beside the first, not a failure
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "project 'Harbor Lights 2'" in again.stdout
+    assert _published_files(data_dir / "library", f"{SERIES} 2", year)[1].is_file()
+    assert video.is_file()
+
+
+def test_python_m_studio_demo_without_ffmpeg_fails_with_the_reason(tmp_path: Path) -> None:
+    # An empty PATH: no ffmpeg, no espeak-ng (the interpreter is named by its full path).
+    done = _studio_cli(tmp_path / "data", path=str(tmp_path / "empty-bin"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error: the sample production failed" in done.stderr
+    assert "ffmpeg" in done.stderr
+    assert "Traceback" not in done.stderr
