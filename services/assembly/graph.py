@@ -224,13 +224,17 @@ def input_args(render: SceneRender) -> list[str]:
     return args
 
 
-def render_args(render: SceneRender, output: Path, house: HouseFormat) -> list[str]:
-    """ffmpeg arguments that render the scene to `output` in the house format (MP4: H.264 + AAC, faststart)."""
+def render_args(render: SceneRender, output: Path, house: HouseFormat, chapters: Path | None = None) -> list[str]:
+    """ffmpeg arguments that render the scene to `output` in the house format (MP4: H.264 + AAC, faststart),
+    with the chapters of an FFMETADATA file if one is given."""
     # Interpolation changes the frame count; such a scene is outside the project's house format anyway.
     frames = None if render.interpolate_fps else render.timeline.total_frames
+    inputs = input_args(render)
+    with_chapters = [] if chapters is None else ["-i", file_url(chapters), "-map_chapters", str(inputs.count("-i"))]
     return [
         "-y",
-        *input_args(render),
+        *inputs,
+        *with_chapters,
         "-filter_complex",
         scene_graph(render),
         "-map",

@@ -21,7 +21,15 @@ from services.assembly.house import HouseFormat, house_format
 from services.assembly.subtitles import Cue, parse_vtt, shifted, to_srt, to_vtt
 from services.assembly.timeline import Timeline, frame_rate, plan_frames
 from services.episodes.episodes import EpisodeEntry, Episodes, episode_label
-from services.episodes.render import NotSmart, SceneVideo, probe_scene_video, render_full, render_smart, smart_pieces
+from services.episodes.render import (
+    NotSmart,
+    SceneVideo,
+    chapters,
+    probe_scene_video,
+    render_full,
+    render_smart,
+    smart_pieces,
+)
 from services.errors import Conflict, Invalid, StudioError
 from services.jobs import JobDraft, ProgressSink
 from services.media import grab_jpeg, probe_video
@@ -138,7 +146,8 @@ class EpisodeAssembly:
         timeline = plan_frames(fps, [(v.frames, t, s) for v, (t, s) in zip(videos, into, strict=True)])
         folder = f"projects/{project.id}/episodes/{episode.id}"
         video = f"{folder}/episode-{job.id}.mp4"
-        mode = await self._render(job, timeline, videos, house, video, folder, warnings, progress)
+        titles = [_chapter_title(e) for e in entries]
+        mode = await self._render(job, timeline, videos, house, titles, video, folder, warnings, progress)
         await progress(0.96, "making the thumbnail and subtitles")
         rendered = await probe_video(self._media.path_of(video))
         thumbnail = f"{folder}/episode-{job.id}.jpg"
@@ -167,12 +176,13 @@ class EpisodeAssembly:
         timeline: Timeline,
         videos: list[SceneVideo],
         house: HouseFormat,
+        titles: list[str],
         video: str,
         folder: str,
         warnings: list[str],
         progress: ProgressSink,
     ) -> str:
-        """Render smart if it can, else in full; returns which it did."""
+        """Render smart if it can, else in full, with a chapter per scene; returns which it did."""
 
         async def rendering(fraction: float, message: str) -> None:
             await progress(0.05 + 0.9 * fraction, message)
@@ -183,19 +193,22 @@ class EpisodeAssembly:
             warnings.append(f"full render: {why}")
             pieces = None
         work = self._media.path_of(f"{folder}/.work-{job.id}")
-        if pieces is not None:
-            try:
-                await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
-                async with self._media.partial(video) as partial:
-                    await render_smart(timeline, videos, pieces, house, partial, work, rendering)
-                return SMART
-            except StudioError as failure:
-                warnings.append(f"full render: the smart render failed ({failure})")
-            finally:
-                await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
-        async with self._media.partial(video) as partial:
-            await render_full(timeline, videos, house, partial, rendering)
-        return FULL
+        marks = work / "chapters.txt"
+        try:
+            await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(marks.write_text, chapters(timeline, titles))
+            if pieces is not None:
+                try:
+                    async with self._media.partial(video) as partial:
+                        await render_smart(timeline, videos, pieces, house, partial, marks, work, rendering)
+                    return SMART
+                except StudioError as failure:
+                    warnings.append(f"full render: the smart render failed ({failure})")
+            async with self._media.partial(video) as partial:
+                await render_full(timeline, videos, house, partial, marks, rendering)
+            return FULL
+        finally:
+            await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
 
     async def _subtitles(self, entries: list[EpisodeEntry], timeline: Timeline) -> list[Cue]:
         """Each scene's subtitles moved to where the scene plays in the episode."""
@@ -243,3 +256,8 @@ class EpisodeAssembly:
 
 def _scene_name(entry: EpisodeEntry) -> str:
     return f"scene {entry.scene.scene_number} ({entry.scene.title or 'untitled'})"
+
+
+def _chapter_title(entry: EpisodeEntry) -> str:
+    title = entry.scene.title.strip()
+    return f"Scene {entry.scene.scene_number}: {title}" if title else f"Scene {entry.scene.scene_number}"

@@ -18,6 +18,7 @@ earlier system mapped only the video of its xfade and published silent episodes)
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -147,11 +148,28 @@ def smart_pieces(timeline: Timeline, videos: list[SceneVideo]) -> list[Piece]:
     return pieces
 
 
+def chapters(timeline: Timeline, titles: list[str]) -> str:
+    """An FFMETADATA file with a chapter per scene, from where each scene comes in (media servers and players
+    offer them as chapter stops)."""
+    lines = [";FFMETADATA1"]
+    for i, title in enumerate(titles):
+        end = timeline.start_seconds(i + 1) if i + 1 < len(titles) else timeline.seconds
+        escaped = re.sub(r"([=;#\\\n])", r"\\\1", title)
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(timeline.start_seconds(i) * 1000)}",
+                  f"END={round(end * 1000)}", f"title={escaped}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 async def render_full(
-    timeline: Timeline, videos: list[SceneVideo], house: HouseFormat, out: Path, progress: ProgressSink
+    timeline: Timeline,
+    videos: list[SceneVideo],
+    house: HouseFormat,
+    out: Path,
+    chapters: Path,
+    progress: ProgressSink,
 ) -> None:
     render = full_render(timeline, videos, house)
-    await run_ffmpeg(render_args(render, out, house), what="render the episode", seconds=timeline.seconds,
+    await run_ffmpeg(render_args(render, out, house, chapters), what="render the episode", seconds=timeline.seconds,
                      progress=progress, files=[out, *(v.path for v in videos)])  # fmt: skip
 
 
@@ -161,11 +179,12 @@ async def render_smart(
     pieces: list[Piece],
     house: HouseFormat,
     out: Path,
+    chapters: Path,
     work: Path,
     progress: ProgressSink,
 ) -> None:
     """Cut the scenes at their keyframes, re-encode the transitions, build the sound, and join it all
-    without re-encoding. `work` is an empty folder for the pieces."""
+    without re-encoding, with the chapters of an FFMETADATA file. `work` is a folder for the pieces."""
     # The sound encodes from the start (on every core: services/episodes/sound.py) while the pictures are cut.
     sound = work / "sound.aac"
     building = asyncio.ensure_future(encode_sound(full_render(timeline, videos, house), house, sound, work))
@@ -188,8 +207,9 @@ async def render_smart(
     await asyncio.to_thread((work / "pieces.txt").write_text, "".join(listing))
     await progress(0.9, "joining the pieces with the sound")
     await run_ffmpeg(
-        ["-y", "-f", "concat", "-i", file_url(work / "pieces.txt"), *track.input_args(),
-         "-map", "0:v", "-map", "1:a", "-c", "copy", *track.output_args(), "-movflags", "+faststart",
+        ["-y", "-f", "concat", "-i", file_url(work / "pieces.txt"), *track.input_args(), "-i", file_url(chapters),
+         "-map", "0:v", "-map", "1:a", "-map_chapters", "2", "-c", "copy", *track.output_args(),
+         "-movflags", "+faststart",
          "-f", "mp4", file_url(out)],
         what="join the episode", files=[out],
     )  # fmt: skip

@@ -25,7 +25,7 @@ from pathlib import Path
 from services.assembly import SceneRender, ShotClip, plan_timeline, render_args
 from services.assembly.house import HouseFormat
 from services.assembly.timeline import plan_frames
-from services.episodes.render import probe_scene_video, render_full, render_smart, smart_pieces
+from services.episodes.render import chapters, probe_scene_video, render_full, render_smart, smart_pieces
 from services.media.frames import run_ffmpeg
 
 SCENES, SCENE_SECONDS, FPS, SIZE = 10, 30.0, Fraction(24), (1280, 720)
@@ -64,17 +64,19 @@ async def _bench(work: Path) -> dict[str, float]:
     videos = [await probe_scene_video(scene, HOUSE) for scene in scenes]
     timeline = plan_frames(FPS, [(v.frames, "fadeblack", 0.5) for v in videos])
     pieces = smart_pieces(timeline, videos)
+    marks = work / "chapters.txt"
+    marks.write_text(chapters(timeline, [f"Scene {i + 1}" for i in range(SCENES)]))
     runs = []
     for _ in range(SMART_RUNS):
         pieces_dir = work / "pieces"
         pieces_dir.mkdir()
         start = time.perf_counter()
-        await render_smart(timeline, videos, pieces, HOUSE, work / "smart.mp4", pieces_dir, _quiet)
+        await render_smart(timeline, videos, pieces, HOUSE, work / "smart.mp4", marks, pieces_dir, _quiet)
         runs.append(time.perf_counter() - start)
         shutil.rmtree(pieces_dir)
     smart = statistics.median(runs)
     start = time.perf_counter()
-    await render_full(timeline, videos, HOUSE, work / "full.mp4", _quiet)
+    await render_full(timeline, videos, HOUSE, work / "full.mp4", marks, _quiet)
     full = time.perf_counter() - start
     return {
         "smart_s": round(smart, 2),

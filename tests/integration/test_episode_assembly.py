@@ -15,7 +15,7 @@ from services.assembly.graph import SceneRender, ShotClip
 from services.assembly.house import house_format
 from services.assembly.timeline import frame_rate, plan_frames
 from services.episodes import EpisodeDraft, EpisodeSceneEntry
-from services.episodes.render import probe_scene_video, render_full
+from services.episodes.render import chapters, probe_scene_video, render_full
 from services.episodes.sound import encode_sound
 from services.errors import Invalid
 from services.scenes import SceneDraft, ShotDraft
@@ -102,8 +102,8 @@ async def test_three_scenes_with_fadeblack_keep_their_sound_and_smart_matches_fu
     assert episode.status == "assembled" and episode.render_mode == "smart", episode.assembly_warnings
     video = studio.media.path_of(episode.final_video_path or "")
     probe = _ffprobe(video)
-    picture, sound = probe["streams"]
-    assert (picture["codec_name"], sound["codec_name"]) == ("h264", "aac")
+    picture, sound, chapter_track = probe["streams"]
+    assert (picture["codec_name"], sound["codec_name"], chapter_track["codec_type"]) == ("h264", "aac", "data")
     # 4 + 5 + 3 s less two 0.5 s overlaps: 11 s, 264 frames at 24 fps; the sound as long as the picture.
     assert int(picture["nb_read_frames"]) == 264
     assert float(probe["format"]["duration"]) == pytest.approx(11.0, abs=1 / FPS)
@@ -116,6 +116,12 @@ async def test_three_scenes_with_fadeblack_keep_their_sound_and_smart_matches_fu
     # The line of the second scene is re-timed to where that scene plays.
     srt = studio.media.path_of(episode.subtitles_path or "").read_text()
     assert LINE in srt and "00:00:03,500 -->" in srt
+    # A chapter per scene, from where each comes in (what Jellyfin offers as chapter stops).
+    assert [(c["tags"]["title"], float(c["start_time"])) for c in probe["chapters"]] == [
+        ("Scene 1: Dusk", 0.0),
+        ("Scene 2: Pier", 3.5),
+        ("Scene 3: Boat", 8.0),
+    ]
     thumbnail = studio.media.path_of(episode.thumbnail_path or "")
     assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff"
 
@@ -128,8 +134,9 @@ async def test_three_scenes_with_fadeblack_keep_their_sound_and_smart_matches_fu
     async def quiet(_fraction: float, _message: str) -> None:
         return None
 
-    full = tmp_path / "full.mp4"
-    await render_full(timeline, videos, house, full, quiet)
+    full, marks = tmp_path / "full.mp4", tmp_path / "chapters.txt"
+    marks.write_text(chapters(timeline, ["Dusk", "Pier", "Boat"]))
+    await render_full(timeline, videos, house, full, marks, quiet)
     full_probe = _ffprobe(full)
     assert int(full_probe["streams"][0]["nb_read_frames"]) == int(picture["nb_read_frames"])
     assert float(full_probe["format"]["duration"]) == pytest.approx(float(probe["format"]["duration"]), abs=1e-3)
@@ -157,7 +164,7 @@ async def test_scenes_outside_the_house_format_are_rendered_in_full_with_their_s
     assert episode.render_mode == "full"
     assert any("scene 2 is not in the house format" in w for w in episode.assembly_warnings)
     probe = _ffprobe(studio.media.path_of(episode.final_video_path or ""))
-    picture, sound = probe["streams"]
+    picture, sound, _ = probe["streams"]
     assert (picture["width"], picture["height"], picture["r_frame_rate"]) == (640, 360, "24/1")
     # 3 s + 4 s less 0.5 s: 6.5 s, 156 frames.
     assert int(picture["nb_read_frames"]) == 156

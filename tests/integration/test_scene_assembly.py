@@ -52,7 +52,18 @@ async def _ffmpeg(command: list[str]) -> None:
 
 def _ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format", path],
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+            "-show_chapters",
+            path,
+        ],
         check=True,
         capture_output=True,
     ).stdout
