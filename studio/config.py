@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     )
     echo_brain_url: str | None = Field(None, description="Echo Brain assistant, e.g. `http://127.0.0.1:8309`.")
     echo_brain_token: SecretStr | None = Field(None, description="Bearer token for Echo Brain, if it needs one.")
+    assistant_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, description="How long the assistant (Echo Brain or the LLM) may take to answer."
+    )
     jellyfin_url: str | None = Field(None, description="Jellyfin server for publishing, e.g. `http://127.0.0.1:8096`.")
     jellyfin_api_key: SecretStr | None = Field(
         None, description="Jellyfin API key (Dashboard → API Keys). Vault key `jellyfin_api_key` wins."
