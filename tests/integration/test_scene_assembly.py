@@ -363,6 +363,8 @@ async def test_an_animatic_scene_assembles_with_voices_the_temp_bed_and_subtitle
     assembled = await studio.scenes.get(scene.id)
     assert assembled.assembly_warnings == []
     heard_words = words(await heard(studio.media.path_of(assembled.final_video_path or "")))
-    assert {"welcome", "home"} <= heard_words and {"lights", "harbor"} <= heard_words
+    # Piper varies each reading, and Whisper sometimes splits the first word at the scene's very start.
+    assert "home" in heard_words and heard_words & {"welcome", "come", "well"}, heard_words
+    assert {"lights", "harbor"} <= heard_words, heard_words
     srt = studio.media.path_of(assembled.subtitles_path or "").with_suffix(".srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> ") and "The lights are still on at the harbour." in srt
