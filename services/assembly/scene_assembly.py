@@ -35,7 +35,7 @@ from services.assembly.loudness import LoudnessLog
 from services.assembly.subtitles import Cue, cue, reading_seconds, to_srt, to_vtt
 from services.assembly.timeline import Timeline, frame_rate, plan_timeline
 from services.errors import Conflict, Invalid, StudioError
-from services.jobs import FINISHED_STATES, JobDraft, JobQueue, ProgressSink
+from services.jobs import JobDraft, JobQueue, ProgressSink
 from services.media import grab_jpeg, probe_video
 from services.media.frames import run_ffmpeg
 from services.media_store import MediaStore
@@ -131,10 +131,7 @@ class SceneAssembly:
 
     async def running_job(self, scene: Scene) -> Job | None:
         """The scene's assembly job while it is queued or running (a cancelled or lost one does not count)."""
-        if scene.assembly_job_id is None:
-            return None
-        job = await self._jobs.get(scene.assembly_job_id)
-        return None if job.state in FINISHED_STATES else job
+        return await self._jobs.unfinished(scene.assembly_job_id)
 
     # --- the job ----------------------------------------------------------------------------------
 

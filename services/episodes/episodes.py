@@ -12,7 +12,7 @@ from sqlmodel import col, delete, select
 from services.episodes.events import EpisodeChanged
 from services.episodes.schemas import EpisodeChanges, EpisodeDraft, EpisodeSceneEntry
 from services.errors import Conflict, Invalid, NotFound
-from services.jobs import FINISHED_STATES, JobDraft, JobQueue
+from services.jobs import JobDraft, JobQueue
 from services.scenes.scenes import row_or_404
 from studio.clock import Clock
 from studio.db import Database
@@ -162,10 +162,7 @@ class Episodes:
 
     async def running_job(self, job_id: int | None) -> Job | None:
         """The job while it is queued or running (a finished, cancelled or lost one does not count)."""
-        if job_id is None:
-            return None
-        job = await self._jobs.get(job_id)
-        return None if job.state in FINISHED_STATES else job
+        return await self._jobs.unfinished(job_id)
 
     async def job_ended(self, episode_id: uuid.UUID, slot: JobSlot, job_id: int | None) -> None:
         """Forget the job in `slot` once it has ended (if it is still the episode's job there)."""

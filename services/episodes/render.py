@@ -84,13 +84,16 @@ class NotSmart(Exception):
 
 async def probe_scene_video(path: Path, house: HouseFormat) -> SceneVideo:
     """Frame count, keyframes, sound and house-format check of a scene's video. Invalid: unreadable."""
-    described = await ffprobe(path)
-    packets = await ffprobe(path, show=("-select_streams", "v:0", "-show_entries", "packet=flags"))
-    flags = [str(p.get("flags", "")) for p in packets.get("packets") or []]
-    if not flags:
-        raise Invalid("video", f"{path.name} has no video frames")
+    # One read of the file: the streams, the container's comment and every packet's keyframe flag.
+    described = await ffprobe(
+        path, show=("-show_format", "-show_streams", "-show_entries", "packet=stream_index,flags")
+    )
     streams = described.get("streams") or []
-    video = next(s for s in streams if s.get("codec_type") == "video")
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    packets = described.get("packets") or []
+    flags = [str(p.get("flags", "")) for p in packets if video is not None and p.get("stream_index") == video["index"]]
+    if video is None or not flags:
+        raise Invalid("video", f"{path.name} has no video frames")
     comment = ((described.get("format") or {}).get("tags") or {}).get("comment", "")
     outside = ""
     if comment != house.signature:

@@ -91,6 +91,13 @@ class JobQueue:
             raise NotFound(f"job {job_id} does not exist")
         return job
 
+    async def unfinished(self, job_id: int | None) -> Job | None:
+        """The job while it is queued or running (None when unset, finished, cancelled or lost)."""
+        if job_id is None:
+            return None
+        job = await self.get(job_id)
+        return None if job.state in FINISHED_STATES else job
+
     async def list(self, where: JobFilter | None = None) -> list[Job]:
         """Newest first."""
         where = where or JobFilter()

@@ -479,10 +479,7 @@ class SceneGeneration:
             return scene, list((await session.exec(query)).all())
 
     async def _running_job(self, scene: Scene) -> Job | None:
-        if scene.generation_job_id is None:
-            return None
-        job = await self._jobs.get(scene.generation_job_id)
-        return None if job.state in FINISHED_STATES else job
+        return await self._jobs.unfinished(scene.generation_job_id)
 
     async def _check_not_running(self, scene: Scene) -> None:
         if await self._running_job(scene) is not None:

@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from services.scenes import SceneDraft, ShotDraft
-from studio.config import Settings
 from studio.models import Episode, JobState, Scene
 from studio.root import Studio
 from tests.integration.test_api import guarded_api
-from tests.integration.test_scene_assembly import _assembled, _given_video
+from tests.integration.test_scene_assembly import _assembled, _given_video, studio
 from tests.integration.test_scene_generation import _settled
 from tests.integration.test_scenes_api import _ok
 
@@ -24,15 +23,7 @@ LOOPBACK = ("127.0.0.1", 40000)
 MISSING = "6b1f1c1e-0000-4000-8000-000000000000"
 
 
-@pytest.fixture
-async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
-    built = Studio.build(Settings(data_dir=tmp_path / "data", job_claim_poll_seconds=0.2))
-    built.migrate()
-    await built.start()
-    try:
-        yield built
-    finally:
-        await built.stop()
+__all__ = ["studio"]  # the fixture, shared with the scene assembly tests
 
 
 @pytest.fixture
