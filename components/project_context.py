@@ -7,10 +7,9 @@ from starlette.requests import Request
 
 from components.shell import principal_of
 from services.errors import NotFound
+from services.preferences import CURRENT_PROJECT_KEY
 from studio.models import Project
 from studio.root import Studio
-
-CURRENT_PROJECT_KEY = "current_project"
 
 
 async def project_for_page(studio: Studio, request: Request) -> Project | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from nicegui import app, ui
 from starlette.requests import Request
 
+from components.assistant_panel import assistant_panel
 from studio.auth import Principal
 from studio.root import Studio
 
@@ -70,6 +71,7 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
                         ui.icon(area.icon)
                     with ui.item_section():
                         ui.item_label(area.label)
+    await assistant_panel(studio, request, principal)
     return ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4")
 
 

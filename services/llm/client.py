@@ -4,14 +4,19 @@
 * The OpenAI-compatible ``POST /v1/chat/completions`` (llama.cpp server, vLLM, LM Studio, Ollama's /v1):
   images are ``data:`` URLs inside content parts, a schema goes in ``response_format``.
 
+`stream` reads the reply as it is generated: NDJSON lines from Ollama, server-sent events (``data:`` lines
+ending with ``data: [DONE]``) from OpenAI-compatible servers.
+
 Every failure becomes an LlmError whose message names the server and what to do about it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,7 +61,7 @@ def image_media_type(data: bytes) -> str:
 
 
 class LlmClient:
-    """Chat with one LLM server. `chat` raises LlmError when the server cannot be used."""
+    """Chat with one LLM server. `chat` and `stream` raise LlmError when the server cannot be used."""
 
     def __init__(
         self, base_url: str, api: Literal["ollama", "openai"], *, api_key: str | None = None, timeout: float = 90.0
@@ -96,12 +101,10 @@ class LlmClient:
         max_tokens: int | None = None,
     ) -> str:
         """The model's reply text (not parsed: with `schema` it should be JSON, but check). LlmError on failure."""
-        if self.api == "ollama":
-            body = _ollama_body(model, messages, schema, temperature, max_tokens)
-        else:
-            body = _openai_body(model, messages, schema, temperature, max_tokens)
+        body = self._body(model, messages, schema, temperature, max_tokens)
         path = _CHAT_PATH[self.api]
-        response = await self._post(path, body)
+        with self._transport_errors(path):
+            response = await self._http.post(path, json=body)
         if not response.is_success:
             raise LlmError(self._status_message(response, path, model))
         try:
@@ -113,11 +116,122 @@ class LlmClient:
             ) from exc
         return self._reply_text(answer, path)
 
+    async def stream(
+        self, model: str, messages: Sequence[ChatMessage], *, temperature: float = 0.3, max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """The model's reply as it is generated: text pieces in order (no empty pieces). LlmError on failure.
+
+        A reply without text yields nothing: what an empty answer means is the caller's decision. To stop early,
+        iterate inside ``contextlib.aclosing(...)`` or cancel the task: the HTTP response closes at once, and the
+        server stops generating when it notices (after a bare ``break``, closing waits for garbage collection).
+        """
+        body = {**self._body(model, messages, None, temperature, max_tokens), "stream": True}
+        path = _CHAT_PATH[self.api]
+        read_event = self._ollama_event if self.api == "ollama" else self._openai_event
+        with self._transport_errors(path):
+            async with self._http.stream("POST", path, json=body) as response:
+                if not response.is_success:
+                    await response.aread()  # _status_message reads the server's error from the body
+                    raise LlmError(self._status_message(response, path, model))
+                started = done = False
+                try:
+                    async for line in response.aiter_lines():
+                        event = read_event(line, path)
+                        if event is None:
+                            continue
+                        text, finished = event
+                        started, done = True, done or finished
+                        if text:
+                            yield text
+                except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                    # Once the server has streamed chat events, a broken connection is a crash (or a proxy
+                    # giving up) mid-reply, not the wrong server at the URL.
+                    if not started:
+                        raise
+                    raise LlmError(self._cut_off_message(path)) from exc
+                if not done:
+                    if not started:
+                        raise LlmError(self._not_a_stream_message(path, "no chat events"))
+                    raise LlmError(self._cut_off_message(path))
+
+    def _body(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        schema: dict[str, Any] | None,
+        temperature: float,
+        max_tokens: int | None,
+    ) -> dict[str, Any]:
+        build = _ollama_body if self.api == "ollama" else _openai_body
+        return build(model, messages, schema, temperature, max_tokens)
+
+    # --- streamed events -------------------------------------------------------------------------
+
+    def _ollama_event(self, line: str, path: str) -> tuple[str, bool] | None:
+        """(text, done) of one NDJSON line; None for a blank line."""
+        if not line.strip():
+            return None
+        event = self._stream_event(line, path)
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        done = event.get("done") is True
+        if not isinstance(content, str) and not done:
+            raise LlmError(self._not_a_stream_message(path, repr(_excerpt(line))))
+        return (content if isinstance(content, str) else ""), done
+
+    def _openai_event(self, line: str, path: str) -> tuple[str, bool] | None:
+        """(text, done) of one server-sent-event line; None for a line that carries no data."""
+        field, _, value = line.partition(":")
+        if field != "data":
+            return None  # blank lines between events, comments (": keep-alive"), event: and id: fields
+        value = value.removeprefix(" ")
+        if value == "[DONE]":
+            return "", True
+        event = self._stream_event(value, path)
+        choices = event.get("choices")
+        if not isinstance(choices, list):
+            raise LlmError(self._not_a_stream_message(path, repr(_excerpt(line))))
+        # The first chunk may carry only the role, and a usage chunk has no choices at all.
+        first = choices[0] if choices else None
+        delta = first.get("delta") if isinstance(first, dict) else None
+        content = delta.get("content") if isinstance(delta, dict) else None
+        return (content if isinstance(content, str) else ""), False
+
+    def _stream_event(self, text: str, path: str) -> dict[str, Any]:
+        """One event of a chat stream as a JSON object; LlmError when it is none or reports an error."""
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            raise LlmError(self._not_a_stream_message(path, repr(_excerpt(text))))
+        error = _server_error(event)
+        if error is not None:
+            raise LlmError(
+                f"{self.base_url}{path} broke off the reply with an error: {_excerpt(error) or 'no details'} — "
+                f"see the log of {self.server_name} at {self.base_url}"
+            )
+        return event
+
+    def _not_a_stream_message(self, path: str, what: str) -> str:
+        return (
+            f"{self.base_url}{path} sent something that is not a chat stream ({what}) — is {self.server_name} "
+            f"really at {self.base_url}?"
+        )
+
+    def _cut_off_message(self, path: str) -> str:
+        return (
+            f"the reply was cut off: {self.base_url}{path} closed the stream before the end — {self.server_name} "
+            f"may have crashed or restarted, see its log at {self.base_url}"
+        )
+
     # --- transport and errors --------------------------------------------------------------------
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    @contextlib.contextmanager
+    def _transport_errors(self, path: str) -> Iterator[None]:
+        """httpx's failures to reach or talk to the server, as LlmErrors that say what to do."""
         try:
-            return await self._http.post(path, json=body)
+            yield
         except httpx.TimeoutException as exc:
             raise LlmError(
                 f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s — the model may "
@@ -184,22 +298,31 @@ _MODEL_MISSING = re.compile(r"model.*(not found|does not exist)|model_not_found"
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """The error text of a failed response: Ollama's {"error": "..."}, OpenAI's {"error": {"message"}}, or raw."""
+    """The error text of a failed response: the server's error (see `_server_error`), or the raw body."""
     try:
         answer = response.json()
     except ValueError:
         answer = None
+    error = _server_error(answer)
+    return _excerpt(response.text if error is None else error) or "empty body"
+
+
+def _server_error(answer: Any) -> str | None:
+    """The error in a JSON answer or stream event: Ollama's {"error": "..."}, OpenAI's {"error": {"message"}}."""
     error = answer.get("error") if isinstance(answer, dict) else None
     if isinstance(error, dict):
-        text = " ".join(str(error.get(key)) for key in ("message", "code") if error.get(key))
-    elif isinstance(error, str):
-        text = error
-    else:
-        text = response.text
+        return " ".join(str(error.get(key)) for key in ("message", "code") if error.get(key))
+    if isinstance(error, str):
+        return error
+    return None
+
+
+def _excerpt(text: str) -> str:
+    """`text` on one line, shortened to fit in a message."""
     text = " ".join(text.split())
     if len(text) > _EXCERPT:
         text = text[:_EXCERPT] + "…"
-    return text or "empty body"
+    return text
 
 
 def _b64(data: bytes) -> str:

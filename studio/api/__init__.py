@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from studio.api.assistant import assistant_router
 from studio.api.bible import bible_router
 from studio.api.datasets import datasets_router
 from studio.api.episodes import episodes_router
@@ -41,6 +42,7 @@ def build_api(studio: Studio) -> FastAPI:
     api.include_router(episodes_router(studio))
     api.include_router(music_router(studio))
     api.include_router(voices_router(studio))
+    api.include_router(assistant_router(studio))
     _declare_bearer_scheme(api)
     return api
 

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from studio.models._base import utcnow
 from studio.models.accounts import UserAccount, UserPreference
+from studio.models.assistant import AssistantMessage
 from studio.models.audit import AuditRecord
 from studio.models.datasets import (
     ApprovalState,
@@ -22,6 +23,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "ApprovalState",
+    "AssistantMessage",
     "AuditRecord",
     "Character",
     "DatasetImage",

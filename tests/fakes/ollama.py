@@ -7,20 +7,30 @@ without either, a request asking for JSON gets a review that approves (high scor
 request gets "Yes." (the answer to a species question). Every chat body is recorded in `chats`.
 Like the real servers, unknown models are a 404 and images that are not base64 (Ollama) or base64
 data URLs (OpenAI) are a 400.
+
+A chat body with `"stream": true` gets the reply word by word (each piece keeps its whitespace) in the
+real streaming format: NDJSON for /api/chat, server-sent events ending with `data: [DONE]` for
+/v1/chat/completions. Stream knobs: `stream_pause` seconds between pieces (to watch a reply arrive, or
+stop it), `stream_cut` ends the stream before its done marker, `stream_error` sends that error after
+the first piece instead of the rest. `streamed` records how many pieces each stream sent before it
+ended or the client went away.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.llm import LlmClient
 from tests.fakes.base import FakeServer
@@ -67,6 +77,9 @@ class FakeOllama(FakeServer):
         reply_for: Callable[[dict[str, Any]], str] | None = None,
         latency: float = 0.0,
         fail_with: int | None = None,
+        stream_pause: float = 0.0,
+        stream_cut: bool = False,
+        stream_error: str | None = None,
     ) -> None:
         self.version = version
         self.models: list[str] = ["gemma3:12b", "llava:7b"] if models is None else models
@@ -77,6 +90,10 @@ class FakeOllama(FakeServer):
         self.replies: list[str] = list(replies or [])
         self.reply_for = reply_for
         self.chats: list[dict[str, Any]] = []
+        self.stream_pause = stream_pause
+        self.stream_cut = stream_cut
+        self.stream_error = stream_error
+        self.streamed: list[int] = []
         super().__init__(latency=latency, fail_with=fail_with)
 
     def register_routes(self, app: FastAPI) -> None:
@@ -88,10 +105,14 @@ class FakeOllama(FakeServer):
         app.post("/v1/chat/completions")(self.v1_chat)
 
     def reset(self) -> None:
-        """Also forget the chat script and the recorded chats."""
+        """Also forget the chat script, the recorded chats and streams, and stream normally again."""
         self.replies.clear()
         self.reply_for = None
         self.chats.clear()
+        self.stream_pause = 0.0
+        self.stream_cut = False
+        self.stream_error = None
+        self.streamed.clear()
         super().reset()
 
     async def api_version(self) -> dict[str, Any]:
@@ -146,16 +167,33 @@ class FakeOllama(FakeServer):
                 if not _is_base64(image):
                     return JSONResponse({"error": "illegal base64 data at input byte 0"}, status_code=400)
         content = self._reply(body, wants_json=body.get("format") is not None)
-        return {
-            "model": model,
-            "created_at": "2025-10-01T12:00:00.000000000Z",
-            "message": {"role": "assistant", "content": content},
+        created = "2025-10-01T12:00:00.000000000Z"
+        stats = {
             "done_reason": "stop",
             "done": True,
             "total_duration": 1_200_000_000,
             "prompt_eval_count": 300,
             "eval_count": 80,
         }
+        if body.get("stream") is not True:
+            return {
+                "model": model,
+                "created_at": created,
+                "message": {"role": "assistant", "content": content},
+                **stats,
+            }
+
+        def line(text: str, **rest: Any) -> str:
+            message = {"role": "assistant", "content": text}
+            return json.dumps({"model": model, "created_at": created, "message": message, "done": False, **rest}) + "\n"
+
+        events = self._stream_events(
+            content,
+            piece=line,
+            error=lambda error: json.dumps({"error": error}) + "\n",
+            last=[line("", **stats)],  # the done line carries no more text: the pieces were the reply
+        )
+        return StreamingResponse(events, media_type="application/x-ndjson")
 
     async def v1_models(self, request: Request) -> Any:
         if (refused := self._refuse_key(request)) is not None:
@@ -185,15 +223,75 @@ class FakeOllama(FakeServer):
                 if isinstance(part, dict) and part.get("type") == "image_url" and not _is_data_url(part):
                     return _openai_error(400, "invalid image input", "invalid_request_error")
         content = self._reply(body, wants_json=body.get("response_format") is not None)
-        return {
-            "id": f"chatcmpl-{len(self.chats)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 300, "completion_tokens": 80, "total_tokens": 380},
-        }
+        head = {"id": f"chatcmpl-{len(self.chats)}", "created": int(time.time()), "model": model}
+        if body.get("stream") is not True:
+            return {
+                **head,
+                "object": "chat.completion",
+                "system_fingerprint": "fp_ollama",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 300, "completion_tokens": 80, "total_tokens": 380},
+            }
+
+        def data(payload: dict[str, Any]) -> str:
+            return f"data: {json.dumps(payload)}\n\n"
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            return data(
+                {**head, "object": "chat.completion.chunk", "system_fingerprint": "fp_ollama", "choices": [choice]}
+            )
+
+        events = self._stream_events(
+            content,
+            first=[chunk({"role": "assistant"})],  # as OpenAI does: the role first, without text
+            piece=lambda text: chunk({"content": text}),
+            error=lambda error: data(
+                {"error": {"message": error, "type": "server_error", "param": None, "code": None}}
+            ),
+            last=[chunk({}, "stop"), "data: [DONE]\n\n"],
+        )
+        return StreamingResponse(events, media_type="text/event-stream")
+
+    async def _stream_events(
+        self,
+        content: str,
+        *,
+        first: Sequence[str] = (),
+        piece: Callable[[str], str],
+        error: Callable[[str], str],
+        last: Sequence[str],
+    ) -> AsyncIterator[str]:
+        """The reply streamed word by word as the stream knobs say; `streamed` gets the pieces sent, however it ends
+        (when the client goes away, Starlette cancels the stream as soon as it notices)."""
+        pieces = re.findall(r"\S+\s*|\s+", content)
+        if self.stream_error is not None:
+            pieces = pieces[:1]
+        sent = 0
+        try:
+            for event in first:
+                yield event
+            for text in pieces:
+                if sent:
+                    await self._pause()
+                yield piece(text)
+                sent += 1
+            if self.stream_error is not None:
+                yield error(self.stream_error)
+            elif not self.stream_cut:
+                for event in last:
+                    yield event
+        finally:
+            self.streamed.append(sent)
+
+    async def _pause(self) -> None:
+        # Like the base's `latency`: stopping the server cuts a pause short instead of waiting for it.
+        if self.stream_pause <= 0 or self._stopping is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self.stream_pause)
 
     def _reply(self, body: dict[str, Any], *, wants_json: bool) -> str:
         if self.replies:
