@@ -19,10 +19,11 @@ from nicegui import app, ui
 from starlette.requests import Request
 
 from components.confirm import throwaway_dialog
+from components.project_context import project_for_page
 from components.undo import offer_undo
 from services.assistant import HOW_TO_CONFIGURE, Turn
 from services.errors import StudioError
-from services.preferences import CURRENT_PROJECT_KEY
+from services.scenes import scene_heading
 from studio.auth import Principal
 from studio.models import AssistantMessage
 from studio.root import Studio
@@ -79,7 +80,6 @@ async def assistant_panel(studio: Studio, request: Request, principal: Principal
 class AssistantPanel:
     def __init__(self, studio: Studio, request: Request, principal: Principal) -> None:
         self.studio, self.request, self.actor = studio, request, principal.name
-        self.principal = principal
         self.host: ui.column
         self.drawer: ui.right_drawer
         self.project_id: int | None = None
@@ -102,16 +102,9 @@ class AssistantPanel:
             await self.build()
 
     async def _project(self) -> tuple[int | None, str]:
-        """The page's project (its address, else the one the user last worked on)."""
-        wanted = self.request.query_params.get("project", "")
-        remembered = await self.studio.preferences.get(self.principal.name, CURRENT_PROJECT_KEY)
-        project_id = int(wanted) if wanted.isdigit() else remembered if isinstance(remembered, int) else None
-        if project_id is None:
-            return None, "Studio (no project)"
-        try:
-            return project_id, (await self.studio.projects.get(project_id)).name
-        except StudioError:
-            return None, "Studio (no project)"
+        """The page's project, as the page itself finds it, and what the panel calls its thread."""
+        project = await project_for_page(self.studio, self.request)
+        return (project.id, project.name) if project is not None else (None, "Studio (no project)")
 
     async def build(self) -> None:
         self.project_id, scope = await self._project()
@@ -135,11 +128,14 @@ class AssistantPanel:
             with ui.row().classes("w-full items-center gap-2 no-wrap") as self.thinking:
                 ui.spinner(size="sm")
                 self.stage = ui.label().classes("text-sm opacity-80").mark("assistant-stage")
+            self.thinking.set_visibility(False)
             if who.kind != "none":
                 self._composer()
         for message in await self.studio.assistant.history(self.project_id):
             self.show(message)
-        self.follow(self.studio.assistant.running(self.project_id))
+        running = self.studio.assistant.running(self.project_id)
+        if running is not None:  # started on another page or tab, still answering
+            self.follow(running)
 
     def _composer(self) -> None:
         with ui.row().classes("w-full items-end gap-1 no-wrap"):
@@ -155,6 +151,7 @@ class AssistantPanel:
                 ui.button(icon="stop", on_click=self.stop).props("round dense color=negative").mark("assistant-stop")
             )
             self.stop_button.tooltip("Stop the answer (what was written is kept)")
+            self.stop_button.set_visibility(False)
         with ui.row().classes("w-full gap-1"):
             ui.button("Enhance a prompt", icon="auto_fix_high", on_click=self.choose_enhance).props(
                 "flat dense no-caps"
@@ -244,12 +241,10 @@ class AssistantPanel:
         self.follow(turn)
         return True
 
-    def follow(self, turn: Turn | None) -> None:
+    def follow(self, turn: Turn) -> None:
         """Stream a turn into the thread until it ends, then show the saved answer in its place."""
         self.turn = turn
-        self._busy(turn is not None)
-        if turn is None:
-            return
+        self._busy(True)
         with self.thread, answer_bubble(turn.assistant.name) as bubble:
             self.live = ui.markdown("", sanitize=sanitize).mark("assistant-streaming")
         self.thread.scroll_to(percent=1.0)
@@ -273,9 +268,8 @@ class AssistantPanel:
 
     def _busy(self, busy: bool) -> None:
         self.thinking.set_visibility(busy)
-        if hasattr(self, "stop_button"):
-            self.stop_button.set_visibility(busy)
-            self.send_button.set_enabled(not busy)
+        self.stop_button.set_visibility(busy)
+        self.send_button.set_enabled(not busy)
 
     def stop(self) -> None:
         if self.turn is not None:
@@ -337,10 +331,7 @@ class AssistantPanel:
         if self.project_id is None:
             ui.notify("Open a project first", type="warning")
             return
-        options = {
-            str(s.scene.id): f"Scene {s.scene.scene_number}" + (f": {s.scene.title}" if s.scene.title else "")
-            for s in await self.studio.scenes.list(self.project_id)
-        }
+        options = {str(s.scene.id): scene_heading(s.scene) for s in await self.studio.scenes.list(self.project_id)}
         await self._choose("Narrate which scene?", options, self._narrate)
 
     async def _narrate(self, scene_id: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from nicegui import ui
 from starlette.requests import Request
 
-from components.shell import principal_of
+from components.principal import principal_of
 from services.errors import NotFound
-from services.preferences import CURRENT_PROJECT_KEY
 from studio.models import Project
 from studio.root import Studio
+
+CURRENT_PROJECT_KEY = "current_project"
 
 
 async def project_for_page(studio: Studio, request: Request) -> Project | None:

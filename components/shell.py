@@ -10,6 +10,7 @@ from nicegui import app, ui
 from starlette.requests import Request
 
 from components.assistant_panel import assistant_panel
+from components.principal import principal_of
 from studio.auth import Principal
 from studio.root import Studio
 
@@ -23,13 +24,6 @@ class Area:
     label: str
     icon: str
     path: str
-
-
-def principal_of(request: Request) -> Principal:
-    principal = getattr(request.state, "principal", None)
-    if principal is None:  # the access guard only lets public pages through without one
-        raise RuntimeError(f"{request.url.path} rendered without a principal; is it listed as public?")
-    return principal
 
 
 async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Area]) -> ui.column:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from components.confirm import confirm
 from components.form_errors import explain
 from components.page_level import page_level
+from components.project_context import CURRENT_PROJECT_KEY
 from components.shell import Area, frame, principal_of
 from components.undo import offer_undo
 from services.bible import ProjectSummary
@@ -19,7 +20,6 @@ from services.bible.archive import MAX_ARCHIVE_BYTES
 from services.bible.schemas import ProjectChanges, ProjectDraft
 from services.demo import SampleRun
 from services.errors import StudioError
-from services.preferences import CURRENT_PROJECT_KEY
 from studio.models import Project
 from studio.root import Studio
 

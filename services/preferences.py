@@ -8,9 +8,6 @@ from studio.db import Database
 from studio.events import EventBus, PreferenceChanged
 from studio.models import UserPreference
 
-# The project a user last worked on: pages without ?project= open it, and so does the assistant panel.
-CURRENT_PROJECT_KEY = "current_project"
-
 
 class Preferences:
     def __init__(self, db: Database, events: EventBus) -> None:

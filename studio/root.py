@@ -209,6 +209,7 @@ class Studio:
             events=events,
             backends=backends,
             index=ProductionIndex(settings.data_dir / "assistant" / "index"),
+            projects=projects,
             scenes=scenes,
             characters=characters,
         )

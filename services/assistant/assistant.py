@@ -32,11 +32,10 @@ from services.assistant.responders import (
     reply,
 )
 from services.backends import BackendMonitor
-from services.bible import Characters
+from services.bible import Characters, Projects
 from services.bible.schemas import CharacterChanges
-from services.echo import EchoBrainError
 from services.errors import Conflict, Invalid, NotFound, StudioError
-from services.llm import ChatMessage, LlmError
+from services.llm import ChatMessage
 from services.scenes import Scenes
 from services.scenes.schemas import ShotChanges
 from studio.config import Settings
@@ -118,12 +117,13 @@ class Assistant:
         events: EventBus,
         backends: BackendMonitor,
         index: ProductionIndex,
+        projects: Projects,
         scenes: Scenes,
         characters: Characters,
     ) -> None:
         self._settings, self._secrets, self._db = settings, secrets, db
         self._backends, self._index = backends, index
-        self._scenes, self._characters = scenes, characters
+        self._projects, self._scenes, self._characters = projects, scenes, characters
         self._turns: dict[int | None, Turn] = {}
         self._fresh: set[int] = set()  # projects whose notes are indexed as they are now
         self._refreshing: dict[int, asyncio.Task[None]] = {}
@@ -140,8 +140,8 @@ class Assistant:
         who = self.identity
         if who.kind == "none":
             return AssistantStatus(who.kind, who.name, None, "not_configured", HOW_TO_CONFIGURE)
-        key = "echo_brain" if who.kind == "echo_brain" else f"llm@{self._settings.vision_llm.name}"  # type: ignore[union-attr]
-        row = next((s for s in await self._backends.current(max_age) if s.key == key), None)
+        # The monitor's row for this assistant: its kinds are the same words ("echo_brain", "llm").
+        row = next((s for s in await self._backends.current(max_age) if (s.kind, s.url) == (who.kind, who.url)), None)
         if row is None:
             return AssistantStatus(who.kind, who.name, who.url, "down", "not probed yet")
         return AssistantStatus(who.kind, who.name, who.url, row.state, row.detail)
@@ -171,7 +171,7 @@ class Assistant:
             raise Invalid("question", "ask something first")
         if len(question) > MAX_QUESTION:
             raise Invalid("question", f"a question may have up to {MAX_QUESTION} characters, not {len(question)}")
-        project = await self._project(project_id)
+        project = None if project_id is None else await self._projects.get(project_id)
         self._check_ready(project_id)
 
         async def notes() -> Sequence[Entry]:
@@ -186,13 +186,13 @@ class Assistant:
         if target == "shot":
             shot = await self._scenes.shot(_uuid(target_id, "shot"))
             scene = await self._scenes.get(shot.scene_id)
-            project = await self._project(scene.project_id)
+            project = await self._projects.get(scene.project_id)
             label = f"the motion prompt of scene {scene.scene_number}, shot {shot.shot_number}"
             item_key, fieldname, before = f"shot:{shot.id}", "motion_prompt", shot.motion_prompt
             related = [f"scene:{scene.id}", *(f"character:{cid}" for cid in shot.characters_present), "world"]
         elif target == "character":
             character = await self._characters.get(_int(target_id, "character"))
-            project = await self._project(character.project_id)
+            project = await self._projects.get(character.project_id)
             label = f"the design prompt of {character.name}"
             item_key, fieldname, before = f"character:{character.id}", "design_prompt", character.design_prompt
             related = [item_key, "world"]
@@ -211,7 +211,7 @@ class Assistant:
     async def narrate(self, scene_id: str, actor: str) -> Turn:
         """Write a narration of a scene, for the user to copy into the storyline."""
         scene = await self._scenes.get(_uuid(scene_id, "scene"))
-        project = await self._project(scene.project_id)
+        project = await self._projects.get(scene.project_id)
         self._check_ready(project.id)
         shots = await self._scenes.shots(scene.id)
         cast = {cid for shot in shots for cid in shot.characters_present}
@@ -344,7 +344,7 @@ class Assistant:
         except asyncio.CancelledError:
             answer.text, answer.state = turn.text.strip(), "stopped"
             answer.sources = _sources(entries)
-        except (EchoBrainError, LlmError, _Empty, StudioError) as exc:
+        except StudioError as exc:  # Echo Brain's, the LLM's, and ours (an empty answer, a missing model)
             answer.text, answer.state = str(exc), "failed"
         except Exception as exc:  # a bug must not leave the thread hanging; it is logged in full
             log.exception("the assistant's turn failed")
@@ -376,15 +376,6 @@ class Assistant:
             await session.flush()
             await session.refresh(message)
         return message
-
-    async def _project(self, project_id: int | None) -> Project | None:
-        if project_id is None:
-            return None
-        async with self._db.session() as session:
-            project = await session.get(Project, project_id)
-        if project is None:
-            raise NotFound(f"there is no project {project_id}")
-        return project
 
     # --- the production's notes ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from services.assistant.index import Entry
+from services.scenes import scene_heading
 from studio.db import Database
 from studio.models import (
     AuditRecord,
@@ -178,10 +179,6 @@ def _character_entry(character: Character) -> Entry:
     )
 
 
-def _scene_title(scene: Scene) -> str:
-    return f"Scene {scene.scene_number}" + (f": {scene.title}" if scene.title else "")
-
-
 def _scene_link(scene: Scene) -> str:
     return f"/scenes?project={scene.project_id}&scene={scene.id}"
 
@@ -194,7 +191,7 @@ def _music_of(scene: Scene, track: MusicTrack | None) -> str:
 
 def _scene_entry(scene: Scene, track: MusicTrack | None) -> Entry:
     text = _lines(
-        ("Scene", _scene_title(scene)),
+        ("Scene", scene_heading(scene)),
         ("Description", scene.description),
         ("Location", scene.location),
         ("Time of day", scene.time_of_day),
@@ -205,11 +202,11 @@ def _scene_entry(scene: Scene, track: MusicTrack | None) -> Entry:
         ("Generation", scene.generation_status),
         ("Assembled", "yes" if scene.final_video_path else "not yet"),
     )
-    return Entry(f"scene:{scene.id}", scene.project_id, "scene", _scene_title(scene), text, _scene_link(scene))
+    return Entry(f"scene:{scene.id}", scene.project_id, "scene", scene_heading(scene), text, _scene_link(scene))
 
 
 def _shot_entry(project_id: int, scene: Scene, shot: Shot, names: dict[int | None, str]) -> Entry:
-    title = f"{_scene_title(scene)}, shot {shot.shot_number}"
+    title = f"{scene_heading(scene)}, shot {shot.shot_number}"
     speaker = names.get(shot.dialogue_character_id, "someone")
     text = _lines(
         ("Shot", title),
@@ -243,7 +240,7 @@ def _overview_entry(
     project: Project, scenes: list[Scene], tracks: dict[int | None, MusicTrack], characters: list[Character]
 ) -> Entry:
     scene_lines = [
-        f"- {_scene_title(scene)}: music {_music_of(scene, tracks.get(scene.music_track_id))}; "
+        f"- {scene_heading(scene)}: music {_music_of(scene, tracks.get(scene.music_track_id))}; "
         f"{'assembled' if scene.final_video_path else 'not assembled'}; {scene.total_shots} shots"
         for scene in scenes
     ]

@@ -34,7 +34,7 @@ from services.errors import Conflict, Invalid, StudioError
 from services.jobs import JobDraft, ProgressSink
 from services.media import grab_jpeg, probe_video
 from services.media_store import MediaStore
-from services.scenes.scenes import row_or_404
+from services.scenes.scenes import row_or_404, scene_heading
 from studio.clock import Clock
 from studio.config import Settings
 from studio.db import Database
@@ -146,7 +146,7 @@ class EpisodeAssembly:
         timeline = plan_frames(fps, [(v.frames, t, s) for v, (t, s) in zip(videos, into, strict=True)])
         folder = f"projects/{project.id}/episodes/{episode.id}"
         video = f"{folder}/episode-{job.id}.mp4"
-        titles = [_chapter_title(e) for e in entries]
+        titles = [scene_heading(e.scene) for e in entries]
         mode = await self._render(job, timeline, videos, house, titles, video, folder, warnings, progress)
         await progress(0.96, "making the thumbnail and subtitles")
         rendered = await probe_video(self._media.path_of(video))
@@ -256,8 +256,3 @@ class EpisodeAssembly:
 
 def _scene_name(entry: EpisodeEntry) -> str:
     return f"scene {entry.scene.scene_number} ({entry.scene.title or 'untitled'})"
-
-
-def _chapter_title(entry: EpisodeEntry) -> str:
-    title = entry.scene.title.strip()
-    return f"Scene {entry.scene.scene_number}: {title}" if title else f"Scene {entry.scene.scene_number}"

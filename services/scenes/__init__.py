@@ -5,7 +5,7 @@ from services.scenes.framepack_gradio import FRAMEPACK_GRADIO_JOB, FramePackGrad
 from services.scenes.generation import SCENE_JOB, SceneGeneration, SceneJobHandler
 from services.scenes.planning import StoryPlanner
 from services.scenes.presets import CAMERA_ANGLES, MOTION_PRESETS, SHOT_TYPES, TRANSITIONS, motion_presets
-from services.scenes.scenes import Scenes, SceneSummary
+from services.scenes.scenes import Scenes, SceneSummary, scene_heading
 from services.scenes.schemas import SceneChanges, SceneDraft, ShotChanges, ShotDraft
 from services.scenes.story import StoryPlan, StoryPlanError
 from services.scenes.video_engines import ENGINE_LIMITS, available_engines, select_engine
@@ -37,5 +37,6 @@ __all__ = [
     "VideoJobHandler",
     "available_engines",
     "motion_presets",
+    "scene_heading",
     "select_engine",
 ]

@@ -204,6 +204,12 @@ class Scenes:
         )
 
 
+def scene_heading(scene: Scene) -> str:
+    """How a scene is named in lists, chapters and the assistant's notes: "Scene 2: The Bridge"."""
+    title = scene.title.strip()
+    return f"Scene {scene.scene_number}: {title}" if title else f"Scene {scene.scene_number}"
+
+
 async def row_or_404(session: object, table: type[Row], key: object, what: str) -> Row:
     """The row with this key, or NotFound naming it ("there is no shot ...")."""
     row = await session.get(table, key)  # type: ignore[attr-defined]
