@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 
+from services.partial_files import TEMP_FOLDER
 from studio.config import Settings
 
 
@@ -14,9 +16,17 @@ def main() -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # NiceGUI reads its storage folder when first imported; keep its session files in the data dir.
     os.environ.setdefault("NICEGUI_STORAGE_PATH", str(settings.data_dir / "ui-sessions"))
+    # Nothing is written outside the data folder: onnxruntime (triage, Piper) keeps a device id and a database
+    # under $XDG_CACHE_HOME (~/.cache) and a session file in $TMPDIR; every library's temp files go to
+    # <data_dir>/tmp, which the studio empties when it starts.
+    for variable, folder in (("XDG_CACHE_HOME", "cache"), ("TMPDIR", TEMP_FOLDER)):
+        os.environ[variable] = str(settings.data_dir / folder)
+        os.makedirs(os.environ[variable], mode=0o700, exist_ok=True)
+    tempfile.tempdir = os.environ["TMPDIR"]
 
     from nicegui import ui
 
+    from services.children import EVENT_LOOP
     from studio.root import Studio
     from studio.web import ASSETS_DIR, mount
 
@@ -37,6 +47,8 @@ def main() -> None:
         proxy_headers=False,
         forwarded_allow_ips="",
         uvicorn_logging_level=settings.log_level,
+        # Not uvloop: its fork() can hang the studio next to the in-process models (services/children.py).
+        loop=EVENT_LOOP,
     )
 
 

@@ -61,11 +61,12 @@ def word_diff(before: str, after: str) -> str:
     return " ".join(parts)
 
 
-async def assistant_panel(studio: Studio, request: Request, principal: Principal) -> None:
-    """The floating button and the side panel; the thread is read when the panel opens."""
+def assistant_panel(studio: Studio, request: Request, principal: Principal) -> AssistantPanel:
+    """The floating button and the side panel, open if it was left open; the thread is read by `open`."""
     ui.add_css(PANEL_CSS, shared=True)
     panel = AssistantPanel(studio, request, principal)
-    with ui.right_drawer(value=False, bordered=True).props("width=440").classes("p-0") as drawer:
+    left_open = bool(app.storage.user.get(OPEN_KEY))
+    with ui.right_drawer(value=left_open, bordered=True).props("width=440").classes("p-0") as drawer:
         panel.host = ui.column().classes("w-full h-full gap-2 p-3 no-wrap")
     panel.drawer = drawer
     # Above page content that stacks itself (the timeline's tracks, the kiosk's image).
@@ -73,8 +74,7 @@ async def assistant_panel(studio: Studio, request: Request, principal: Principal
         ui.button(icon="forum", on_click=panel.toggle).props('fab color=deep-purple-6 aria-label="Assistant"').tooltip(
             "Assistant"
         ).mark("assistant-button")
-    if app.storage.user.get(OPEN_KEY):
-        await panel.open()
+    return panel
 
 
 class AssistantPanel:

@@ -67,9 +67,12 @@ async def reference_strip(studio: Studio, character_id: int, actor: str, on_chan
 
     async def uploaded(e: events.UploadEventArguments) -> None:
         name = e.file.name or "unnamed file"
-        data = await e.file.read()
         async with lock:
             try:
+                # The browser keeps to max_file_size, but a request made by hand need not: refuse before reading.
+                if e.file.size() > MAX_UPLOAD_BYTES:
+                    raise Invalid("reference_image", f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+                data = await e.file.read()
                 await studio.characters.add_reference(character_id, data, name, actor)
             except (Invalid, Conflict, NotFound) as exc:
                 with problems:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from nicegui import app, ui
@@ -15,6 +18,11 @@ from studio.auth import Principal
 from studio.root import Studio
 
 DARK_MODE_KEY = "dark_mode"
+# NiceGUI answers 500 when a page function has not returned its first paint in time (3 s by default). Pages
+# paint without waiting on anything, so only a starved event loop could be that late: wait for it.
+PAGE_RESPONSE_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,17 +34,42 @@ class Area:
     path: str
 
 
-async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Area]) -> ui.column:
-    """Build the shared layout around a page; returns the column the page fills."""
+def studio_page(path: str) -> ui.page:
+    """NiceGUI's page decorator with the studio's patience: a page slow to build is slow, not a 500."""
+    return ui.page(path, response_timeout=PAGE_RESPONSE_SECONDS)
+
+
+@asynccontextmanager
+async def frame(
+    studio: Studio,
+    request: Request,
+    title: str,
+    areas: Sequence[Area],
+    *,
+    full_width: bool = False,
+    head: str = "",
+) -> AsyncIterator[ui.column]:
+    """The shared layout around a page: `async with frame(...) as content:` builds the page into `content`.
+
+    Nothing before the first paint waits on the database or a backend: the page answers at once with its
+    frame and a loading line, and the body runs once the browser is connected, so a busy machine makes a
+    page slow to fill, never a failed page load. The loading line gives way to the content when the body
+    is done. `full_width` gives the page the whole window with the navigation closed (the review station);
+    `head` is what the page needs in its <head>, sent with the first paint: a <script> added later never runs.
+    """
     principal = principal_of(request)
+    client = ui.context.client
     ui.page_title(f"{title} · Anime Studio")
     ui.add_css(studio_css(), shared=True)
-    dark = ui.dark_mode(await studio.preferences.get(principal.name, DARK_MODE_KEY, None))
+    if head:
+        ui.add_head_html(head)
+    dark = ui.dark_mode(_remembered_dark_mode(principal))
 
     async def toggle_dark() -> None:
         # Saved first, then shown: what the user sees is always what the next page will load.
         wanted = not bool(dark.value)
         await studio.preferences.set(principal.name, DARK_MODE_KEY, wanted)
+        _remember_dark_mode(principal, wanted)
         dark.value = wanted
 
     with ui.header(elevated=True).classes("items-center gap-3 px-4 py-2 studio-header"):
@@ -51,7 +84,7 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
         ).tooltip("Toggle dark mode").mark("dark-toggle")
         _identity(principal)
 
-    with ui.left_drawer(value=True, bordered=True).classes("studio-nav").props("width=220") as drawer:
+    with ui.left_drawer(value=not full_width, bordered=True).classes("studio-nav").props("width=220") as drawer:
         with ui.list().props("dense padding").classes("w-full"):
             for area in areas:
                 active = request.url.path == area.path
@@ -65,8 +98,59 @@ async def frame(studio: Studio, request: Request, title: str, areas: Sequence[Ar
                         ui.icon(area.icon)
                     with ui.item_section():
                         ui.item_label(area.label)
-    await assistant_panel(studio, request, principal)
-    return ui.column().classes("w-full max-w-screen-xl mx-auto p-4 gap-4")
+    panel = assistant_panel(studio, request, principal)
+    loading = ui.row().classes("w-full justify-center items-center gap-3 p-8")
+    with loading.props('data-testid="page-loading"').mark("page-loading"):
+        ui.spinner(size="lg")
+        ui.label(f"Loading {title}…").classes("opacity-70")
+    content = ui.column().classes("w-full p-2 gap-2" if full_width else "w-full max-w-screen-xl mx-auto p-4 gap-4")
+    content.set_visibility(False)
+
+    # A browser that never connects (a prefetch, a script) gets the frame and nothing is read for it: NiceGUI
+    # prunes its client after a minute, which ends the wait, and the rest of the build is cancelled.
+    await client.connected()
+    if client.is_deleted:
+        raise asyncio.CancelledError
+    try:
+        yield content
+    except Exception as exc:
+        if client.is_deleted:  # the browser left while the page loaded: nobody to tell
+            log.debug("%s stopped loading: its browser left (%s)", request.url.path, exc)
+            return
+        # The page is already on screen: say what went wrong where its content would be, not a blank page.
+        log.exception("%s failed to load", request.url.path)
+        with content:
+            _load_failed(exc)
+    finally:
+        if not client.is_deleted:
+            loading.delete()
+            content.set_visibility(True)
+    if client.is_deleted:
+        return
+    # After the page's own content: the theme this browser had not seen yet, the panel left open.
+    saved_dark = await studio.preferences.get(principal.name, DARK_MODE_KEY, None)
+    if saved_dark != dark.value:  # chosen in another browser
+        _remember_dark_mode(principal, saved_dark)
+        dark.value = saved_dark
+    if panel.drawer.value:
+        await panel.open()
+
+
+def _load_failed(exc: Exception) -> None:
+    with ui.card().classes("w-full items-center gap-2 p-8").mark("page-load-failed"):
+        ui.icon("error_outline").classes("text-5xl text-negative")
+        ui.label("This page could not load.").classes("text-lg")
+        ui.label(str(exc) or type(exc).__name__).classes("opacity-70 break-all")
+        ui.button("Reload", icon="refresh", on_click=lambda: ui.navigate.reload())
+
+
+def _remembered_dark_mode(principal: Principal) -> bool | None:
+    """The principal's dark mode as this browser last saw it, so the first paint has the right colours."""
+    return app.storage.user.get(DARK_MODE_KEY, {}).get(principal.name)
+
+
+def _remember_dark_mode(principal: Principal, value: bool | None) -> None:
+    app.storage.user[DARK_MODE_KEY] = {**app.storage.user.get(DARK_MODE_KEY, {}), principal.name: value}
 
 
 def _identity(principal: Principal) -> None:

@@ -18,6 +18,8 @@ from studio.models import Shot
 
 TIMELINE_JS = "/assets/timeline.js"
 TIMELINE_CSS = "/assets/timeline.css"
+# The drag and drop helper and the timeline's styles, for the `head` of a page's frame.
+TIMELINE_HEAD = f'<link rel="stylesheet" href="{TIMELINE_CSS}"><script src="{TIMELINE_JS}"></script>'
 ORDER_EVENT = "timeline-order"  # what timeline.js emits: {"scene_id": str, "shot_ids": [str, ...]}
 STATUS_COLOR = {
     "pending": "grey-7",
@@ -38,11 +40,6 @@ SHOT_ICON = {
 
 OpenShot = Callable[[uuid.UUID], Awaitable[None] | None]
 MoveShot = Callable[[uuid.UUID, int], Awaitable[None] | None]
-
-
-def include_timeline_assets() -> None:
-    """The drag and drop helper and the timeline's styles; once per page."""
-    ui.add_head_html(f'<link rel="stylesheet" href="{TIMELINE_CSS}"><script src="{TIMELINE_JS}"></script>')
 
 
 def shot_picture(shot: Shot) -> str | None:

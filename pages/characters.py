@@ -14,7 +14,7 @@ from components.character_references import problem_text
 from components.confirm import confirm, throwaway_dialog
 from components.form_errors import explain
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.undo import offer_undo
 from services.bible.characters import CharacterCard
 from services.bible.events import BibleChanged
@@ -27,24 +27,24 @@ STATUSES = {"active": "Active", "deleted": "Deleted"}
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/characters")
+    @studio_page("/characters")
     async def characters_page(request: Request) -> None:
-        content = await frame(studio, request, "Characters", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3") as top:
-                await project_picker(studio, project, "/characters")
-                ui.space()
-            if project is None:
-                no_project_yet()
-                return
-            view = CastView(studio, project, principal_of(request).name, content)
-            view.build(top)
-        await view.reload()
-        # ?character=ID opens that character's editor: the assistant's sources link here.
-        wanted = request.query_params.get("character", "")
-        if wanted.isdigit():
-            await view.edit_by_id(int(wanted))
+        async with frame(studio, request, "Characters", areas) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3") as top:
+                    await project_picker(studio, project, "/characters")
+                    ui.space()
+                if project is None:
+                    no_project_yet()
+                    return
+                view = CastView(studio, project, principal_of(request).name, content)
+                view.build(top)
+            await view.reload()
+            # ?character=ID opens that character's editor: the assistant's sources link here.
+            wanted = request.query_params.get("character", "")
+            if wanted.isdigit():
+                await view.edit_by_id(int(wanted))
 
 
 class CastView:

@@ -14,7 +14,7 @@ from components.form_errors import explain
 from components.job_progress import JobCard, cancel_job, result_image_ids, retry_job, with_latest_preview
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.provenance import open_provenance
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from services.errors import Invalid, NotFound
 from services.generation import IMAGE_JOB, ImageBatchDraft
 from services.generation.images import MAX_BATCH, MAX_SEED
@@ -35,19 +35,19 @@ REDRAW_SECONDS = 0.2
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/create")
+    @studio_page("/create")
     async def create_page(request: Request) -> None:
-        content = await frame(studio, request, "Create", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3"):
-                await project_picker(studio, project, "/create")
-            if project is None:
-                no_project_yet()
-                return
-            view = CreateView(studio, project, principal_of(request).name)
-            await view.build()
-        await view.reload_batches()
+        async with frame(studio, request, "Create", areas) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3"):
+                    await project_picker(studio, project, "/create")
+                if project is None:
+                    no_project_yet()
+                    return
+                view = CreateView(studio, project, principal_of(request).name)
+                await view.build()
+            await view.reload_batches()
 
 
 class CreateView:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from components.form_errors import explain
 from components.image_detail import DetailPanel
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.thumbnail_grid import ThumbnailCard, ask_reassign_target, ask_rejection
 from components.undo import offer_undo
 from services.datasets import TRIAGE_FLAGS, ImageAdded, ImageDecided, ImagePage, ImageQuery, ImagesReassigned, Verdict
@@ -27,6 +27,7 @@ from studio.models import ApprovalState, Character, DatasetImage, Project
 from studio.root import Studio
 
 PAGE_SIZE = 60
+DATASETS_HEAD = '<link rel="stylesheet" href="/assets/datasets.css">'
 # Events only mark what changed; the page reads those images (one query) and the counts at most this often.
 REDRAW_SECONDS = 0.3
 ALL_CHARACTERS = 0
@@ -50,22 +51,22 @@ SORTS = {"newest": "Newest first", "oldest": "Oldest first", "score_high": "High
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/datasets")
+    @studio_page("/datasets")
     async def datasets_page(request: Request) -> None:
-        content = await frame(studio, request, "Datasets", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3") as top:
-                await project_picker(studio, project, "/datasets")
-            if project is None:
-                no_project_yet()
-                return
-            view = DatasetsView(studio, project, principal_of(request).name, GridFilters.of(request.query_params))
-            await view.build(top)
-        await view.reload()
-        wanted = request.query_params.get("image", "")
-        if wanted.isdigit():
-            await view.detail.show(int(wanted))
+        async with frame(studio, request, "Datasets", areas, head=DATASETS_HEAD) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3") as top:
+                    await project_picker(studio, project, "/datasets")
+                if project is None:
+                    no_project_yet()
+                    return
+                view = DatasetsView(studio, project, principal_of(request).name, GridFilters.of(request.query_params))
+                await view.build(top)
+            await view.reload()
+            wanted = request.query_params.get("image", "")
+            if wanted.isdigit():
+                await view.detail.show(int(wanted))
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,6 @@ class DatasetsView:
         cards = await self.studio.characters.cards(self.project_id)
         self.characters = {card.character.id: card.character for card in cards}  # type: ignore[misc]
         f = self.filters
-        ui.add_head_html('<link rel="stylesheet" href="/assets/datasets.css">')
         with top:
             ui.space()
             self.add_button = ui.button("Add images", icon="add_photo_alternate").mark("add-images")

@@ -20,8 +20,8 @@ from components.episode_scenes import EpisodeSceneList
 from components.form_errors import explain
 from components.page_level import page_level
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
-from components.timeline import ORDER_EVENT, include_timeline_assets
+from components.shell import Area, frame, principal_of, studio_page
+from components.timeline import ORDER_EVENT, TIMELINE_HEAD
 from components.undo import offer_undo
 from services.episodes import EPISODE_ASSEMBLY_JOB, EpisodeChanged, EpisodeChanges, EpisodeDraft, episode_label
 from services.episodes.publishing import EPISODE_PUBLISH_JOB
@@ -44,19 +44,19 @@ STATUS_COLOR = {
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/episodes")
+    @studio_page("/episodes")
     async def episodes_page(request: Request) -> None:
-        content = await frame(studio, request, "Episodes", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3"):
-                await project_picker(studio, project, "/episodes")
-            if project is None:
-                no_project_yet()
-                return
-            view = EpisodesView(studio, project, principal_of(request).name)
-            view.build()
-        await view.load(_episode_id(request.query_params.get("episode", "")))
+        async with frame(studio, request, "Episodes", areas, head=TIMELINE_HEAD) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3"):
+                    await project_picker(studio, project, "/episodes")
+                if project is None:
+                    no_project_yet()
+                    return
+                view = EpisodesView(studio, project, principal_of(request).name)
+                view.build()
+            await view.load(_episode_id(request.query_params.get("episode", "")))
 
 
 def _episode_id(text: str) -> uuid.UUID | None:
@@ -99,7 +99,6 @@ class EpisodesView:
     # --- layout -------------------------------------------------------------------------------------
 
     def build(self) -> None:
-        include_timeline_assets()  # the scene list reorders with the timeline's drag helper
         with ui.element("div").classes("w-full grid gap-4").style("grid-template-columns: 280px minmax(0, 1fr)"):
             with ui.card().classes("w-full gap-2 p-3"):
                 with ui.row().classes("w-full items-center gap-1"):

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from components.character_references import problem_text
 from components.job_progress import cancel_job, job_buttons, live_progress, retry_job, state_chip
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from services.datasets import INGEST_KINDS, UploadedFile
 from services.errors import StudioError
 from services.imaging import MAX_UPLOAD_BYTES
@@ -28,24 +28,27 @@ from studio.root import Studio
 IMAGE_TYPES = "image/png,image/jpeg,image/webp"
 VIDEO_TYPES = "video/*,.mkv,.webm,.mp4,.mov"
 RECENT_IMPORTS = 10
+# One drop of images arrives in one request; NiceGUI keeps each file under 1 MB in memory until we read it.
+MAX_FILES_PER_DROP = 200
+MAX_DROP_BYTES = 2**30
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/datasets/add")
+    @studio_page("/datasets/add")
     async def ingest_page(request: Request) -> None:
-        content = await frame(studio, request, "Add images", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3"):
-                await project_picker(studio, project, "/datasets/add")
-            if project is None:
-                no_project_yet()
-                return
-            wanted = request.query_params.get("character", "")
-            view = IngestView(studio, project, principal_of(request).name)
-            built = await view.build(int(wanted) if wanted.isdigit() else None)
-        if built:
-            await view.reload_imports()
+        async with frame(studio, request, "Add images", areas) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3"):
+                    await project_picker(studio, project, "/datasets/add")
+                if project is None:
+                    no_project_yet()
+                    return
+                wanted = request.query_params.get("character", "")
+                view = IngestView(studio, project, principal_of(request).name)
+                built = await view.build(int(wanted) if wanted.isdigit() else None)
+            if built:
+                await view.reload_imports()
 
 
 class IngestView:
@@ -101,12 +104,12 @@ class IngestView:
 
     def _upload_panel(self) -> None:
         ui.label(
-            f"PNG, JPEG or WebP, up to {MAX_UPLOAD_BYTES // 2**20} MB each. Files are named by their content, "
-            "so the same picture is never stored twice."
+            f"PNG, JPEG or WebP, up to {MAX_UPLOAD_BYTES // 2**20} MB each and {MAX_FILES_PER_DROP} at once. "
+            "Files are named by their content, so the same picture is never stored twice."
         ).classes("text-sm opacity-70")
 
         async def uploaded(e: events.MultiUploadEventArguments) -> None:
-            files = [UploadedFile(f.name or "", await f.read()) for f in e.files]
+            files = [UploadedFile(f.name or "", f.iterate()) for f in e.files]
             e.sender.reset()  # type: ignore[attr-defined]
             await self._start(lambda cid: self.studio.ingestion.ingest_images(cid, files, self.actor))
 
@@ -114,10 +117,13 @@ class IngestView:
             multiple=True,
             auto_upload=True,
             max_file_size=MAX_UPLOAD_BYTES,
+            max_files=MAX_FILES_PER_DROP,
+            max_total_size=MAX_DROP_BYTES,
             label="Drop images here or choose them",
             on_multi_upload=uploaded,
             on_rejected=lambda: self._problem(
-                f"Some files were refused before upload: only PNG, JPEG or WebP up to {MAX_UPLOAD_BYTES // 2**20} MB"
+                f"Some files were refused before upload: only PNG, JPEG or WebP up to {MAX_UPLOAD_BYTES // 2**20} MB, "
+                f"at most {MAX_FILES_PER_DROP} files and {MAX_DROP_BYTES // 2**30} GB at once"
             ),
         ).props(f'accept="{IMAGE_TYPES}" flat bordered').classes("w-full").mark("image-upload")
 

@@ -17,7 +17,7 @@ from components.job_progress import (
     retry_job,
     state_chip,
 )
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from services.jobs import CPU_DEVICE, JobChanged, JobFilter, JobProgressed
 from studio.models import Job, JobState
 from studio.root import Studio
@@ -36,13 +36,13 @@ WORKERS_SECONDS = 3.0
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/jobs")
+    @studio_page("/jobs")
     async def jobs_page(request: Request) -> None:
-        content = await frame(studio, request, "Jobs", areas)
-        with content:
-            view = JobsView(studio, principal_of(request).name)
-            view.build()
-        await view.reload()
+        async with frame(studio, request, "Jobs", areas) as content:
+            with content:
+                view = JobsView(studio, principal_of(request).name)
+                view.build()
+            await view.reload()
 
 
 class JobsView:

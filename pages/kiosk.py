@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nicegui import ElementFilter, ui
+from nicegui import ui
 from starlette.requests import Request
 
 from components.kiosk_station import KioskStation, StationCharacter
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from services.bible.characters import CharacterCard
 from services.datasets import ImageAdded, ImageDecided, ImagesReassigned, StateCounts
 from studio.models import ApprovalState, Project
@@ -28,23 +28,20 @@ PUSH_SECONDS = 0.5
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page(PATH)
+    @studio_page(PATH)
     async def kiosk_page(request: Request) -> None:
-        content = await frame(studio, request, "Review station", areas)
         # The station wants the whole width; the header's menu button still opens the navigation.
-        for drawer in ElementFilter(kind=ui.left_drawer):
-            drawer.value = False
-        content.classes(remove="max-w-screen-xl p-4 gap-4", add="p-2 gap-2")
-        project = await project_for_page(studio, request)
-        with content:
-            header = ui.row().classes("w-full items-center gap-3").mark("kiosk-header")
-            with header:
-                await project_picker(studio, project, PATH)
-            if project is None:
-                no_project_yet()
-                return
-            view = KioskView(studio, project, principal_of(request).name)
-            await view.build(header, request.query_params.get("character"))
+        async with frame(studio, request, "Review station", areas, full_width=True) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                header = ui.row().classes("w-full items-center gap-3").mark("kiosk-header")
+                with header:
+                    await project_picker(studio, project, PATH)
+                if project is None:
+                    no_project_yet()
+                    return
+                view = KioskView(studio, project, principal_of(request).name)
+                await view.build(header, request.query_params.get("character"))
 
 
 def kiosk_address(project_id: int, character_id: int | None) -> str:

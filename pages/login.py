@@ -10,6 +10,11 @@ from starlette.requests import Request
 from services.accounts import LoginThrottled
 from studio.root import Studio
 
+# What a logged-in page session keeps in NiceGUI's user storage (the access guard reads both; logging
+# out removes the name).
+SESSION_PRINCIPAL = "principal"
+SESSION_GENERATION = "access_generation"
+
 
 def _safe_next(target: str | None) -> str:
     # Only same-site paths: never let ?next= send a user to another host after logging in.
@@ -56,7 +61,8 @@ def register(studio: Studio) -> None:
                     message.text = "Wrong user name or password."
                     password.value = ""
                     return
-                app.storage.user["principal"] = account.name
+                app.storage.user[SESSION_PRINCIPAL] = account.name
+                app.storage.user[SESSION_GENERATION] = account.access_generation
                 ui.navigate.to(destination)
 
             password.on("keydown.enter", attempt)

@@ -18,7 +18,7 @@ from components.confirm import confirm, throwaway_dialog
 from components.form_errors import explain
 from components.page_level import page_level
 from components.project_context import no_project_yet, project_for_page, project_picker
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.undo import offer_undo
 from services.errors import Conflict, Invalid, NotFound, StudioError
 from services.jobs import JobChanged, JobProgressed
@@ -42,19 +42,19 @@ AUDIO_TYPES = "audio/*,.wav,.mp3,.flac,.ogg,.opus,.m4a,.aac,.aiff"
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/music")
+    @studio_page("/music")
     async def music_page(request: Request) -> None:
-        content = await frame(studio, request, "Music", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3") as top:
-                await project_picker(studio, project, "/music")
-            if project is None:
-                no_project_yet()
-                return
-            view = MusicView(studio, project, principal_of(request).name)
-            view.build(top)
-        await view.reload()
+        async with frame(studio, request, "Music", areas) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3") as top:
+                    await project_picker(studio, project, "/music")
+                if project is None:
+                    no_project_yet()
+                    return
+                view = MusicView(studio, project, principal_of(request).name)
+                view.build(top)
+            await view.reload()
 
 
 def duration_text(seconds: float | None) -> str:

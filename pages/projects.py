@@ -13,7 +13,7 @@ from components.confirm import confirm
 from components.form_errors import explain
 from components.page_level import page_level
 from components.project_context import CURRENT_PROJECT_KEY
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.undo import offer_undo
 from services.bible import ProjectSummary
 from services.bible.archive import MAX_ARCHIVE_BYTES
@@ -28,94 +28,98 @@ T = TypeVar("T", bound=ui.element)
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/projects")
+    @studio_page("/projects")
     async def projects_page(request: Request) -> None:
         actor = principal_of(request).name
-        content = await frame(studio, request, "Projects", areas)
-        with content:
-            with ui.row().classes("w-full items-center gap-3"):
-                ui.label("Productions").classes("text-xl font-semibold")
-                ui.space()
-                archived = ui.switch("Show archived").props('data-testid="show-archived"')
-                ui.button("Import archive", icon="upload_file", on_click=lambda: import_dialog.open()).props("outline")
-                ui.button("New project", icon="add", on_click=lambda: open_editor(None)).mark("new-project")
-            sample = SamplePanel(studio, actor)
-            grid = ui.element("div").classes("w-full")
-            # Handlers run in the context of a card's button; cards are rebuilt, so dialogs and the
-            # undo bar are opened from here instead.
-            anchor = ui.element("div")
+        async with frame(studio, request, "Projects", areas) as content:
+            with content:
+                with ui.row().classes("w-full items-center gap-3"):
+                    ui.label("Productions").classes("text-xl font-semibold")
+                    ui.space()
+                    archived = ui.switch("Show archived").props('data-testid="show-archived"')
+                    ui.button("Import archive", icon="upload_file", on_click=lambda: import_dialog.open()).props(
+                        "outline"
+                    )
+                    ui.button("New project", icon="add", on_click=lambda: open_editor(None)).mark("new-project")
+                sample = SamplePanel(studio, actor)
+                grid = ui.element("div").classes("w-full")
+                # Handlers run in the context of a card's button; cards are rebuilt, so dialogs and the
+                # undo bar are opened from here instead.
+                anchor = ui.element("div")
 
-        async def refresh() -> None:
-            summaries = await studio.projects.list(include_archived=archived.value)
-            grid.clear()
-            with grid:
-                if not summaries:
-                    _empty_state(lambda: open_editor(None), sample.start, sample.running)
+            async def refresh() -> None:
+                summaries = await studio.projects.list(include_archived=archived.value)
+                grid.clear()
+                with grid:
+                    if not summaries:
+                        _empty_state(lambda: open_editor(None), sample.start, sample.running)
+                        return
+                    with ui.grid(columns="repeat(auto-fill, minmax(320px, 1fr))").classes("w-full gap-4"):
+                        for summary in summaries:
+                            _project_card(summary, open_project, open_editor, archive, restore)
+
+            async def open_project(project: Project, path: str) -> None:
+                await studio.preferences.set(actor, CURRENT_PROJECT_KEY, project.id)
+                ui.navigate.to(f"{path}?project={project.id}")
+
+            async def archive(project: Project) -> None:
+                message = "It disappears from the lists; nothing is deleted and you can restore it any time."
+                with anchor:
+                    if not await confirm(f"Archive '{project.name}'?", message, "Archive"):
+                        return
+                await studio.projects.archive(project.id, actor)  # type: ignore[arg-type]
+                await refresh()
+                with anchor:
+                    offer_undo(f"'{project.name}' archived", lambda: restore(project))
+
+            async def restore(project: Project) -> None:
+                await studio.projects.restore(project.id, actor)  # type: ignore[arg-type]
+                with anchor:
+                    ui.notify(f"'{project.name}' restored", type="positive")
+                await refresh()
+
+            async def open_editor(project: Project | None) -> None:
+                styles = [s.name for s in await studio.styles.list()]
+                with anchor:
+                    _project_dialog(studio, project, styles, actor, on_saved=refresh)
+
+            async def imported(event: events.UploadEventArguments) -> None:
+                try:
+                    report = await studio.archives.import_archive(event.file.iterate(), actor)
+                except StudioError as exc:
+                    ui.notify(
+                        f"{event.file.name}: {exc}", type="negative", multi_line=True, timeout=0, close_button=True
+                    )
                     return
-                with ui.grid(columns="repeat(auto-fill, minmax(320px, 1fr))").classes("w-full gap-4"):
-                    for summary in summaries:
-                        _project_card(summary, open_project, open_editor, archive, restore)
-
-        async def open_project(project: Project, path: str) -> None:
-            await studio.preferences.set(actor, CURRENT_PROJECT_KEY, project.id)
-            ui.navigate.to(f"{path}?project={project.id}")
-
-        async def archive(project: Project) -> None:
-            message = "It disappears from the lists; nothing is deleted and you can restore it any time."
-            with anchor:
-                if not await confirm(f"Archive '{project.name}'?", message, "Archive"):
-                    return
-            await studio.projects.archive(project.id, actor)  # type: ignore[arg-type]
-            await refresh()
-            with anchor:
-                offer_undo(f"'{project.name}' archived", lambda: restore(project))
-
-        async def restore(project: Project) -> None:
-            await studio.projects.restore(project.id, actor)  # type: ignore[arg-type]
-            with anchor:
-                ui.notify(f"'{project.name}' restored", type="positive")
-            await refresh()
-
-        async def open_editor(project: Project | None) -> None:
-            styles = [s.name for s in await studio.styles.list()]
-            with anchor:
-                _project_dialog(studio, project, styles, actor, on_saved=refresh)
-
-        async def imported(event: events.UploadEventArguments) -> None:
-            try:
-                report = await studio.archives.import_archive(await event.file.read(), actor)
-            except StudioError as exc:
-                ui.notify(f"{event.file.name}: {exc}", type="negative", multi_line=True, timeout=0, close_button=True)
-                return
-            finally:
-                uploader.reset()
-            import_dialog.close()
-            renamed = f" as '{report.project.name}' (the name was taken)" if report.renamed_from else ""
-            kept = report.styles_kept + report.library_kept
-            note = f"; kept this studio's own {', '.join(kept)}" if kept else ""
-            ui.notify(
-                f"Imported '{report.renamed_from or report.project.name}'{renamed}{note}",
-                type="positive",
-                multi_line=True,
-            )
-            await refresh()
-
-        with ui.dialog() as import_dialog, ui.card().classes("w-96"):
-            ui.label("Import a project").classes("text-lg font-semibold")
-            ui.label("Choose a .bible.zip exported from this or another studio.").classes("opacity-80")
-            uploader = (
-                ui.upload(
-                    on_upload=imported, auto_upload=True, max_file_size=MAX_ARCHIVE_BYTES, label="Project archive"
+                finally:
+                    uploader.reset()
+                import_dialog.close()
+                renamed = f" as '{report.project.name}' (the name was taken)" if report.renamed_from else ""
+                kept = report.styles_kept + report.library_kept
+                note = f"; kept this studio's own {', '.join(kept)}" if kept else ""
+                ui.notify(
+                    f"Imported '{report.renamed_from or report.project.name}'{renamed}{note}",
+                    type="positive",
+                    multi_line=True,
                 )
-                .props('accept=".zip,application/zip"')
-                .classes("w-full")
-            )
-            ui.button("Close", on_click=import_dialog.close).props("flat")
+                await refresh()
 
-        archived.on_value_change(refresh)
-        sample.on_project = refresh
-        await refresh()
-        sample.watch()
+            with ui.dialog() as import_dialog, ui.card().classes("w-96"):
+                ui.label("Import a project").classes("text-lg font-semibold")
+                ui.label("Choose a .bible.zip exported from this or another studio.").classes("opacity-80")
+                uploader = (
+                    ui.upload(
+                        on_upload=imported, auto_upload=True, max_file_size=MAX_ARCHIVE_BYTES, label="Project archive"
+                    )
+                    .props('accept=".zip,application/zip"')
+                    .classes("w-full")
+                )
+                ui.button("Close", on_click=import_dialog.close).props("flat")
+
+            archived.on_value_change(refresh)
+            sample.on_project = refresh
+            await refresh()
+            sample.watch()
 
 
 class SamplePanel:
@@ -136,8 +140,7 @@ class SamplePanel:
         self.timer_slot = ui.element("div")
 
     def watch(self) -> None:
-        """Follow the sample production. Call it last: a timer makes the page wait for the browser, so
-        whatever the page builds after it arrives only once the browser has connected."""
+        """Follow the sample production: a timer reads its state twice a second."""
         with self.timer_slot:
             ui.timer(0.5, self.tick)
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from components.form_errors import explain
 from components.job_progress import CANCELLABLE, LiveProgress, live_progress, state_chip, with_latest_preview
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.shot_attempts import ShotActions, ShotCard, ShotState
 from services.errors import Conflict, Invalid, NotFound
 from services.jobs import FINISHED_STATES, JobChanged, JobProgressed
@@ -38,13 +38,13 @@ SCENE_STATUS = {
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/scenes/{scene_id}/monitor")
+    @studio_page("/scenes/{scene_id}/monitor")
     async def scene_monitor_page(request: Request, scene_id: str) -> None:
-        content = await frame(studio, request, "Generation monitor", areas)
-        with content:
-            monitor = SceneMonitor(studio, scene_id, principal_of(request).name)
-            monitor.build()
-        await monitor.reload()
+        async with frame(studio, request, "Generation monitor", areas) as content:
+            with content:
+                monitor = SceneMonitor(studio, scene_id, principal_of(request).name)
+                monitor.build()
+            await monitor.reload()
 
 
 def _uuid(text: str) -> uuid.UUID | None:

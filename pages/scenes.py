@@ -19,9 +19,9 @@ from components.form_errors import explain
 from components.page_level import page_level
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.scene_assembly import SceneAssemblyPanel
-from components.shell import Area, frame, principal_of
+from components.shell import Area, frame, principal_of, studio_page
 from components.shot_editor import ShotEditor
-from components.timeline import ORDER_EVENT, Timeline, include_timeline_assets
+from components.timeline import ORDER_EVENT, TIMELINE_HEAD, Timeline
 from components.undo import offer_undo
 from services.errors import Conflict, Invalid, NotFound
 from services.jobs import JobChanged
@@ -53,19 +53,19 @@ SCENE_STATUS_COLOR = {
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/scenes")
+    @studio_page("/scenes")
     async def scenes_page(request: Request) -> None:
-        content = await frame(studio, request, "Scenes", areas)
-        project = await project_for_page(studio, request)
-        with content:
-            with ui.row().classes("w-full items-center gap-3") as top:
-                await project_picker(studio, project, "/scenes")
-            if project is None:
-                no_project_yet()
-                return
-            view = ScenesView(studio, project, principal_of(request).name)
-            view.build(top)
-        await view.load(_scene_id(request.query_params.get("scene", "")))
+        async with frame(studio, request, "Scenes", areas, head=TIMELINE_HEAD) as content:
+            project = await project_for_page(studio, request)
+            with content:
+                with ui.row().classes("w-full items-center gap-3") as top:
+                    await project_picker(studio, project, "/scenes")
+                if project is None:
+                    no_project_yet()
+                    return
+                view = ScenesView(studio, project, principal_of(request).name)
+                view.build(top)
+            await view.load(_scene_id(request.query_params.get("scene", "")))
 
 
 def _scene_id(text: str) -> uuid.UUID | None:
@@ -96,7 +96,6 @@ class ScenesView:
     # --- layout -------------------------------------------------------------------------------------
 
     def build(self, top: ui.row) -> None:
-        include_timeline_assets()
         with top:
             ui.space()
             ui.button("Plan from story", icon="auto_awesome", on_click=self.plan_from_story).props("outline").mark(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from nicegui import ui
 from starlette.requests import Request
 
-from components.shell import Area, frame
+from components.shell import Area, frame, studio_page
 from studio.config import CONFIG_FILE_ENV, settings_view
 from studio.root import Studio
 from studio.secrets import SECRET_NAMES
@@ -29,19 +29,21 @@ COLUMNS = [
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/settings")
+    @studio_page("/settings")
     async def settings_page(request: Request) -> None:
-        content = await frame(studio, request, "Settings", areas)
-        with content:
-            ui.markdown(
-                "Settings are read at start-up from the environment (`STUDIO_*`), `.env`, or the TOML file "
-                f"named by `{CONFIG_FILE_ENV}`. Change them there and restart the studio. "
-                "The full reference is in `docs/settings.md`."
-            ).classes("opacity-80")
-            ui.input("Filter", on_change=lambda e: table.set_filter(e.value)).props("clearable dense").classes("w-64")
-            table = ui.table(columns=COLUMNS, rows=settings_view(studio.settings), row_key="env").classes("w-full")
-            table.props("wrap-cells :pagination='{rowsPerPage: 0}' hide-pagination")
-            _secrets_card(studio)
+        async with frame(studio, request, "Settings", areas) as content:
+            with content:
+                ui.markdown(
+                    "Settings are read at start-up from the environment (`STUDIO_*`), `.env`, or the TOML file "
+                    f"named by `{CONFIG_FILE_ENV}`. Change them there and restart the studio. "
+                    "The full reference is in `docs/settings.md`."
+                ).classes("opacity-80")
+                ui.input("Filter", on_change=lambda e: table.set_filter(e.value)).props("clearable dense").classes(
+                    "w-64"
+                )
+                table = ui.table(columns=COLUMNS, rows=settings_view(studio.settings), row_key="env").classes("w-full")
+                table.props("wrap-cells :pagination='{rowsPerPage: 0}' hide-pagination")
+                _secrets_card(studio)
 
 
 def _secrets_card(studio: Studio) -> None:

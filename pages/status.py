@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from components.backend_card import backend_card
 from components.device_capabilities import device_capabilities
-from components.shell import Area, frame
+from components.shell import Area, frame, studio_page
 from services.backends import BackendStatus
 from studio.root import Studio
 
@@ -20,44 +20,44 @@ def _gib(n: int) -> str:
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @ui.page("/")
+    @studio_page("/")
     async def status_page(request: Request) -> None:
-        content = await frame(studio, request, "Status", areas)
-        with content:
-            _studio_card(studio)
-            with ui.row().classes("w-full items-center"):
-                ui.label("Backends").classes("text-xl font-semibold")
-                ui.space()
-                checked = ui.label().classes("text-sm opacity-70")
-                check_button = ui.button("Check now", icon="refresh").props("outline")
-
-            @ui.refreshable
-            def cards(rows: list[BackendStatus]) -> None:
-                with ui.grid(columns="repeat(auto-fill, minmax(330px, 1fr))").classes("w-full gap-4"):
-                    for row in rows:
-                        backend_card(row)
-
-            cards(studio.backends.configured())
-
-        refresh_every = studio.settings.status_refresh_seconds
-
-        async def show(max_age: float) -> None:
-            check_button.props("loading")
-            try:
-                rows = await studio.backends.current(max_age=max_age)
-            finally:
-                check_button.props(remove="loading")
-            cards.refresh(rows)
-            if studio.backends.last_probed_at is not None:
-                checked.text = f"checked {studio.backends.last_probed_at:%H:%M:%S} UTC"
-
-        check_button.on_click(lambda: show(max_age=0))
-        # A probe another tab made moments ago is as good as a new one.
-        ui.timer(0.05, lambda: show(max_age=refresh_every / 2), once=True)
-        ui.timer(refresh_every, lambda: show(max_age=refresh_every / 2))
-        if studio.settings.comfyui_devices:
+        async with frame(studio, request, "Status", areas) as content:
             with content:
-                _capabilities_section(studio)
+                _studio_card(studio)
+                with ui.row().classes("w-full items-center"):
+                    ui.label("Backends").classes("text-xl font-semibold")
+                    ui.space()
+                    checked = ui.label().classes("text-sm opacity-70")
+                    check_button = ui.button("Check now", icon="refresh").props("outline")
+
+                @ui.refreshable
+                def cards(rows: list[BackendStatus]) -> None:
+                    with ui.grid(columns="repeat(auto-fill, minmax(330px, 1fr))").classes("w-full gap-4"):
+                        for row in rows:
+                            backend_card(row)
+
+                cards(studio.backends.configured())
+
+            refresh_every = studio.settings.status_refresh_seconds
+
+            async def show(max_age: float) -> None:
+                check_button.props("loading")
+                try:
+                    rows = await studio.backends.current(max_age=max_age)
+                finally:
+                    check_button.props(remove="loading")
+                cards.refresh(rows)
+                if studio.backends.last_probed_at is not None:
+                    checked.text = f"checked {studio.backends.last_probed_at:%H:%M:%S} UTC"
+
+            check_button.on_click(lambda: show(max_age=0))
+            # A probe another tab made moments ago is as good as a new one.
+            ui.timer(0.05, lambda: show(max_age=refresh_every / 2), once=True)
+            ui.timer(refresh_every, lambda: show(max_age=refresh_every / 2))
+            if studio.settings.comfyui_devices:
+                with content:
+                    _capabilities_section(studio)
 
 
 def _capabilities_section(studio: Studio) -> None:

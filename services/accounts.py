@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections import defaultdict, deque
+from typing import Literal
 
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from studio.auth import hash_password, verify_password
 from studio.clock import Clock
 from studio.db import Database
-from studio.events import EventBus, LoginFailed, LoginSucceeded, UserAdded
+from studio.events import EventBus, LoginFailed, LoginSucceeded, UserAccessChanged, UserAdded
 from studio.models import UserAccount
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
@@ -78,7 +81,9 @@ class Accounts:
             password_hash = await asyncio.to_thread(hash_password, password)
         except ValueError as exc:
             raise AccountError(str(exc)) from exc
-        account = UserAccount(name=name, password_hash=password_hash)
+        # A fresh account starts at a random token generation: tokens issued to an earlier, deleted
+        # account of the same name must not come back to life.
+        account = UserAccount(name=name, password_hash=password_hash, access_generation=secrets.randbelow(2**30))
         try:
             async with self._db.session() as session:
                 session.add(account)
@@ -99,9 +104,10 @@ class Accounts:
         """The account when name and password match; None otherwise. LoginThrottled when guessing."""
         self.throttle.check(client)
         account = await self.get(name)
-        ok = False
-        if account is not None and not account.disabled:
-            ok = await asyncio.to_thread(verify_password, password, account.password_hash)
+        usable = account is not None and not account.disabled
+        # The password is checked even for unknown or disabled names, so the time a login takes does
+        # not tell which accounts exist.
+        ok = await asyncio.to_thread(verify_password, password, account.password_hash if usable else None)
         if not ok or account is None:
             self.throttle.failed(client)
             await self._events.emit(LoginFailed(actor=name or "?", user=name, client=client, via=via))
@@ -112,3 +118,59 @@ class Accounts:
             session.add(account)
         await self._events.emit(LoginSucceeded(actor=name, user=name, client=client, via=via))
         return account
+
+    async def admits(self, name: str, access_generation: int) -> bool:
+        """Whether a token or page session of `name` from `access_generation` still lets its holder in:
+        the account exists, is enabled and has not been signed out since. Asked on every request that
+        is not from a trusted network: one indexed lookup, never cached, so a change holds at once in
+        every studio process sharing the database."""
+        query = select(UserAccount.id).where(
+            UserAccount.name == name,
+            col(UserAccount.disabled).is_(False),
+            UserAccount.access_generation == access_generation,
+        )
+        async with self._db.session() as session:
+            return (await session.exec(query)).first() is not None
+
+    async def revoke(self, name: str, actor: str) -> None:
+        """Sign `name` out everywhere: every API token and page session so far ends. AccountError: no such user."""
+        await self._change(
+            name, {"access_generation": UserAccount.access_generation + 1}, "signed out everywhere", actor
+        )
+
+    async def disable(self, name: str, actor: str) -> None:
+        """Lock `name` out at once: sessions and tokens end, and stay ended if it is enabled again.
+        AccountError: no such user."""
+        changes = {"disabled": True, "access_generation": UserAccount.access_generation + 1}
+        await self._change(name, changes, "disabled", actor)
+
+    async def enable(self, name: str, actor: str) -> None:
+        """Let `name` log in again. AccountError: no such user."""
+        await self._change(name, {"disabled": False}, "enabled", actor)
+
+    async def delete(self, name: str, actor: str) -> None:
+        """Remove the account; its sessions and tokens stop working at once. AccountError: no such user."""
+        async with self._db.session() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                delete(UserAccount).where(col(UserAccount.name) == name)
+            )
+        if not result.rowcount:
+            raise AccountError(f"there is no user named '{name}'")
+        await self._events.emit(UserAccessChanged(actor=actor, user=name, change="deleted"))
+
+    async def _change(
+        self,
+        name: str,
+        values: dict[str, object],
+        change: Literal["disabled", "enabled", "signed out everywhere"],
+        actor: str,
+    ) -> None:
+        # One UPDATE: the generation is raised in the database, so two processes revoking at once
+        # both take effect.
+        async with self._db.session() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                update(UserAccount).where(col(UserAccount.name) == name).values(values)
+            )
+        if not result.rowcount:
+            raise AccountError(f"there is no user named '{name}'")
+        await self._events.emit(UserAccessChanged(actor=actor, user=name, change=change))

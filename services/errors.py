@@ -1,4 +1,4 @@
-"""Errors a service raises when a request cannot be carried out. The API maps them to 404/409/422."""
+"""Errors a service raises when a request cannot be carried out. The API maps them to 404/409/422/503."""
 
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ class Invalid(StudioError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class BackendUnavailable(Invalid):
+    """A backend the request needs (ComfyUI, an LLM, ACE-Step...) is not set up or does not answer; the
+    message says how to set it up. `field` names the setting or choice that needs it. The API answers 503.
+
+    An Invalid, so the pages that show a refused request's reason show this one the same way.
+    """

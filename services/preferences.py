@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from studio.db import Database
 from studio.events import EventBus, PreferenceChanged
 from studio.models import UserPreference
@@ -20,6 +22,14 @@ class Preferences:
             return default if row is None else row.value
 
     async def set(self, principal: str, key: str, value: Any) -> None:
+        """Save one preference. Tabs saving the same new one at once all succeed; the last write wins."""
+        try:
+            await self._save(principal, key, value)
+        except IntegrityError:  # another tab inserted it between our read and our insert: now it is an update
+            await self._save(principal, key, value)
+        await self._events.emit(PreferenceChanged(actor=principal, key=key, value=value))
+
+    async def _save(self, principal: str, key: str, value: Any) -> None:
         async with self._db.session() as session:
             row = await session.get(UserPreference, (principal, key))
             if row is None:
@@ -27,4 +37,3 @@ class Preferences:
             else:
                 row.value = value
                 session.add(row)
-        await self._events.emit(PreferenceChanged(actor=principal, key=key, value=value))

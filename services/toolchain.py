@@ -7,6 +7,8 @@ import re
 import shutil
 from dataclasses import dataclass
 
+from services.children import spawn
+
 INSTALL_HINT = "install it with `sudo apt-get install -y --no-install-recommends ffmpeg`"
 
 
@@ -25,9 +27,7 @@ async def probe_tool(name: str, version_flag: str = "-version") -> LocalTool:
     path = shutil.which(name)
     if path is None:
         return LocalTool(name, None, None)
-    proc = await asyncio.create_subprocess_exec(
-        path, version_flag, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
+    proc = await spawn(path, version_flag, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
     except TimeoutError:

@@ -6,10 +6,15 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.config import Settings, settings_markdown
+
+if TYPE_CHECKING:
+    from services.accounts import Accounts
 
 
 def _studio(settings: Settings):
@@ -53,6 +58,66 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"user {args.name} added; they can log in at http://{settings.host}:{settings.port}/login")
+    return 0
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """`python -m studio user COMMAND NAME`: what it does to the account and how it reports that."""
+
+    command: str
+    help: str
+    done: str
+    act: Callable[[Accounts, str], Awaitable[None]]
+
+
+ACCOUNT_CHANGES = (
+    AccountChange(
+        "disable",
+        "lock a user out at once: page sessions and API tokens end",
+        "user {name} is disabled: their page sessions and API tokens stopped working",
+        lambda accounts, name: accounts.disable(name, actor="cli"),
+    ),
+    AccountChange(
+        "enable",
+        "let a disabled user log in again",
+        "user {name} can log in again (sessions and tokens from before stay ended)",
+        lambda accounts, name: accounts.enable(name, actor="cli"),
+    ),
+    AccountChange(
+        "delete",
+        "remove a user; their page sessions and API tokens end at once",
+        "user {name} is deleted: their page sessions and API tokens stopped working",
+        lambda accounts, name: accounts.delete(name, actor="cli"),
+    ),
+    AccountChange(
+        "revoke",
+        "sign a user out everywhere: every page session and API token ends",
+        "user {name} is signed out everywhere: every page session and API token ended",
+        lambda accounts, name: accounts.revoke(name, actor="cli"),
+    ),
+)
+
+
+def cmd_user_change(settings: Settings, args: argparse.Namespace) -> int:
+    from services.accounts import AccountError
+
+    change: AccountChange = args.change
+    studio = _studio(settings)
+    studio.migrate()
+
+    async def run() -> None:
+        try:
+            await change.act(studio.accounts, args.name)
+        finally:
+            await studio.db.dispose()
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(change.done.format(name=args.name))
     return 0
 
 
@@ -144,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_user_add)
+    for change in ACCOUNT_CHANGES:
+        command = user_sub.add_parser(change.command, help=change.help)
+        command.add_argument("name")
+        command.set_defaults(func=cmd_user_change, change=change)
     make = sub.add_parser("makemigration", help="developers: write a migration for changed tables")
     make.add_argument("message", help="what changed, e.g. 'add shot review columns'")
     make.set_defaults(func=cmd_makemigration)

@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,19 @@ class UserAdded(StudioEvent):
 
     def summary(self) -> str:
         return f"User {self.user} was added"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserAccessChanged(StudioEvent):
+    name: ClassVar[str] = "user.access_changed"
+    user: str
+    change: Literal["disabled", "enabled", "deleted", "signed out everywhere"]
+
+    def subject(self) -> tuple[str | None, str | None]:
+        return "user", self.user
+
+    def summary(self) -> str:
+        return f"User {self.user}: {self.change}"
 
 
 @dataclass(frozen=True, kw_only=True)

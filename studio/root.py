@@ -6,6 +6,7 @@ no module-level singletons.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from services.generation import ImageGeneration, ImageJobHandler
 from services.jobs import CpuJob, DeviceWorkers, JobHandlers, JobQueue
 from services.media_store import MediaStore
 from services.music import MusicJobHandler, MusicLibrary
+from services.partial_files import sweep_partial_files
 from services.preferences import Preferences
 from services.publishing import libraries
 from services.scenes import (
@@ -305,6 +307,9 @@ class Studio:
         The schema must already be migrated.
         """
         await self.library.ensure_builtins()
+        partial = await asyncio.to_thread(sweep_partial_files, self.settings.data_dir)
+        if partial:
+            log.info("removed %d file(s) an earlier run had not finished writing", partial)
         swept = await self.ingestion.sweep_staging()
         if swept:
             log.info("removed %d staged upload(s) that no job needs any more", swept)
@@ -316,6 +321,7 @@ class Studio:
             StudioStarted(version=self.version, database=self.db.kind, revision=self.schema_revision)
         )
         await self.music.reconcile()  # tracks whose job ended while the studio was down
+        await self.scene_generation.reconcile()  # scenes likewise
         # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
         self.workers.start()
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import AsyncIterator
 
 from PIL import Image
 
 from services.bible.schemas import AppearanceData, CharacterDraft, ProjectDraft, StyleDraft
+
+
+async def chunks(data: bytes, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    """`data` as an upload delivers it, in chunks."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
 
 
 def png(width: int = 64, height: int = 96, color: tuple[int, int, int] = (40, 160, 60)) -> bytes:

@@ -11,12 +11,18 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from sqlmodel import col, select
 
-from services.datasets import NewImage
+from services.datasets import NewImage, UploadedFile
 from services.datasets.hashing import perceptual_hash, to_hex
 from services.datasets.store import dataset_file_path
 from services.datasets.thumbnails import make_thumbnail, thumbnail_path
 from studio.models import ApprovalState, Character, DatasetImage
 from studio.root import Studio
+from tests.bible_helpers import chunks
+
+
+def uploaded(name: str, data: bytes) -> UploadedFile:
+    """A file as an upload delivers it, in chunks."""
+    return UploadedFile(name, chunks(data))
 
 
 def drawing(seed: int, size: tuple[int, int] = (640, 640), fmt: str = "PNG") -> bytes:
@@ -114,3 +120,17 @@ def scene_video(folder: Path, scenes: int = 3, seconds: int = 2, first_seed: int
     command = ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", chain, "-map", "[v]"]
     subprocess.run([*command, "-c:v", "libx264", "-preset", "ultrafast", str(out)], check=True)
     return out
+
+
+def hls_playlist(media: Path) -> bytes:
+    """An HLS playlist whose one segment is `media` (remuxed to MPEG-TS beside it), by absolute path: a file
+    that plays someone else's media from wherever it lies."""
+    segment = media.with_suffix(".ts")
+    command = ["ffmpeg", "-v", "error", "-y", "-i", str(media), "-c", "copy", "-f", "mpegts", str(segment)]
+    subprocess.run(command, check=True, timeout=60)
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6.0,\n{segment}\n#EXT-X-ENDLIST\n".encode()
+
+
+def ffconcat_list(media: Path) -> bytes:
+    """An ffconcat list naming `media` by absolute path."""
+    return f"ffconcat version 1.0\nfile '{media}'\n".encode()

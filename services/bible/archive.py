@@ -1,9 +1,10 @@
 """Export a whole production's bible as one archive, and import it into another studio.
 
 The archive is a zip with `bible.json` (project, storyline, world, generation styles, model
-profiles, species rules, characters) and `references/<sha256>.<ext>` image files. Import checks
-everything before it writes anything, then writes the database rows in one transaction: a bad
-archive changes nothing.
+profiles, species rules, characters) and `references/<sha256>.<ext>` image files. Import receives
+the archive into the staging folder and reads one entry at a time with limits on each entry and on the
+total, so a hostile archive costs little memory. It checks everything before it writes anything, then
+writes the database rows in one transaction: a bad archive changes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import asyncio
 import io
 import json
 import re
+import shutil
+import uuid
 import zipfile
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func
@@ -23,6 +29,7 @@ from sqlmodel import col, select
 from services.bible.events import BibleChanged
 from services.bible.schemas import (
     AppearanceData,
+    Name,
     ProfileDraft,
     ProjectDraft,
     SpeciesRuleDraft,
@@ -33,8 +40,9 @@ from services.bible.schemas import (
 )
 from services.bible.styles import GenerationStyles, PromptLibrary
 from services.errors import Invalid, NotFound
-from services.imaging import CheckedImage, check_image
+from services.imaging import MAX_UPLOAD_BYTES, CheckedImage, check_image
 from services.media_store import MediaStore
+from services.uploads import STAGING, receive_upload
 from studio import __version__
 from studio.db import Database
 from studio.events import EventBus
@@ -53,21 +61,24 @@ FORMAT = "anime-studio-bible"
 VERSION = 1
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
+MAX_BIBLE_BYTES = 16 * 1024 * 1024  # bible.json; a thousand characters' appearance data fit many times over
+MAX_JSON_DEPTH = 32  # the bible's own shape nests less than 10 deep
 MAX_ENTRIES = 2_000
 MAX_RATIO = 200  # compressed-to-unpacked; real images barely compress, bombs compress thousands of times
+_PROJECT_NAME_CHARS = Project.__table__.c.name.type.length  # type: ignore[attr-defined]
 _REFERENCE_NAME = re.compile(r"^references/([0-9a-f]{64})\.(png|jpg|webp)$")
 
 
 class ArchiveReference(BaseModel):
     model_config = ConfigDict(extra="forbid")
     file: str
-    original_name: str = ""
-    position: int = 0
+    original_name: str = Field("", max_length=200)
+    position: int = Field(0, ge=0, le=10_000)
 
 
 class ArchiveCharacter(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Name
     design_prompt: str = ""
     appearance_data: AppearanceData = Field(default_factory=AppearanceData)
     references: list[ArchiveReference] = Field(default_factory=list, max_length=100)
@@ -176,25 +187,20 @@ class BibleArchives:
 
     # --- import ----------------------------------------------------------------------------------
 
-    async def import_archive(self, data: bytes, actor: str) -> ImportReport:
-        """Create a new project from an archive. Invalid: the archive is unsafe or malformed (nothing written)."""
-        bible, files = await asyncio.to_thread(_unpack, data)
-        for draft in bible.styles:
-            await self._styles.check(draft)
-        checked = {}
-        for character in bible.characters:
-            for ref in character.references:
-                if ref.file not in files:
-                    raise Invalid("archive", f"{character.name}'s reference {ref.file} is missing from the archive")
-                image = await asyncio.to_thread(check_image, files[ref.file], f"archive {ref.file}")
-                if not ref.file.startswith(f"references/{image.content_hash}."):
-                    raise Invalid("archive", f"{ref.file} does not match its content (damaged archive?)")
-                checked[ref.file] = image
-        report, writes = await self._write(bible, checked, actor)
-        # Rows commit first, then the content-addressed files: a failed transaction leaves no stray
-        # files, and a crash in between is repaired by importing again.
-        for path, image in writes:
-            await self._media.write(path, image.data)
+    async def import_archive(self, chunks: AsyncIterator[bytes], actor: str) -> ImportReport:
+        """Create a new project from an archive as it is uploaded. Invalid: the archive is too large, unsafe
+        or malformed (nothing written)."""
+        folder = f"{STAGING}/{uuid.uuid4().hex}"
+        path = self._media.path_of(f"{folder}/bible.zip")
+        try:
+            await receive_upload(chunks, path, MAX_ARCHIVE_BYTES // 2**20, "archive")
+            archive = await asyncio.to_thread(ArchiveFile, path)
+            try:
+                report = await self._import(archive, actor)
+            finally:
+                await asyncio.to_thread(archive.close)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, self._media.path_of(folder), True)
         await self._events.emit(
             BibleChanged(
                 actor=actor,
@@ -207,10 +213,35 @@ class BibleArchives:
         )
         return report
 
+    async def _import(self, archive: ArchiveFile, actor: str) -> ImportReport:
+        bible = await asyncio.to_thread(archive.bible)
+        for draft in bible.styles:
+            await self._styles.check(draft)
+        # One image in memory at a time: each is checked, then only its facts are kept.
+        checked: dict[str, CheckedImage] = {}
+        for character in bible.characters:
+            for ref in character.references:
+                if ref.file in checked:
+                    continue
+                if ref.file not in archive.references:
+                    raise Invalid("archive", f"{character.name}'s reference {ref.file} is missing from the archive")
+                data = await asyncio.to_thread(archive.read, ref.file, MAX_UPLOAD_BYTES)
+                image = await asyncio.to_thread(check_image, data, f"archive {ref.file}")
+                if not ref.file.startswith(f"references/{image.content_hash}."):
+                    raise Invalid("archive", f"{ref.file} does not match its content (damaged archive?)")
+                checked[ref.file] = replace(image, data=b"")
+        report, writes = await self._write(bible, checked, actor)
+        # Rows commit first, then the content-addressed files: a failed transaction leaves no stray
+        # files, and a crash in between is repaired by importing again.
+        for path, entry in writes:
+            await self._media.write(path, await asyncio.to_thread(archive.read, entry, MAX_UPLOAD_BYTES))
+        return report
+
     async def _write(
         self, bible: BibleArchive, checked: dict[str, CheckedImage], actor: str
-    ) -> tuple[ImportReport, list[tuple[str, CheckedImage]]]:
-        writes: list[tuple[str, CheckedImage]] = []
+    ) -> tuple[ImportReport, list[tuple[str, str]]]:
+        """The rows of the import, and (media path, archive entry) of each reference file to write."""
+        writes: list[tuple[str, str]] = []
         async with self._db.session() as session:
             name = await _free_project_name(session, bible.project.name)
             project = Project(**bible.project.model_dump(exclude={"default_style", "name"}), name=name)
@@ -266,11 +297,11 @@ class BibleArchives:
                             media_type=image.media_type,
                             width=image.width,
                             height=image.height,
-                            original_name=ref.original_name[:200],
+                            original_name=ref.original_name,
                             position=ref.position,
                         )
                     )
-                    writes.append((path, image))
+                    writes.append((path, ref.file))
         return report, writes
 
 
@@ -278,7 +309,9 @@ async def _free_project_name(session, name: str) -> str:
     candidate, n = name, 1
     while (await session.exec(select(Project.id).where(func.lower(Project.name) == candidate.lower()))).first():
         n += 1
-        candidate = f"{name} (imported)" if n == 2 else f"{name} (imported {n - 1})"
+        suffix = " (imported)" if n == 2 else f" (imported {n - 1})"
+        # A name at the length limit gives up its end to the suffix, so the new name still fits.
+        candidate = name[: _PROJECT_NAME_CHARS - len(suffix)] + suffix
     return candidate
 
 
@@ -291,43 +324,95 @@ def _zip(bible: BibleArchive, files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _unpack(data: bytes) -> tuple[BibleArchive, dict[str, bytes]]:
-    """Read and validate an archive entirely in memory; nothing touches the disk."""
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise Invalid("archive", f"the archive is larger than {MAX_ARCHIVE_BYTES // 1_000_000} MB")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise Invalid("archive", "not a zip archive; export a project to get one") from exc
-    with archive:
-        entries = archive.infolist()
+class ArchiveFile:
+    """A received archive on disk: its listing is checked on opening, then entries are read one at a time,
+    each within a limit and all within MAX_UNPACKED_BYTES. Blocking: call it off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise Invalid("archive", "not a zip archive; export a project to get one") from exc
+        self._unpacked = 0
+        try:
+            self.references = self._check_listing()
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _check_listing(self) -> set[str]:
+        entries = self._zip.infolist()
         if len(entries) > MAX_ENTRIES:
             raise Invalid("archive", f"the archive holds {len(entries)} files; at most {MAX_ENTRIES} are accepted")
-        total = sum(e.file_size for e in entries)
-        if total > MAX_UNPACKED_BYTES:
-            raise Invalid("archive", "the archive unpacks to more than 1 GB")
+        if sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+            raise Invalid("archive", f"the archive unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GB")
         for entry in entries:
             if entry.filename != "bible.json" and not _REFERENCE_NAME.match(entry.filename):
                 raise Invalid("archive", f"unexpected file '{entry.filename}' in the archive")
             if entry.compress_size and entry.file_size / entry.compress_size > MAX_RATIO:
                 raise Invalid("archive", f"'{entry.filename}' compresses suspiciously well (a zip bomb?)")
-        if "bible.json" not in archive.namelist():
+            if entry.flag_bits & 0x1 or entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise Invalid("archive", f"'{entry.filename}' is encrypted or packed in a way the studio does not read")
+        names = {e.filename for e in entries}
+        if "bible.json" not in names:
             raise Invalid("archive", "bible.json is missing; this is not a studio bible archive")
+        return names - {"bible.json"}
+
+    def read(self, name: str, limit: int) -> bytes:
+        """The entry's bytes. Invalid: larger than `limit` or than what is left of MAX_UNPACKED_BYTES, or damaged.
+
+        The header's size is checked first, but the bytes actually unpacked decide."""
+        info = self._zip.getinfo(name)
+        if info.file_size > limit:
+            raise Invalid("archive", f"'{name}' unpacks to more than {limit // 2**20} MB")
         try:
-            raw = json.loads(archive.read("bible.json"))
-            files = {e.filename: archive.read(e) for e in entries if e.filename != "bible.json"}
+            with self._zip.open(info) as stream:
+                data = stream.read(limit + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise Invalid("archive", f"the archive is damaged ({name} cannot be unpacked); export it again") from exc
+        if len(data) > limit:
+            raise Invalid("archive", f"'{name}' unpacks to more than {limit // 2**20} MB")
+        self._unpacked += len(data)
+        if self._unpacked > MAX_UNPACKED_BYTES:
+            raise Invalid("archive", f"the archive unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GB")
+        return data
+
+    def bible(self) -> BibleArchive:
+        """bible.json, validated. Invalid: not JSON, nested too deep, not a studio bible, or a bad value."""
+        try:
+            raw = json.loads(self.read("bible.json", MAX_BIBLE_BYTES))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Invalid("archive", f"bible.json is not valid JSON: {exc}") from exc
-        except zipfile.BadZipFile as exc:
-            raise Invalid("archive", f"the archive is damaged: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise Invalid("archive", "bible.json is not a studio bible (wrong 'format')")
-    if raw.get("version") != VERSION:
-        raise Invalid("archive", f"bible version {raw.get('version')} is not supported (this studio reads {VERSION})")
-    try:
-        bible = BibleArchive.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise Invalid(f"archive.{where}", first["msg"]) from exc
-    return bible, files
+        except RecursionError as exc:  # the parser gives up on deep nesting before we could measure it
+            raise Invalid("archive", f"bible.json nests deeper than {MAX_JSON_DEPTH} levels") from exc
+        if _depth(raw) > MAX_JSON_DEPTH:
+            raise Invalid("archive", f"bible.json nests deeper than {MAX_JSON_DEPTH} levels")
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise Invalid("archive", "bible.json is not a studio bible (wrong 'format')")
+        if raw.get("version") != VERSION:
+            raise Invalid(
+                "archive", f"bible version {raw.get('version')} is not supported (this studio reads {VERSION})"
+            )
+        try:
+            return BibleArchive.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise Invalid(f"archive.{where}", first["msg"]) from exc
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+def _depth(value: object) -> int:
+    """How deep lists and objects nest in parsed JSON, measured without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:
+            pending.extend((child, level + 1) for child in children)
+    return deepest

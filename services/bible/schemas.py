@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from services.changes import Changes
 from services.errors import Invalid
 
 ContentRating = Literal["G", "PG", "PG-13", "R", "NC-17"]
@@ -18,6 +19,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A sampler or scheduler as ComfyUI or A1111 names it ("dpmpp_2m_sde_gpu", "DPM++ 2M Karras").
+SamplerName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 StyleName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w][\w .-]*$")
 ]
@@ -42,7 +45,9 @@ class ProjectDraft(_Strict):
     frame_rate: float = Field(24.0, ge=1, le=120)
 
 
-class ProjectChanges(_Strict):
+class ProjectChanges(Changes):
+    clearable = frozenset({"default_style"})  # null: no default style
+
     name: Name | None = None
     description: Text | None = None
     genre: Short | None = None
@@ -90,8 +95,8 @@ class StyleDraft(_Strict):
     checkpoint_model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     cfg_scale: float = Field(7.0, ge=1.0, le=30.0)
     steps: int = Field(30, ge=1, le=150)
-    sampler: Short = "DPM++ 2M Karras"
-    scheduler: Short | None = None
+    sampler: SamplerName = "DPM++ 2M Karras"
+    scheduler: SamplerName | None = None
     width: int = Field(768, ge=256, le=2048)
     height: int = Field(768, ge=256, le=2048)
     positive_prompt_template: Text = ""
@@ -123,8 +128,8 @@ class ProfileDraft(_Strict):
     style_label: Short = ""
     default_cfg: float = Field(7.0, ge=1.0, le=30.0)
     default_steps: int = Field(25, ge=1, le=150)
-    default_sampler: Short | None = None
-    default_scheduler: Short | None = None
+    default_sampler: SamplerName | None = None
+    default_scheduler: SamplerName | None = None
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     rescale_cfg: float | None = Field(None, ge=0.0, le=1.0)
     min_side: int = Field(256, ge=64, le=4096, multiple_of=8)
@@ -162,7 +167,7 @@ class CharacterDraft(_Strict):
     appearance_data: AppearanceData = Field(default_factory=AppearanceData)
 
 
-class CharacterChanges(_Strict):
+class CharacterChanges(Changes):
     name: Name | None = None
     design_prompt: Annotated[str, StringConstraints(max_length=4000)] | None = None
     appearance_data: AppearanceData | None = None

@@ -76,8 +76,9 @@ class ReviewDecisions:
                     updated_at=now,
                 )
             )
+            # Raising leaves the rollback to the session's transaction; rolling back here would close it
+            # under the context manager and turn the loser's 409 into a 500.
             if result.rowcount != 1:  # another station's decision landed between our read and write
-                await session.rollback()
                 raise Conflict(f"image {image_id} was just decided elsewhere; showing the next one")
             decision = ReviewDecision(
                 image_id=image_id,
@@ -143,9 +144,8 @@ class ReviewDecisions:
                     updated_at=now,
                 )
             )
-            if result.rowcount != 1:
-                await session.rollback()
-                raise Conflict(f"image {image.id} changed while undoing; not undone")
+            if result.rowcount != 1:  # a simultaneous undo or decision won (see decide)
+                raise Conflict(f"image {decision.image_id} was just undone or decided elsewhere; not undone")
             decision.undone_at = now
             session.add(decision)
         restored = await self._get(decision.image_id)

@@ -23,9 +23,9 @@ from services.datasets.store import Admission, DatasetStore, NewImage
 from services.errors import Invalid, StudioError
 from services.imaging import MAX_UPLOAD_BYTES, check_image
 from services.jobs import JobDraft, JobFilter, JobQueue, ProgressSink
-from services.media import FramePlan, download_video, extract_frames, probe_video
+from services.media import VIDEO_CONTAINERS, FramePlan, download_video, extract_frames, probe_video
 from services.media_store import MediaStore
-from services.uploads import receive_upload
+from services.uploads import STAGING, receive_upload
 from studio.config import Settings
 from studio.db import Database
 from studio.models import Character, Job, JobPriority, JobState
@@ -39,7 +39,6 @@ INGEST_KINDS = (INGEST_IMAGES, INGEST_VIDEO, INGEST_URL, INGEST_SCAN)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 MAX_FILES_PER_UPLOAD = 1000
 MAX_SCAN_FILES = 20_000
-STAGING = "staging"
 INBOX = "inbox"
 # Archive signatures: refused with a message that says what to do instead.
 _ARCHIVES = ((b"PK\x03\x04", "ZIP"), (b"\x1f\x8b", "gzip"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"), (b"Rar!", "RAR"))
@@ -47,8 +46,10 @@ _ARCHIVES = ((b"PK\x03\x04", "ZIP"), (b"\x1f\x8b", "gzip"), (b"7z\xbc\xaf\x27\x1
 
 @dataclass(frozen=True)
 class UploadedFile:
+    """One file of an upload, read as it arrives: the studio never holds a whole upload in memory."""
+
     name: str
-    data: bytes
+    chunks: AsyncIterator[bytes]
 
 
 def check_file_name(name: str) -> str:
@@ -60,22 +61,19 @@ def check_file_name(name: str) -> str:
     return name
 
 
-def refuse_archive(name: str, data: bytes) -> None:
+def refuse_archive(data: bytes) -> None:
     for magic, kind in _ARCHIVES:
         if data.startswith(magic) or (kind == "ZIP" and data[:4] == b"PK\x05\x06"):
-            raise Invalid("files", f"{name}: {kind} archives are not accepted; extract the images and upload them")
+            raise Invalid("files", f"{kind} archives are not accepted; extract the images and upload them")
     if len(data) > 262 and data[257:262] == b"ustar":
-        raise Invalid("files", f"{name}: tar archives are not accepted; extract the images and upload them")
+        raise Invalid("files", "tar archives are not accepted; extract the images and upload them")
 
 
-def check_upload(file: UploadedFile) -> None:
-    """Raise Invalid naming the file when it is not an acceptable image."""
-    check_file_name(file.name)
-    refuse_archive(file.name, file.data)
-    try:
-        check_image(file.data, "files")
-    except Invalid as exc:
-        raise Invalid("files", f"{file.name}: {exc.message}") from exc
+def check_staged_image(path: Path) -> None:
+    """Raise Invalid when the received file at `path` is not an acceptable image."""
+    data = path.read_bytes()  # at most MAX_UPLOAD_BYTES: receive_upload refused anything larger
+    refuse_archive(data)
+    check_image(data, "files")
 
 
 class Ingestion:
@@ -99,31 +97,43 @@ class Ingestion:
     # --- requests (checked now, run as jobs) ------------------------------------------------------
 
     async def ingest_images(self, character_id: int, files: list[UploadedFile], actor: str) -> Job:
-        """Queue uploaded images. Invalid (nothing written): no files, too many, or any bad file or name."""
+        """Queue uploaded images. Invalid (nothing kept): no files, too many, or any bad file or name.
+
+        Each file is received into the staging folder and checked before the next one is read, so a
+        request holds at most one file in memory however many it sends."""
         character = await self._character(character_id)
         if not files:
             raise Invalid("files", "choose at least one image")
         if len(files) > MAX_FILES_PER_UPLOAD:
             raise Invalid("files", f"upload at most {MAX_FILES_PER_UPLOAD} files at once (or use a folder scan)")
-        problems = []
-        for file in files:
-            try:
-                await asyncio.to_thread(check_upload, file)
-            except Invalid as exc:
-                problems.append(exc.message)
-        if problems:
-            raise Invalid(
-                "files",
-                f"{len(problems)} of {len(files)} files refused, nothing was added: "
-                + "; ".join(problems[:10])
-                + (" …" if len(problems) > 10 else ""),
-            )
         folder = self._new_staging()
-        staged = []
-        for index, file in enumerate(files):
-            relative = f"{folder}/{index:05d}"
-            await self._media.write(relative, file.data)
-            staged.append({"path": relative, "name": file.name})
+        staged, problems = [], []
+        try:
+            for index, file in enumerate(files):
+                try:
+                    check_file_name(file.name)
+                except Invalid as exc:
+                    problems.append(exc.message)
+                    continue
+                relative = f"{folder}/{index:05d}"
+                path = self._media.path_of(relative)
+                try:
+                    await receive_upload(file.chunks, path, MAX_UPLOAD_BYTES // 2**20, "image")
+                    await asyncio.to_thread(check_staged_image, path)
+                except Invalid as exc:
+                    problems.append(f"{file.name}: {exc.message}")
+                    continue
+                staged.append({"path": relative, "name": file.name})
+            if problems:
+                raise Invalid(
+                    "files",
+                    f"{len(problems)} of {len(files)} files refused, nothing was added: "
+                    + "; ".join(problems[:10])
+                    + (" …" if len(problems) > 10 else ""),
+                )
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, self._media.path_of(folder), True)
+            raise
         return await self._submit(
             character, INGEST_IMAGES, {"staged": staged, "staging": folder}, f"Upload of {len(files)} image(s)", actor
         )
@@ -139,7 +149,7 @@ class Ingestion:
         path = self._media.path_of(relative)
         try:
             await receive_upload(chunks, path, self._settings.max_video_upload_mb, "video", "max_video_upload_mb")
-            await probe_video(path)
+            await probe_video(path, VIDEO_CONTAINERS, name)
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, self._media.path_of(folder), True)
             raise

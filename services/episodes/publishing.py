@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from services.episodes.episodes import Episodes, episode_label
-from services.errors import Conflict, Invalid
+from services.errors import BackendUnavailable, Conflict, Invalid
 from services.jobs import JobDraft, ProgressSink
 from services.media_store import MediaStore
 from services.publishing import CastMember, Library, Publication, Release
@@ -191,7 +191,9 @@ class EpisodePublishing:
     def _library(self, kind: str) -> Library:
         library = self._libraries.get(kind)
         if library is None:
-            raise Invalid("library", f"the '{kind}' library is no longer set up; set it up again to change it")
+            raise BackendUnavailable(
+                "library", f"the '{kind}' library is no longer set up; set it up again to change it"
+            )
         return library
 
 

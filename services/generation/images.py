@@ -22,7 +22,7 @@ from services.datasets.categories import negatives_for
 from services.datasets.curation import Curation
 from services.datasets.feedback import Feedback
 from services.datasets.store import Admission, DatasetStore, NewImage
-from services.errors import Invalid, NotFound
+from services.errors import BackendUnavailable, Invalid, NotFound
 from services.generation.provenance import embed_provenance
 from services.imaging import check_image
 from services.jobs import JobDraft, JobQueue, new_batch_id
@@ -218,7 +218,7 @@ class ImageGeneration:
     def _check_device(self, device: str | None) -> str | None:
         comfy_devices = self._settings.comfyui_devices
         if not comfy_devices:
-            raise Invalid(
+            raise BackendUnavailable(
                 "device",
                 f"no device has a ComfyUI server; add one to the `devices` setting, e.g. {COMFYUI_DEVICE_EXAMPLE}",
             )

@@ -4,6 +4,7 @@ from services.media.animatic import CameraMove, camera_move_for, render_animatic
 from services.media.clips import ClipInfo, grab_frame, grab_jpeg, probe_clip, review_frames
 from services.media.frames import (
     DOWNLOAD_FORMAT,
+    VIDEO_CONTAINERS,
     ExtractedFrame,
     FramePlan,
     ProgressCallback,
@@ -15,6 +16,7 @@ from services.media.frames import (
 
 __all__ = [
     "DOWNLOAD_FORMAT",
+    "VIDEO_CONTAINERS",
     "CameraMove",
     "ClipInfo",
     "ExtractedFrame",

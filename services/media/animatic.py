@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from services.errors import Invalid
+from services.imaging import UNREADABLE, unreadable_image
 from services.media.frames import ProgressCallback, file_url, run_ffmpeg
 
 CameraKind = Literal["static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "shake"]
@@ -219,8 +220,8 @@ def _fitted_pixels(source: Path, width: int, height: int) -> bytes:
         with Image.open(source) as opened:
             image = ImageOps.exif_transpose(opened)  # as people see it, not as the camera stored it
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise Invalid("source", f"{source.name} is not a readable image ({exc})") from exc
+    except (*UNREADABLE, Image.DecompressionBombError) as exc:
+        raise Invalid("source", f"{source.name} is {unreadable_image(exc)}") from exc
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: keep the top 8 bits, as a viewer shows them
         image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

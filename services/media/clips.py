@@ -65,7 +65,7 @@ async def grab_frame(video: Path, at: float | Literal["first", "last"], out: Pat
 
 async def grab_jpeg(video: Path, at: float, out: Path, quality: int = 88) -> Path:
     """The frame at `at` seconds as a JPEG (posters and thumbnails: media servers want .jpg)."""
-    still = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.png")
+    still = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.part.png")
     try:
         await grab_frame(video, at, still)
         await asyncio.to_thread(_to_jpeg, still, out, quality)

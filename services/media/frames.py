@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from services.children import spawn
 from services.errors import Invalid, StudioError
 from services.toolchain import INSTALL_HINT
 
@@ -36,6 +37,20 @@ PROBE_TIMEOUT_SECONDS = 60.0
 DOWNLOAD_FORMAT = "bestvideo[height<=1080]+bestaudio/best[height<=1080]/best"
 _STDERR_TAIL = 12  # ffmpeg/yt-dlp lines kept for error messages
 _LINE_LIMIT = 1 << 20  # asyncio's default 64 KiB line limit is too small for some ffmpeg side-data lines
+# The containers (ffmpeg demuxer names) a user's video may come in. Playlists (HLS, DASH), ffconcat lists and
+# other indirections are left out: they make ffmpeg read further files, which could be anywhere on this machine.
+VIDEO_CONTAINERS = ("mov", "matroska", "avi", "mpegts", "mpeg", "flv", "ogg", "asf")
+# What a file that is not on the allow-list is, in words, by the demuxer ffmpeg found for it.
+_INDIRECTIONS = {
+    "hls": "an HLS playlist",
+    "dash": "a DASH manifest",
+    "webm_dash_manifest": "a DASH manifest",
+    "concat": "an ffconcat list",
+    "sdp": "an SDP session description",
+    "rtsp": "an RTSP address",
+    "ffmetadata": "an ffmpeg metadata file",
+}
+_NOT_ON_WHITELIST = re.compile(r"\[(\w+) @ 0x[0-9a-f]+\] Format not on whitelist")
 
 
 @dataclass(frozen=True)
@@ -75,9 +90,10 @@ class VideoInfo:
 # --- probing ------------------------------------------------------------------------------------------------
 
 
-async def probe_video(path: Path) -> VideoInfo:
-    """Describe a video file; Invalid("video") when it is missing, unreadable or has no video stream."""
-    info, _ = await _describe(path)
+async def probe_video(path: Path, formats: Sequence[str] | None = None, name: str | None = None) -> VideoInfo:
+    """Describe a video file (a user's: pass `formats=VIDEO_CONTAINERS`); Invalid("video") naming `name` (default:
+    the file's name) when it is missing, unreadable, in another container or has no video stream."""
+    info, _ = await _describe(path, formats, name)
     return info
 
 
@@ -86,9 +102,9 @@ async def probe_video_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
     return await _describe_stream(path)
 
 
-async def _describe(path: Path) -> tuple[VideoInfo, int]:
+async def _describe(path: Path, formats: Sequence[str] | None = None, name: str | None = None) -> tuple[VideoInfo, int]:
     """The video's description and the index of its first real video stream (for `-map`)."""
-    info, video = await _describe_stream(path)
+    info, video = await _describe_stream(path, formats, name)
     return info, int(video.get("index", 0))
 
 
@@ -97,20 +113,23 @@ async def ffprobe(
     kind: str = "video",
     name: str | None = None,
     show: Sequence[str] = ("-show_format", "-show_streams"),
+    formats: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """ffprobe's JSON for the format and streams of a file (or what `show` asks for), or of bytes held in
-    memory (fed on stdin).
+    memory (fed on stdin). ffprobe reads only that file (or stdin), and with `formats` only those containers.
 
-    Invalid(kind) naming `name` (default: the file's name) when the file is missing or ffprobe cannot read it.
+    Invalid(kind) naming `name` (default: the file's name) when the file is missing or ffprobe cannot read it;
+    NotAccepted when it is in another container (a playlist, a concat list, a picture...).
     """
     in_memory = isinstance(source, bytes)
     name = name or ("the data" if in_memory else source.name)  # type: ignore[union-attr]
     if not in_memory and not await asyncio.to_thread(source.is_file):  # type: ignore[union-attr]
         raise Invalid(kind, f"{name} does not exist")
+    limits = _input_limits("pipe" if in_memory else "file", formats)
     target = ["-i", "pipe:0"] if in_memory else [_file_url(source)]  # type: ignore[arg-type]
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn(
         _tool("ffprobe"),
-        *["-v", "error", "-print_format", "json", *show, *target],
+        *["-v", "error", "-print_format", "json", *show, *limits, *target],
         stdin=asyncio.subprocess.PIPE if in_memory else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -124,6 +143,8 @@ async def ffprobe(
         await _stop(proc)
         raise
     if proc.returncode != 0:
+        if refused := _NOT_ON_WHITELIST.search(err.decode(errors="replace")):
+            raise NotAccepted(kind, name, refused[1])
         reason = _last_line(err.decode(errors="replace")) or f"ffprobe exit code {proc.returncode}"
         if in_memory:
             reason = reason.removeprefix("pipe:0: ")
@@ -136,9 +157,31 @@ async def ffprobe(
         raise StudioError(f"ffprobe printed something other than JSON for {name}") from exc
 
 
-async def _describe_stream(path: Path) -> tuple[VideoInfo, dict[str, Any]]:
-    name = path.name
-    described = await ffprobe(path)
+def _input_limits(protocol: str, formats: Sequence[str] | None = None) -> list[str]:
+    """Input options (before `-i`) that let ffmpeg or ffprobe open nothing but the named input through
+    `protocol` ("file" or "pipe"), and, given `formats`, only those containers."""
+    options = ["-protocol_whitelist", protocol]
+    return [*options, "-format_whitelist", ",".join(formats)] if formats else options
+
+
+class NotAccepted(Invalid):
+    """ffprobe found a container that is not on the caller's allow-list: a playlist, a concat list, a picture..."""
+
+    def __init__(self, kind: str, name: str, demuxer: str) -> None:
+        self.picture = demuxer.endswith("_pipe") or demuxer in ("image2", "gif", "webp")
+        if demuxer in _INDIRECTIONS:
+            what = _INDIRECTIONS[demuxer]
+        else:
+            what = "a picture" if self.picture else f"in the {demuxer} format"
+        article = "an" if kind[0] in "aeiou" else "a"
+        super().__init__(kind, f"{name} is {what}, not {article} {kind}; upload the {kind} itself")
+
+
+async def _describe_stream(
+    path: Path, formats: Sequence[str] | None = None, name: str | None = None
+) -> tuple[VideoInfo, dict[str, Any]]:
+    name = name or path.name
+    described = await ffprobe(path, name=name, formats=formats)
     streams = described.get("streams") or []
     # Cover art inside audio files shows up as a video stream; it is not a video.
     videos = [
@@ -176,14 +219,15 @@ async def extract_frames(
     """Take frames at scene changes and at least every `interval_seconds`, up to `max_frames`, as PNGs in out_dir.
 
     One ffmpeg pass decodes the video once; frames are named frame_NNNN_<ms>ms.png (a second run into the
-    same folder replaces them). Invalid("video") when the file is not a usable video; StudioError with
-    ffmpeg's last lines when ffmpeg fails. A cut-off file gives the frames before the cut.
+    same folder replaces them). The video is a user's: only VIDEO_CONTAINERS are read. Invalid("video") when
+    the file is not a usable video; StudioError with ffmpeg's last lines when ffmpeg fails. A cut-off file
+    gives the frames before the cut.
     """
-    info, stream = await _describe(video)
+    info, stream = await _describe(video, VIDEO_CONTAINERS)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     # ffmpeg writes into a private folder; finished frames are renamed into out_dir, so a failed or
     # cancelled run leaves nothing half-written behind.
-    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".frames-", dir=out_dir))
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".frames-", suffix=".part", dir=out_dir))
     try:
         shown, scores, log = await _run_selection(video, stream, work, plan, info, progress)
         return await asyncio.to_thread(_collect, work, out_dir, shown, scores, plan, video.name, log)
@@ -236,6 +280,7 @@ async def _run_selection(
         return True
 
     args = [
+        *_input_limits("file", VIDEO_CONTAINERS),
         "-i",
         _file_url(video),
         "-map",
@@ -353,7 +398,7 @@ async def download_video(
         "--",
         url,
     ]
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn(
         sys.executable,
         *args,
         stdin=asyncio.subprocess.DEVNULL,
@@ -511,7 +556,7 @@ async def run_ffmpeg(
     """
     ffmpeg = _tool("ffmpeg")
     common = ["-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel, "-progress", "pipe:1"]
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn(
         ffmpeg,
         *common,
         *args,

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import Invalid
-from services.media.frames import ffprobe
+from services.media.frames import NotAccepted, ffprobe
 
-# The container ffprobe names -> the file suffix the music cache stores it under.
+# The container ffprobe names -> the file suffix the music cache stores it under. Audio is read only in these
+# containers: a playlist or a concat list would make ffprobe and ffmpeg read other files.
 SUFFIXES = {
     "wav": ".wav",
     "mp3": ".mp3",
@@ -21,6 +22,9 @@ SUFFIXES = {
     "w64": ".w64",
     "matroska,webm": ".webm",
 }
+
+
+_ACCEPTED = "WAV, MP3, FLAC, OGG, M4A"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,11 @@ async def probe_audio_bytes(data: bytes, name: str) -> AudioInfo:
 
 async def _probe(source: Path | bytes, name: str) -> AudioInfo:
     try:
-        described = await ffprobe(source, "audio file", name)
+        described = await ffprobe(source, "audio file", name, formats=tuple(SUFFIXES))
+    except NotAccepted as exc:
+        if exc.picture:
+            raise NotAudio(f"{name} is a picture, not audio; upload an audio file ({_ACCEPTED})") from exc
+        raise NotAudio(exc.message) from exc
     except Invalid as exc:
         raise NotAudio(exc.message) from exc
     streams = described.get("streams") or []
@@ -68,11 +76,8 @@ async def _probe(source: Path | bytes, name: str) -> AudioInfo:
         s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
     ]
     if not audio:
-        container = str((described.get("format") or {}).get("format_name") or "")
-        if container.endswith("_pipe") or container in ("image2", "gif", "webp"):
-            raise NotAudio(f"{name} is a picture, not audio; upload an audio file (WAV, MP3, FLAC, OGG, M4A)")
         what = "a video without sound" if pictures else "no audio stream"
-        raise NotAudio(f"{name} has {what}; upload an audio file (WAV, MP3, FLAC, OGG, M4A)")
+        raise NotAudio(f"{name} has {what}; upload an audio file ({_ACCEPTED})")
     stream, container = audio[0], described.get("format") or {}
     return AudioInfo(
         duration_seconds=_seconds(container.get("duration")) or _seconds(stream.get("duration")),

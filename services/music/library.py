@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from services.errors import Conflict, Invalid, NotFound
+from services.errors import BackendUnavailable, Conflict, Invalid, NotFound
 from services.jobs import FINISHED_STATES, JobChanged, JobDraft, JobQueue
 from services.media_store import MediaStore
 from services.music.audio import AudioInfo, NotAudio, probe_audio
@@ -290,12 +290,12 @@ class MusicLibrary:
     async def generate(self, project_id: int, request: MusicRequest, actor: str) -> tuple[MusicTrack, Job]:
         """Queue a piece on ACE-Step; the new track is `generating` until its job ends.
 
-        Invalid: no device hosts ACE-Step ("device"), an unknown mood, a duration outside 1-300 s, a seed
+        BackendUnavailable: no device hosts ACE-Step. Invalid: an unknown mood, a duration outside 1-300 s, a seed
         outside 0..2^31-1, an empty or overlong caption, a scene of another project. NotFound: no such project
         or scene. Conflict: the scene is deleted.
         """
         if (reason := self.generation_unavailable()) is not None:
-            raise Invalid("device", reason)
+            raise BackendUnavailable("device", reason)
         await self._project(project_id)
         scene = await self._scene_for(project_id, request.scene_id) if request.scene_id else None
         mood = check_mood(request.mood) if request.mood else mood_of(scene.mood if scene else None)
@@ -343,12 +343,12 @@ class MusicLibrary:
 
     async def retry(self, track_id: int, actor: str) -> MusicTrack:
         """Generate a failed track again (its job again, when the queue still has it). Conflict: not failed.
-        Invalid("device"): no device hosts ACE-Step."""
+        BackendUnavailable: no device hosts ACE-Step."""
         track = await self.get(track_id)
         if track.source != "generated" or track.status != "failed":
             raise Conflict(f"“{track.title}” is {track.status}; only a failed generated track can be retried")
         if (reason := self.generation_unavailable()) is not None:
-            raise Invalid("device", reason)
+            raise BackendUnavailable("device", reason)
         job = await self._job_of(track)
         if job is not None and job.state in (JobState.FAILED, JobState.CANCELLED):
             await self._jobs.retry(job.id, actor)  # type: ignore[arg-type]  # the job event sets it generating

@@ -19,9 +19,10 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, Self, TypeVar
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from services.errors import Invalid
+from services.imaging import UNREADABLE, unreadable_image
 from services.publishing.layout import EPISODE_VIDEO_SUFFIXES
 from services.publishing.release import LibraryPathError, PublishError
 
@@ -297,8 +298,8 @@ def jpeg_bytes(source: Path, field: str) -> bytes:
             out = io.BytesIO()
             flat.save(out, "JPEG", quality=JPEG_QUALITY)
             return out.getvalue()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Invalid(field, f"{source} is not a readable picture ({exc}); make the picture again") from exc
+    except UNREADABLE as exc:
+        raise Invalid(field, f"{source.name} is {unreadable_image(exc)}") from exc
 
 
 def _create(path: Path) -> BinaryIO:

@@ -5,7 +5,9 @@ A scene generation is one CPU job (`scene.generate`) that walks the shots. Comfy
 attempt as its own GPU job on a device; the animatic engine renders in the scene job itself (ffmpeg), so a
 scene never waits for a CPU slot it holds. Everything the walk has done is written on the shots (status,
 attempts with their job ids, frames), so after a restart the requeued scene job skips finished shots and
-waits again for the GPU job an attempt already queued instead of rendering it twice.
+waits again for the GPU job an attempt already queued instead of rendering it twice. When the scene job ends
+without finishing its walk (cancelled, failed, lost twice, or while the studio was down), `_settle` closes
+what it owned: no shot or scene is left "generating", and the GPU jobs its attempts wait for are cancelled.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 from sqlmodel import col, select
 
 from services.errors import Conflict, Invalid, NotFound, StudioError
+from services.generation.images import MAX_SEED
 from services.jobs import FINISHED_STATES, JobChanged, JobDraft, JobQueue, ProgressSink, new_batch_id
 from services.llm import configured_llm
 from services.media import camera_move_for, grab_frame, render_animatic
@@ -90,9 +93,14 @@ class SceneGeneration:
         # (run, shot id) a person cancelled while their scene renders: the walk skips them. In memory only:
         # after a restart a cancelled shot is simply rendered.
         self._skipped: set[tuple[str, uuid.UUID]] = set()
+        events.subscribe(JobChanged, self._job_changed)
 
-    async def start(self, scene_id: uuid.UUID, actor: str, shot_ids: list[uuid.UUID] | None = None) -> Job:
+    async def start(
+        self, scene_id: uuid.UUID, actor: str, shot_ids: list[uuid.UUID] | None = None, seed: int | None = None
+    ) -> Job:
         """Queue the scene's generation (all shots, or only `shot_ids`). Conflict: it is already generating.
+        `seed` (0 .. MAX_SEED) is every shot's first attempt's, for a run that renders the same each time;
+        retries, and every attempt without it, draw a random one.
 
         Invalid: a shot cannot be rendered as set up (no source for an image-to-video engine, a duration
         the engine cannot make, an engine no device can run) — said before any GPU time is spent.
@@ -107,10 +115,12 @@ class SceneGeneration:
         if shot_ids is not None and len(wanted) != len(set(shot_ids)):
             raise Invalid("shot_ids", "some shots are not in this scene")
         await self.plan(shots, wanted)
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise Invalid("seed", f"give a seed from 0 to {MAX_SEED}, or none for random ones")
         run = uuid.uuid4().hex
         draft = JobDraft(
             kind=SCENE_JOB,
-            payload={"scene_id": str(scene_id), "shot_ids": [str(s.id) for s in wanted], "run": run},
+            payload={"scene_id": str(scene_id), "shot_ids": [str(s.id) for s in wanted], "run": run, "seed": seed},
             title=f"Scene {scene.scene_number}: {scene.title or 'untitled'}",
             priority=JobPriority.INTERACTIVE,
             project_id=scene.project_id,
@@ -261,7 +271,11 @@ class SceneGeneration:
                 # The chain continues from the last shot that has a last frame (a skipped one may have none).
                 previous = reloaded if reloaded.last_frame_path or previous is None else previous
         except asyncio.CancelledError:
-            await self._finish_scene(scene_id, "cancelled", run)
+            # Settled here too (not only on the "cancelled" event): this is after the walk's last write.
+            # A shutdown leaves the job running, to be requeued on the next start, and the rows to it.
+            ended = await self._jobs.get(job.id)  # type: ignore[arg-type]
+            if ended.state in FINISHED_STATES:
+                await self._settle(ended)
             raise
         status = "completed" if failed == 0 else ("partial" if finished else "failed")
         await self._finish_scene(scene_id, status, run)
@@ -282,7 +296,8 @@ class SceneGeneration:
         for trial in range(len(attempts) + 1, len(gates) + 1):
             threshold = gates[trial - 1] if engine != "animatic" else 0.0
             n = base + trial
-            attempt = await self._attempt(job, run, project, shot, engine, n, threshold, first_frame, folder)
+            chosen = job.payload.get("seed") if trial == 1 else None
+            attempt = await self._attempt(job, run, project, shot, engine, n, threshold, first_frame, folder, chosen)
             attempts.append(attempt)
             await self._save_attempts(shot, run, attempts)
             await self._progress(shot, "generating", n, attempt.get("score"), _attempt_message(attempt))
@@ -310,9 +325,13 @@ class SceneGeneration:
         threshold: float,
         first_frame: str | None,
         folder: str,
+        seed: int | None,
     ) -> dict[str, Any]:
         queued = _pending_attempt(shot, run, n)  # queued before a restart: same seed, same job
-        seed = queued["seed"] if queued else self._rng.randint(0, 2**32 - 1)
+        if queued:
+            seed = queued["seed"]
+        elif seed is None:
+            seed = self._rng.randint(0, MAX_SEED)
         steps = BASE_STEPS + EXTRA_STEPS_PER_RETRY * (n - 1)
         record: dict[str, Any] = {"n": n, "run": run, "engine": engine, "seed": seed, "steps": steps}
         record["threshold"] = threshold
@@ -422,7 +441,7 @@ class SceneGeneration:
         return VIDEO_JOB, None
 
     async def _wait_for(self, job_id: int) -> Job:
-        """Wait for a GPU job to finish; cancelling the scene cancels it too."""
+        """Wait for a GPU job to finish (when the scene job ends first, `_settle` cancels it)."""
         changed = asyncio.Event()
 
         def wake(event: JobChanged) -> None:
@@ -439,10 +458,6 @@ class SceneGeneration:
                     async with asyncio.timeout(CHILD_POLL_SECONDS * 10):
                         await changed.wait()
                 changed.clear()
-        except asyncio.CancelledError:
-            with contextlib.suppress(Conflict, NotFound):
-                await self._jobs.cancel(job_id, "studio")
-            raise
         finally:
             unsubscribe()
 
@@ -530,9 +545,66 @@ class SceneGeneration:
                 row.attempts = [*others, {**record, "pending": True}]
                 session.add(row)
 
+    async def reconcile(self) -> int:
+        """On start: scenes left generating whose job ended while the studio was down (or before it settled
+        them) are settled. Returns how many."""
+        query = (
+            select(Job)
+            .join(Scene, col(Scene.generation_job_id) == Job.id)
+            .where(Scene.generation_status == "generating", col(Job.state).in_(list(FINISHED_STATES)))
+        )
+        async with self._db.session() as session:
+            ended = list((await session.exec(query)).all())
+        for job in ended:
+            await self._settle(job)
+        return len(ended)
+
+    async def _job_changed(self, event: JobChanged) -> None:
+        if event.kind != SCENE_JOB or event.change not in ("failed", "cancelled", "retried"):
+            return
+        with contextlib.suppress(NotFound):  # the project (its scene, its jobs) was deleted meanwhile
+            job = await self._jobs.get(event.job_id)
+            if event.change == "retried":
+                await self._generating_again(job)
+            else:
+                await self._settle(job)
+
+    async def _settle(self, job: Job) -> None:
+        """The scene job ended before its walk did (cancelled, failed, lost twice): the GPU jobs its attempts
+        still wait for are cancelled, its shots go back to what they had, the scene's status follows them."""
+        scene_id, run = uuid.UUID(job.payload["scene_id"]), job.payload["run"]
+        scene, shots = await self._scene_with_shots(scene_id)
+        if scene.generation_job_id != job.id:
+            return  # a later generation owns the scene now
+        waiting = [a.get("job_id") for s in shots for a in s.attempts if a.get("run") == run and a.get("pending")]
+        for child_id in filter(None, waiting):
+            with contextlib.suppress(Conflict, NotFound):
+                await self._jobs.cancel(child_id, "studio")
+        if scene.generation_status == "generating" or any(s.status in ("generating", "pending") for s in shots):
+            await self._finish_scene(scene_id, "cancelled" if job.state == JobState.CANCELLED else "stopped", run)
+
+    async def _generating_again(self, job: Job) -> None:
+        """A person retried the scene job: the scene is generating again (editing waits for it)."""
+        async with self._db.session() as session:
+            scene = await session.get(Scene, uuid.UUID(job.payload["scene_id"]))
+            if scene is None or scene.generation_job_id != job.id or scene.generation_status == "generating":
+                return
+            scene.generation_status = "generating"
+            session.add(scene)
+        await self._events.emit(
+            SceneChanged(
+                actor=job.created_by,
+                scene_id=str(scene.id),
+                project_id=scene.project_id,
+                change="generating",
+                label=f"{scene.title or 'untitled'}: generating again",
+            )
+        )
+
     async def _finish_scene(self, scene_id: uuid.UUID, status: str, run: str) -> None:
         """Close a run: a shot it did not finish goes back to what it had (its earlier video, if any), an
-        attempt whose GPU job it cancelled is marked so, and the scene's status follows its shots."""
+        attempt whose GPU job it cancelled is marked so, and the scene's status follows its shots. `status`
+        is the walk's outcome, or "cancelled" / "stopped" (the job failed) when the walk did not end."""
         changed: list[Shot] = []
         async with self._db.session() as session:
             scene = await session.get(Scene, scene_id)
@@ -547,8 +619,9 @@ class SceneGeneration:
                     changed.append(shot)
             done = sum(1 for s in shots if s.status in DONE)
             scene.completed_shots = done
-            if status == "cancelled":
-                status = "completed" if done == len(shots) else ("partial" if done else "draft")
+            if status in ("cancelled", "stopped"):
+                unfinished = "draft" if status == "cancelled" else "failed"
+                status = "completed" if done == len(shots) else ("partial" if done else unfinished)
             scene.generation_status = status
             session.add(scene)
         for shot in changed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.bible import Characters, Projects
-from services.errors import Conflict, Invalid
+from services.errors import BackendUnavailable, Conflict, Invalid
 from services.llm import LLM_DEVICE_EXAMPLE, configured_llm
 from services.scenes.events import SceneChanged
 from services.scenes.scenes import Scenes
@@ -33,12 +33,12 @@ class StoryPlanner:
     async def preview(self, project_id: int, scenes_wanted: tuple[int, int] = (3, 8)) -> StoryPlan:
         """Ask the LLM for scenes and shots from the storyline, world and cast; nothing is saved.
 
-        Invalid: no LLM configured. StoryPlanError: the model gave no valid plan (it was asked again).
+        BackendUnavailable: no LLM configured. StoryPlanError: the model gave no valid plan (it was asked again).
         """
         context = await self._context(project_id, scenes_wanted)
         client = configured_llm(self._settings, timeout=max(120.0, self._settings.vision_timeout_seconds))
         if client is None:
-            raise Invalid(
+            raise BackendUnavailable(
                 "llm", f"story to scenes needs an LLM; add a device with an llm_url, e.g. {LLM_DEVICE_EXAMPLE}"
             )
         try:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.scenes.presets import CameraAngle, ShotType, Transition
+from studio.ids import RowId
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
@@ -52,10 +53,10 @@ class ShotDraft(_Strict):
     duration_seconds: float = Field(3.0, ge=0.5, le=60)
     description: Text = ""
     motion_prompt: Annotated[str, StringConstraints(max_length=1000)] = ""
-    characters_present: list[int] = Field(default_factory=list, max_length=12)
-    source_image_id: int | None = None
+    characters_present: list[RowId] = Field(default_factory=list, max_length=12)
+    source_image_id: RowId | None = None
     dialogue_text: Annotated[str, StringConstraints(max_length=1000)] = ""
-    dialogue_character_id: int | None = None
+    dialogue_character_id: RowId | None = None
     transition_type: Transition = "dissolve"
     transition_duration: float = Field(0.3, ge=0, le=5)
     video_engine: Engine | None = Field(None, description="Unset: the studio proposes one from the shot.")
@@ -68,11 +69,11 @@ class ShotChanges(_Strict):
     duration_seconds: float | None = Field(None, ge=0.5, le=60)
     description: Text | None = None
     motion_prompt: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    characters_present: list[int] | None = Field(None, max_length=12)
-    source_image_id: int | None = None
+    characters_present: list[RowId] | None = Field(None, max_length=12)
+    source_image_id: RowId | None = None
     clear_source: bool | None = Field(None, description="true removes the source image")
     dialogue_text: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    dialogue_character_id: int | None = None
+    dialogue_character_id: RowId | None = None
     transition_type: Transition | None = None
     transition_duration: float | None = Field(None, ge=0, le=5)
     video_engine: Engine | None = None

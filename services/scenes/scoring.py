@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.datasets.triage import TriageThresholds, laplacian_variance
 from services.errors import Invalid
+from services.imaging import UNREADABLE, unreadable_image
 from services.llm import ChatMessage, LlmClient, LlmError
 from services.llm.replies import ReplyError, parse_reply
 from services.media.clips import review_frames
@@ -206,8 +207,8 @@ def _decode(data: bytes, name: str) -> Image.Image:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
             return opened.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Invalid(name, f"not a readable image ({exc})") from exc
+    except UNREADABLE as exc:
+        raise Invalid(name, unreadable_image(exc)) from exc
 
 
 def _fit_within(size: tuple[int, int], longer: int) -> tuple[int, int]:

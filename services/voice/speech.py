@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from services.children import spawn
 from services.errors import Invalid, StudioError
 from services.unreachable import why_unreachable
 from services.voice.profile import VoiceEngine, VoiceProfile
@@ -236,7 +237,7 @@ class EspeakSpeech:
 
     async def _spawn(self, args: list[str], with_stdin: bool) -> asyncio.subprocess.Process:
         creating = asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
+            spawn(
                 self._program,
                 *args,
                 stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from studio.api.assistant import assistant_router
 from studio.api.bible import bible_router
 from studio.api.datasets import datasets_router
+from studio.api.deps import refuse_unstorable_text
 from studio.api.episodes import episodes_router
-from studio.api.errors import install_error_handlers
+from studio.api.errors import document_errors, errors, install_error_handlers
 from studio.api.jobs import jobs_router
 from studio.api.music import music_router
 from studio.api.scenes import scenes_router
@@ -32,23 +33,29 @@ def build_api(studio: Studio) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(refuse_unstorable_text)],
     )
     install_error_handlers(api)
     api.include_router(system_router(studio))
-    api.include_router(bible_router(studio))
-    api.include_router(jobs_router(studio))
-    api.include_router(datasets_router(studio))
-    api.include_router(scenes_router(studio))
-    api.include_router(episodes_router(studio))
-    api.include_router(music_router(studio))
-    api.include_router(voices_router(studio))
-    api.include_router(assistant_router(studio))
-    _declare_bearer_scheme(api)
+    # Every route but health and the token endpoint is behind the guard, which answers 401 off the trusted networks.
+    for router in (
+        bible_router(studio),
+        jobs_router(studio),
+        datasets_router(studio),
+        scenes_router(studio),
+        episodes_router(studio),
+        music_router(studio),
+        voices_router(studio),
+        assistant_router(studio),
+    ):
+        api.include_router(router, responses=errors(401))
+    _complete_document(api)
     return api
 
 
-def _declare_bearer_scheme(api: FastAPI) -> None:
-    """The guard checks tokens before routing; declare the scheme so /api/docs offers 'Authorize'."""
+def _complete_document(api: FastAPI) -> None:
+    """The guard checks tokens before routing: declare the scheme so /api/docs offers 'Authorize'. And the
+    error bodies are the studio's own, not FastAPI's defaults."""
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:
@@ -58,6 +65,7 @@ def _declare_bearer_scheme(api: FastAPI) -> None:
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             }
             schema["security"] = [{"bearer": []}, {}]
+            document_errors(schema)
             api.openapi_schema = schema
         return api.openapi_schema
 

@@ -14,9 +14,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.assistant import AssistantNotConfigured, Turn
+from services.assistant import Turn
 from studio.api.deps import current_principal
+from studio.api.errors import errors
 from studio.auth import Principal
+from studio.ids import RowId
 from studio.root import Studio
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -53,7 +55,7 @@ class StatusOut(BaseModel):
 class AskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=4000)
-    project_id: int | None = Field(None, description="the project's thread; null: the thread outside projects")
+    project_id: RowId | None = Field(None, description="the project's thread; null: the thread outside projects")
 
 
 class EnhanceIn(BaseModel):
@@ -86,47 +88,39 @@ def assistant_router(studio: Studio) -> APIRouter:
         return StatusOut(kind=found.kind, name=found.name, url=found.url, state=found.state, detail=found.detail)
 
     @router.get("/messages", response_model=list[MessageOut])
-    async def messages(_: Caller, project_id: int | None = None, limit: int = 200) -> list[Any]:
+    async def messages(_: Caller, project_id: RowId | None = None, limit: int = 200) -> list[Any]:
         """A thread, oldest first: a project's, or without `project_id` the one outside projects."""
         return await assistant.history(project_id, max(1, min(limit, 1000)))
 
-    @router.post("/ask", response_model=TurnOut)
+    @router.post("/ask", response_model=TurnOut, responses=errors(404, 502, 503))
     async def ask(body: AskIn, caller: Caller) -> TurnOut:
         """Ask about the production; the answer cites the project's notes it used as `sources`."""
-        return await answered(await _started(assistant.ask(body.project_id, body.question, caller.name)))
+        return await answered(await assistant.ask(body.project_id, body.question, caller.name))
 
-    @router.post("/enhance-prompt", response_model=TurnOut)
+    @router.post("/enhance-prompt", response_model=TurnOut, responses=errors(404, 502, 503))
     async def enhance(body: EnhanceIn, caller: Caller) -> TurnOut:
         """Suggest a better shot motion prompt or character design prompt. Nothing changes until the
         suggestion is applied with POST /api/assistant/messages/{id}/apply."""
-        return await answered(await _started(assistant.enhance(body.target, body.id, caller.name)))
+        return await answered(await assistant.enhance(body.target, body.id, caller.name))
 
-    @router.post("/narrate", response_model=TurnOut)
+    @router.post("/narrate", response_model=TurnOut, responses=errors(404, 502, 503))
     async def narrate(body: NarrateIn, caller: Caller) -> TurnOut:
         """A narration of the scene, for the storyline."""
-        return await answered(await _started(assistant.narrate(str(body.scene_id), caller.name)))
+        return await answered(await assistant.narrate(str(body.scene_id), caller.name))
 
-    @router.post("/messages/{message_id}/apply", response_model=MessageOut)
-    async def apply(message_id: int, caller: Caller) -> Any:
+    @router.post("/messages/{message_id}/apply", response_model=MessageOut, responses=errors(404, 409))
+    async def apply(message_id: RowId, caller: Caller) -> Any:
         """Apply a pending suggestion (409 when its prompt changed since, or it was already settled)."""
         return await assistant.apply(message_id, caller.name)
 
-    @router.post("/messages/{message_id}/discard", response_model=MessageOut)
-    async def discard(message_id: int, caller: Caller) -> Any:
+    @router.post("/messages/{message_id}/discard", response_model=MessageOut, responses=errors(404, 409))
+    async def discard(message_id: RowId, caller: Caller) -> Any:
         """Settle a pending suggestion without changing anything."""
         return await assistant.discard(message_id, caller.name)
 
-    @router.post("/messages/{message_id}/revert", response_model=MessageOut)
-    async def revert(message_id: int, caller: Caller) -> Any:
+    @router.post("/messages/{message_id}/revert", response_model=MessageOut, responses=errors(404, 409))
+    async def revert(message_id: RowId, caller: Caller) -> Any:
         """Undo an applied suggestion (409 when the prompt was edited since)."""
         return await assistant.revert(message_id, caller.name)
 
     return router
-
-
-async def _started(starting: Any) -> Turn:
-    """The turn, or 503 with how to set an assistant up."""
-    try:
-        return await starting
-    except AssistantNotConfigured as exc:
-        raise HTTPException(503, str(exc)) from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,16 +19,17 @@ from services.datasets import (
 )
 from services.datasets.browse import Sort
 from services.errors import Invalid
-from services.imaging import MAX_UPLOAD_BYTES
 from services.media import FramePlan
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
+from studio.api.errors import errors
 from studio.api.jobs import JobOut
+from studio.api.uploads import chunks_of
 from studio.auth import Principal
+from studio.ids import MAX_ROW_ID, RowId
 from studio.models import ApprovalState, DatasetImage, ReviewDecision
 from studio.root import Studio
 
 Caller = Annotated[Principal, Depends(current_principal)]
-_CHUNK = 1024 * 1024
 
 
 class ImageOut(BaseModel):
@@ -109,7 +109,7 @@ class DecisionIn(BaseModel):
 
 class BulkDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_ids: list[int] = Field(min_length=1, max_length=5000)
+    image_ids: list[RowId] = Field(min_length=1, max_length=5000)
     state: ApprovalState
     categories: list[str] = Field(default_factory=list, max_length=10)
     reasons: list[str] = Field(default_factory=list, max_length=10)
@@ -117,8 +117,8 @@ class BulkDecisionIn(BaseModel):
 
 class ReassignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_ids: list[int] = Field(min_length=1, max_length=5000)
-    character_id: int
+    image_ids: list[RowId] = Field(min_length=1, max_length=5000)
+    character_id: RowId
 
 
 class FramesIn(BaseModel):
@@ -129,13 +129,13 @@ class FramesIn(BaseModel):
 
 
 class UrlIngestIn(FramesIn):
-    character_id: int
+    character_id: RowId
     url: str = Field(min_length=8, max_length=2000)
 
 
 class ScanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    character_id: int
+    character_id: RowId
     folder: str | None = Field(None, max_length=4000, description="A folder inside an import folder.")
     device: str | None = Field(None, max_length=32, description="A ComfyUI device whose outputs to import.")
 
@@ -157,21 +157,18 @@ def datasets_router(studio: Studio) -> APIRouter:
             scene_threshold=body.scene_threshold or s.video_scene_threshold,
         )
 
-    @router.post("/ingest/images", response_model=JobOut, status_code=202)
+    @router.post("/ingest/images", response_model=JobOut, status_code=202, responses=errors(404))
     async def ingest_images(
-        caller: Caller, character_id: Annotated[int, Form()], files: Annotated[list[UploadFile], File()]
+        caller: Caller, character_id: Annotated[RowId, Form()], files: Annotated[list[UploadFile], File()]
     ) -> Any:
         """Upload images (PNG, JPEG, WebP) into a character's dataset. One bad file refuses them all (422)."""
-        uploaded = []
-        for upload in files:
-            data = await upload.read(MAX_UPLOAD_BYTES + 1)
-            uploaded.append(UploadedFile(upload.filename or "", data))
+        uploaded = [UploadedFile(upload.filename or "", chunks_of(upload)) for upload in files]
         return await ingestion.ingest_images(character_id, uploaded, caller.name)
 
-    @router.post("/ingest/video", response_model=JobOut, status_code=202)
+    @router.post("/ingest/video", response_model=JobOut, status_code=202, responses=errors(404))
     async def ingest_video(
         caller: Caller,
-        character_id: Annotated[int, Form()],
+        character_id: Annotated[RowId, Form()],
         file: Annotated[UploadFile, File()],
         max_frames: Annotated[int | None, Form(ge=1, le=2000)] = None,
         interval_seconds: Annotated[float | None, Form(gt=0, le=3600)] = None,
@@ -179,21 +176,17 @@ def datasets_router(studio: Studio) -> APIRouter:
     ) -> Any:
         """Upload a video; frames at scene changes and at an interval (capped) join the dataset."""
 
-        async def chunks() -> AsyncIterator[bytes]:
-            while chunk := await file.read(_CHUNK):
-                yield chunk
-
         plan = plan_of(
             FramesIn(max_frames=max_frames, interval_seconds=interval_seconds, scene_threshold=scene_threshold)
         )
-        return await ingestion.ingest_video(character_id, file.filename or "video", chunks(), caller.name, plan)
+        return await ingestion.ingest_video(character_id, file.filename or "video", chunks_of(file), caller.name, plan)
 
-    @router.post("/ingest/url", response_model=JobOut, status_code=202)
+    @router.post("/ingest/url", response_model=JobOut, status_code=202, responses=errors(404))
     async def ingest_url(body: UrlIngestIn, caller: Caller) -> Any:
         """Download a video page or file with yt-dlp, then take frames as for an uploaded video."""
         return await ingestion.ingest_url(body.character_id, body.url, caller.name, plan_of(body))
 
-    @router.post("/ingest/scan", response_model=JobOut, status_code=202)
+    @router.post("/ingest/scan", response_model=JobOut, status_code=202, responses=errors(404))
     async def ingest_scan(body: ScanIn, caller: Caller) -> Any:
         """Import the images of a folder (inside an import folder) or of a ComfyUI device's history."""
         if (body.folder is None) == (body.device is None):
@@ -202,18 +195,18 @@ def datasets_router(studio: Studio) -> APIRouter:
             return await ingestion.scan_folder(body.character_id, body.folder, caller.name)
         return await ingestion.scan_comfyui(body.character_id, body.device or "", caller.name)
 
-    @router.get("/images", response_model=ImagePageOut)
+    @router.get("/images", response_model=ImagePageOut, responses=errors(404))
     async def list_images(
         _: Caller,
-        project_id: int,
-        character_id: int | None = None,
+        project_id: RowId,
+        character_id: RowId | None = None,
         state: Annotated[list[ApprovalState] | None, Query()] = None,
         source: Annotated[list[str] | None, Query()] = None,
         flag: Annotated[list[str] | None, Query(description=f"triage flags: {', '.join(TRIAGE_FLAGS)}")] = None,
         duplicates: Literal["any", "only", "hide"] = "any",
         needs_human: bool = False,
         sort: Sort = "newest",
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> ImagePageOut:
         """A page of a project's dataset images, filtered and sorted, with the total that match."""
@@ -233,50 +226,50 @@ def datasets_router(studio: Studio) -> APIRouter:
         )
         return ImagePageOut(items=[ImageOut.of(i) for i in page.items], total=page.total, offset=offset, limit=limit)
 
-    @router.get("/images/{image_id}", response_model=ImageOut)
-    async def get_image(image_id: int, _: Caller) -> ImageOut:
+    @router.get("/images/{image_id}", response_model=ImageOut, responses=errors(404))
+    async def get_image(image_id: RowId, _: Caller) -> ImageOut:
         """A dataset image with its triage values, vision review, duplicate link and provenance."""
         return ImageOut.of(await studio.images.image(image_id))
 
-    @router.get("/images/{image_id}/file", response_class=FileResponse)
-    async def image_file(image_id: int, _: Caller) -> FileResponse:
+    @router.get("/images/{image_id}/file", response_class=FileResponse, responses=errors(404))
+    async def image_file(image_id: RowId, _: Caller) -> FileResponse:
         image = await studio.images.image(image_id)
         return FileResponse(studio.media.path_of(image.file_path), headers=IMMUTABLE_CACHE)
 
-    @router.get("/images/{image_id}/decisions", response_model=list[DecisionOut])
-    async def image_decisions(image_id: int, _: Caller) -> list[ReviewDecision]:
+    @router.get("/images/{image_id}/decisions", response_model=list[DecisionOut], responses=errors(404))
+    async def image_decisions(image_id: RowId, _: Caller) -> list[ReviewDecision]:
         """Every decision about the image, oldest first, including automatic ones and undone ones."""
         return await decisions.history(image_id)
 
-    @router.post("/images/{image_id}/decision", response_model=DecidedOut)
-    async def decide(image_id: int, body: DecisionIn, caller: Caller) -> DecidedOut:
+    @router.post("/images/{image_id}/decision", response_model=DecidedOut, responses=errors(404, 409))
+    async def decide(image_id: RowId, body: DecisionIn, caller: Caller) -> DecidedOut:
         """Approve, reject (with categories) or reset an image. 409 when `version` is stale."""
         verdict = Verdict(body.state, categories=tuple(body.categories), reasons=tuple(body.reasons))
         image, decision = await decisions.decide(image_id, verdict, caller.name, expected_version=body.version)
         return DecidedOut(image=ImageOut.of(image), decision=DecisionOut.model_validate(decision))
 
-    @router.post("/images/decisions", response_model=list[ImageOut])
+    @router.post("/images/decisions", response_model=list[ImageOut], responses=errors(404, 409))
     async def decide_many(body: BulkDecisionIn, caller: Caller) -> list[ImageOut]:
         """Decide many images at once; returns the ones that changed."""
         verdict = Verdict(body.state, categories=tuple(body.categories), reasons=tuple(body.reasons))
         return [ImageOut.of(image) for image, _ in await decisions.decide_many(body.image_ids, verdict, caller.name)]
 
-    @router.post("/decisions/{decision_id}/undo", response_model=ImageOut)
-    async def undo(decision_id: int, caller: Caller) -> ImageOut:
+    @router.post("/decisions/{decision_id}/undo", response_model=ImageOut, responses=errors(404, 409))
+    async def undo(decision_id: RowId, caller: Caller) -> ImageOut:
         """Put the image back as it was before the decision. 409 when it changed since."""
         return ImageOut.of(await decisions.undo(decision_id, caller.name))
 
-    @router.post("/images/reassign", response_model=list[ImageOut])
+    @router.post("/images/reassign", response_model=list[ImageOut], responses=errors(404, 409))
     async def reassign(body: ReassignIn, caller: Caller) -> list[ImageOut]:
         """Move images to another character of the same project; they wait for review there."""
         return [ImageOut.of(i) for i in await decisions.reassign(body.image_ids, body.character_id, caller.name)]
 
-    @router.get("/review/queue", response_model=list[ImageOut])
+    @router.get("/review/queue", response_model=list[ImageOut], responses=errors(404))
     async def review_queue(
         _: Caller,
-        project_id: int,
-        character_id: int | None = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        project_id: RowId,
+        character_id: RowId | None = None,
+        after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> list[ImageOut]:
         """Pending images for a review station, oldest first, after image id `after`."""
@@ -290,8 +283,10 @@ def datasets_router(studio: Studio) -> APIRouter:
             for c in REJECTION_CATEGORIES
         ]
 
-    @router.get("/characters/{character_id}/learned-negatives", response_model=LearnedNegativesOut)
-    async def learned_negatives(character_id: int, _: Caller) -> LearnedNegativesOut:
+    @router.get(
+        "/characters/{character_id}/learned-negatives", response_model=LearnedNegativesOut, responses=errors(404)
+    )
+    async def learned_negatives(character_id: RowId, _: Caller) -> LearnedNegativesOut:
         """The negative terms the character's rejected images teach its next generations."""
         learned = await studio.feedback.learned_negatives(character_id)
         return LearnedNegativesOut(terms=list(learned.terms), counts=learned.counts)

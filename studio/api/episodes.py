@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.episodes import EpisodeChanges, EpisodeDraft, EpisodeEntry, EpisodeScenes
 from studio.api.deps import current_principal
+from studio.api.errors import errors
 from studio.api.files import stored_file
 from studio.api.jobs import JobOut
 from studio.auth import Principal
+from studio.ids import RowId
 from studio.models import Episode
 from studio.root import Studio
 
@@ -117,17 +119,19 @@ def episodes_router(studio: Studio) -> APIRouter:
             for lib in studio.episode_publishing.libraries()
         ]
 
-    @router.get("/projects/{project_id}/episodes", response_model=list[EpisodeOut])
-    async def list_episodes(project_id: int, _: Caller, include_deleted: bool = False) -> list[Episode]:
+    @router.get("/projects/{project_id}/episodes", response_model=list[EpisodeOut], responses=errors(404))
+    async def list_episodes(project_id: RowId, _: Caller, include_deleted: bool = False) -> list[Episode]:
         await studio.projects.get(project_id)
         return await episodes.list(project_id, include_deleted)
 
-    @router.post("/projects/{project_id}/episodes", response_model=EpisodeOut, status_code=201)
-    async def create_episode(project_id: int, body: EpisodeDraft, caller: Caller) -> Episode:
+    @router.post(
+        "/projects/{project_id}/episodes", response_model=EpisodeOut, status_code=201, responses=errors(404, 409)
+    )
+    async def create_episode(project_id: RowId, body: EpisodeDraft, caller: Caller) -> Episode:
         """Add an episode, numbered after the last one unless `episode_number` is given (409 when taken)."""
         return await episodes.create(project_id, body, caller.name)
 
-    @router.get("/episodes/{episode_id}", response_model=EpisodeDetail)
+    @router.get("/episodes/{episode_id}", response_model=EpisodeDetail, responses=errors(404))
     async def get_episode(episode_id: uuid.UUID, _: Caller) -> EpisodeDetail:
         """The episode, its scenes in order, its publication, its running jobs and why it is out of date."""
         episode = await episodes.get(episode_id)
@@ -144,17 +148,17 @@ def episodes_router(studio: Studio) -> APIRouter:
             publication_out_of_date=studio.episode_publishing.out_of_date(episode),
         )
 
-    @router.patch("/episodes/{episode_id}", response_model=EpisodeOut)
+    @router.patch("/episodes/{episode_id}", response_model=EpisodeOut, responses=errors(404, 409))
     async def update_episode(episode_id: uuid.UUID, body: EpisodeChanges, caller: Caller) -> Episode:
         """Change the title, number, description or story arc; `deleted: false` restores a deleted episode."""
         return await episodes.update(episode_id, body, caller.name)
 
-    @router.delete("/episodes/{episode_id}", response_model=EpisodeOut)
+    @router.delete("/episodes/{episode_id}", response_model=EpisodeOut, responses=errors(404, 409))
     async def delete_episode(episode_id: uuid.UUID, caller: Caller) -> Episode:
         """Soft delete; `PATCH {"deleted": false}` restores. 409 while published, assembling or publishing."""
         return await episodes.delete(episode_id, caller.name)
 
-    @router.put("/episodes/{episode_id}/scenes", response_model=list[EpisodeSceneOut])
+    @router.put("/episodes/{episode_id}/scenes", response_model=list[EpisodeSceneOut], responses=errors(404, 409))
     async def set_scenes(episode_id: uuid.UUID, body: EpisodeScenes, caller: Caller) -> list[EpisodeSceneOut]:
         """Replace the scene list with these scenes in this order, each with its transition into the next.
 
@@ -164,7 +168,7 @@ def episodes_router(studio: Studio) -> APIRouter:
 
     # --- assembly -----------------------------------------------------------------------------------
 
-    @router.post("/episodes/{episode_id}/assemble", response_model=JobOut, status_code=202)
+    @router.post("/episodes/{episode_id}/assemble", response_model=JobOut, status_code=202, responses=errors(404, 409))
     async def assemble(episode_id: uuid.UUID, caller: Caller) -> Any:
         """Join the assembled scenes with their transitions into one video (a job; follow it at /api/jobs/{id}).
 
@@ -173,18 +177,18 @@ def episodes_router(studio: Studio) -> APIRouter:
         """
         return await studio.episode_assembly.start(episode_id, caller.name)
 
-    @router.get("/episodes/{episode_id}/video", response_class=FileResponse)
+    @router.get("/episodes/{episode_id}/video", response_class=FileResponse, responses=errors(404))
     async def video(episode_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
         """The assembled episode (MP4); answers Range requests. `v` (e.g. the assembly time) caches it for good."""
         episode = await episodes.get(episode_id)
         return await stored_file(studio.media, episode.final_video_path, "video/mp4", v, missing=NOT_ASSEMBLED)
 
-    @router.get("/episodes/{episode_id}/thumbnail", response_class=FileResponse)
+    @router.get("/episodes/{episode_id}/thumbnail", response_class=FileResponse, responses=errors(404))
     async def thumbnail(episode_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
         episode = await episodes.get(episode_id)
         return await stored_file(studio.media, episode.thumbnail_path, "image/jpeg", v, missing=NOT_ASSEMBLED)
 
-    @router.get("/episodes/{episode_id}/subtitles.{fmt}", response_class=FileResponse)
+    @router.get("/episodes/{episode_id}/subtitles.{fmt}", response_class=FileResponse, responses=errors(404))
     async def subtitles(episode_id: uuid.UUID, fmt: Literal["vtt", "srt"], _: Caller, v: str | None = None) -> Any:
         """The dialogue as SRT (for media servers) or WebVTT (for a browser's <track>), timed as it is heard."""
         episode = await episodes.get(episode_id)
@@ -193,7 +197,9 @@ def episodes_router(studio: Studio) -> APIRouter:
 
     # --- publishing ---------------------------------------------------------------------------------
 
-    @router.post("/episodes/{episode_id}/publish", response_model=JobOut, status_code=202)
+    @router.post(
+        "/episodes/{episode_id}/publish", response_model=JobOut, status_code=202, responses=errors(404, 409, 503)
+    )
     async def publish(episode_id: uuid.UUID, caller: Caller, body: PublishIn | None = None) -> Any:
         """Copy the assembled episode into a library (a job); the default library is the local folder.
 
@@ -201,7 +207,7 @@ def episodes_router(studio: Studio) -> APIRouter:
         """
         return await studio.episode_publishing.start(episode_id, (body or PublishIn()).library, caller.name)
 
-    @router.delete("/episodes/{episode_id}/publish", response_model=UnpublishedOut)
+    @router.delete("/episodes/{episode_id}/publish", response_model=UnpublishedOut, responses=errors(404, 409, 503))
     async def unpublish(episode_id: uuid.UUID, caller: Caller) -> UnpublishedOut:
         """Remove exactly what the last publish wrote from the library. 422 when it is not published."""
         episode, note = await studio.episode_publishing.unpublish(episode_id, caller.name)

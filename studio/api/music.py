@@ -7,7 +7,6 @@ Static paths (`/music/moods`, `/music/temp-beds/...`) are registered before `/mu
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,13 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.music import MAX_SECONDS, MIN_SECONDS, MusicRequest, mood_of, track_label
 from services.music.library import MAX_CAPTION, MAX_SEED
 from studio.api.deps import current_principal
+from studio.api.errors import errors
 from studio.api.jobs import JobOut
+from studio.api.uploads import chunks_of
 from studio.auth import Principal
+from studio.ids import RowId
 from studio.models import MusicTrack
 from studio.root import Studio
 
 Caller = Annotated[Principal, Depends(current_principal)]
-_CHUNK = 1024 * 1024
 
 
 class TrackOut(BaseModel):
@@ -95,7 +96,7 @@ class RestoreIn(BaseModel):
 
 class AttachIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    track_id: int | None = Field(description="The track to play under the scene; null: the mood's temp bed.")
+    track_id: RowId | None = Field(description="The track to play under the scene; null: the mood's temp bed.")
 
 
 class SceneMusicOut(BaseModel):
@@ -129,62 +130,64 @@ def music_router(studio: Studio) -> APIRouter:
 
     # --- a project's music ------------------------------------------------------------------------
 
-    @router.get("/projects/{project_id}/music", response_model=list[TrackOut])
-    async def list_tracks(project_id: int, _: Caller, deleted: bool = False) -> list[TrackOut]:
+    @router.get("/projects/{project_id}/music", response_model=list[TrackOut], responses=errors(404))
+    async def list_tracks(project_id: RowId, _: Caller, deleted: bool = False) -> list[TrackOut]:
         """The project's tracks, newest first (`deleted=true` includes deleted ones)."""
         return [TrackOut.of(t) for t in await music.list(project_id, include_deleted=deleted)]
 
-    @router.post("/projects/{project_id}/music", response_model=TrackOut, status_code=201)
+    @router.post("/projects/{project_id}/music", response_model=TrackOut, status_code=201, responses=errors(404))
     async def upload(
-        project_id: int,
+        project_id: RowId,
         caller: Caller,
         file: Annotated[UploadFile, File()],
         title: Annotated[str | None, Form(max_length=200)] = None,
     ) -> TrackOut:
         """Upload an audio file (WAV, MP3, FLAC, OGG, M4A...; at most max_music_upload_mb and 20 minutes)."""
+        return TrackOut.of(await music.upload(project_id, file.filename or "", chunks_of(file), caller.name, title))
 
-        async def chunks() -> AsyncIterator[bytes]:
-            while chunk := await file.read(_CHUNK):
-                yield chunk
-
-        return TrackOut.of(await music.upload(project_id, file.filename or "", chunks(), caller.name, title))
-
-    @router.post("/projects/{project_id}/music/generate", response_model=GenerateOut, status_code=202)
-    async def generate(project_id: int, body: GenerateIn, caller: Caller) -> GenerateOut:
-        """Queue a piece on ACE-Step; the track is `generating` until its job ends (422: no ACE-Step device)."""
+    @router.post(
+        "/projects/{project_id}/music/generate",
+        response_model=GenerateOut,
+        status_code=202,
+        responses=errors(404, 409, 503),
+    )
+    async def generate(project_id: RowId, body: GenerateIn, caller: Caller) -> GenerateOut:
+        """Queue a piece on ACE-Step; the track is `generating` until its job ends (503: no ACE-Step device)."""
         request = MusicRequest(**body.model_dump())
         track, job = await music.generate(project_id, request, caller.name)
         return GenerateOut(track=TrackOut.of(track), job=JobOut.model_validate(job))
 
-    @router.post("/projects/{project_id}/music/temp-beds", response_model=TrackOut, status_code=201)
-    async def keep_temp_bed(project_id: int, body: TempBedIn, caller: Caller) -> TrackOut:
+    @router.post(
+        "/projects/{project_id}/music/temp-beds", response_model=TrackOut, status_code=201, responses=errors(404)
+    )
+    async def keep_temp_bed(project_id: RowId, body: TempBedIn, caller: Caller) -> TrackOut:
         """Keep a mood's temp bed as a track, so a scene of another mood can play it."""
         return TrackOut.of(await music.keep_temp_bed(project_id, body.mood, caller.name))
 
     # --- one track --------------------------------------------------------------------------------
 
-    @router.get("/music/{track_id}", response_model=TrackOut)
-    async def get_track(track_id: int, _: Caller) -> TrackOut:
+    @router.get("/music/{track_id}", response_model=TrackOut, responses=errors(404))
+    async def get_track(track_id: RowId, _: Caller) -> TrackOut:
         return TrackOut.of(await music.get(track_id))
 
-    @router.get("/music/{track_id}/audio", response_class=FileResponse)
-    async def audio(track_id: int, _: Caller) -> FileResponse:
+    @router.get("/music/{track_id}/audio", response_class=FileResponse, responses=errors(404))
+    async def audio(track_id: RowId, _: Caller) -> FileResponse:
         """The track's audio; Range requests get 206 partial content (players seek with them)."""
         return FileResponse(await music.audio_path(track_id))
 
-    @router.delete("/music/{track_id}", response_model=DeletedOut)
-    async def delete(track_id: int, caller: Caller, detach: bool = False) -> DeletedOut:
+    @router.delete("/music/{track_id}", response_model=DeletedOut, responses=errors(404, 409))
+    async def delete(track_id: RowId, caller: Caller, detach: bool = False) -> DeletedOut:
         """Soft delete. 409 when scenes play it, unless `detach=true` (the reply lists them for restore)."""
         deleted = await music.delete(track_id, caller.name, detach=detach)
         return DeletedOut(track=TrackOut.of(deleted.track), detached_scenes=deleted.detached_scenes)
 
-    @router.post("/music/{track_id}/restore", response_model=TrackOut)
-    async def restore(track_id: int, caller: Caller, body: RestoreIn | None = None) -> TrackOut:
+    @router.post("/music/{track_id}/restore", response_model=TrackOut, responses=errors(404, 409))
+    async def restore(track_id: RowId, caller: Caller, body: RestoreIn | None = None) -> TrackOut:
         """Bring a deleted track back, attaching it again to `reattach`'s scenes (those without other music)."""
         return TrackOut.of(await music.restore(track_id, caller.name, body.reattach if body else ()))
 
-    @router.post("/music/{track_id}/retry", response_model=TrackOut, status_code=202)
-    async def retry(track_id: int, caller: Caller) -> TrackOut:
+    @router.post("/music/{track_id}/retry", response_model=TrackOut, status_code=202, responses=errors(404, 409, 503))
+    async def retry(track_id: RowId, caller: Caller) -> TrackOut:
         """Generate a failed track again."""
         return TrackOut.of(await music.retry(track_id, caller.name))
 
@@ -209,12 +212,12 @@ def music_router(studio: Studio) -> APIRouter:
             track=TrackOut.of(track) if track else None,
         )
 
-    @router.get("/scenes/{scene_id}/music", response_model=SceneMusicOut)
+    @router.get("/scenes/{scene_id}/music", response_model=SceneMusicOut, responses=errors(404))
     async def get_scene_music(scene_id: uuid.UUID, _: Caller) -> Any:
         """What scene assembly will mix under the scene: its track, or the mood's temp bed and why."""
         return await scene_music(scene_id)
 
-    @router.post("/scenes/{scene_id}/music", response_model=SceneMusicOut)
+    @router.post("/scenes/{scene_id}/music", response_model=SceneMusicOut, responses=errors(404, 409))
     async def set_scene_music(scene_id: uuid.UUID, body: AttachIn, caller: Caller) -> Any:
         """Attach a ready track of the scene's project (`null` detaches). 404: no such scene or track; 422: a
         track of another project; 409: the scene or track is deleted, or the track is not ready."""

@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.errors import NotFound
 from services.scenes import SceneChanges, SceneDraft, ShotChanges, ShotDraft, StoryPlan, motion_presets
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
+from studio.api.errors import errors
 from studio.api.files import stored_file
 from studio.api.jobs import JobOut
 from studio.auth import Principal
+from studio.ids import RowId
 from studio.models import Scene, Shot
 from studio.root import Studio
 
@@ -141,66 +143,71 @@ def scenes_router(studio: Studio) -> APIRouter:
         """Curated motion prompts per shot type (one type with `shot_type`)."""
         return {kind: list(prompts) for kind, prompts in motion_presets(shot_type).items()}
 
-    @router.get("/projects/{project_id}/scenes", response_model=list[SceneListItem])
-    async def list_scenes(project_id: int, _: Caller, include_deleted: bool = False) -> list[SceneListItem]:
+    @router.get("/projects/{project_id}/scenes", response_model=list[SceneListItem], responses=errors(404))
+    async def list_scenes(project_id: RowId, _: Caller, include_deleted: bool = False) -> list[SceneListItem]:
         return [
             SceneListItem(scene=SceneOut.model_validate(s.scene), shots=s.shots, seconds=s.seconds)
             for s in await scenes.list(project_id, include_deleted)
         ]
 
-    @router.post("/projects/{project_id}/scenes", response_model=SceneOut, status_code=201)
-    async def create_scene(project_id: int, body: SceneDraft, caller: Caller) -> Scene:
+    @router.post("/projects/{project_id}/scenes", response_model=SceneOut, status_code=201, responses=errors(404))
+    async def create_scene(project_id: RowId, body: SceneDraft, caller: Caller) -> Scene:
         return await scenes.create(project_id, body, caller.name)
 
-    @router.post("/projects/{project_id}/scenes/from-story", response_model=StoryPlan)
-    async def plan_from_story(project_id: int, body: FromStoryIn, _: Caller) -> StoryPlan:
+    @router.post("/projects/{project_id}/scenes/from-story", response_model=StoryPlan, responses=errors(400, 404, 503))
+    async def plan_from_story(project_id: RowId, body: FromStoryIn, _: Caller) -> StoryPlan:
         """A preview of scenes and shots the LLM planned from the storyline; nothing is saved."""
         return await planner.preview(project_id, (min(body.min_scenes, body.max_scenes), body.max_scenes))
 
-    @router.post("/projects/{project_id}/scenes/from-story/apply", response_model=list[SceneOut], status_code=201)
-    async def apply_plan(project_id: int, body: ApplyPlanIn, caller: Caller) -> list[Scene]:
+    @router.post(
+        "/projects/{project_id}/scenes/from-story/apply",
+        response_model=list[SceneOut],
+        status_code=201,
+        responses=errors(404, 409),
+    )
+    async def apply_plan(project_id: RowId, body: ApplyPlanIn, caller: Caller) -> list[Scene]:
         """Save a (possibly edited) plan as scenes and shots."""
         return await planner.apply(project_id, body.plan, replace=body.replace, actor=caller.name)
 
     # --- scenes -------------------------------------------------------------------------------------
 
-    @router.get("/scenes/{scene_id}", response_model=SceneOut)
+    @router.get("/scenes/{scene_id}", response_model=SceneOut, responses=errors(404))
     async def get_scene(scene_id: uuid.UUID, _: Caller) -> Scene:
         return await scenes.get(scene_id)
 
-    @router.patch("/scenes/{scene_id}", response_model=SceneOut)
+    @router.patch("/scenes/{scene_id}", response_model=SceneOut, responses=errors(404, 409))
     async def update_scene(scene_id: uuid.UUID, body: SceneChanges, caller: Caller) -> Scene:
         return await scenes.update(scene_id, body, caller.name)
 
-    @router.delete("/scenes/{scene_id}", response_model=SceneOut)
+    @router.delete("/scenes/{scene_id}", response_model=SceneOut, responses=errors(404, 409))
     async def delete_scene(scene_id: uuid.UUID, caller: Caller) -> Scene:
         """Soft delete; `PATCH {"deleted": false}` restores. 409 while it generates."""
         return await scenes.delete(scene_id, caller.name)
 
-    @router.get("/scenes/{scene_id}/shots", response_model=list[ShotOut])
+    @router.get("/scenes/{scene_id}/shots", response_model=list[ShotOut], responses=errors(404))
     async def list_shots(scene_id: uuid.UUID, _: Caller) -> list[Shot]:
         await scenes.get(scene_id)
         return await scenes.shots(scene_id)
 
-    @router.post("/scenes/{scene_id}/shots", response_model=ShotOut, status_code=201)
+    @router.post("/scenes/{scene_id}/shots", response_model=ShotOut, status_code=201, responses=errors(404, 409))
     async def add_shot(scene_id: uuid.UUID, body: ShotDraft, caller: Caller) -> Shot:
         """Add a shot (at `position`, default the end); without `video_engine` the studio proposes one."""
         return await scenes.add_shot(scene_id, body, caller.name)
 
-    @router.put("/scenes/{scene_id}/shots/order", response_model=list[ShotOut])
+    @router.put("/scenes/{scene_id}/shots/order", response_model=list[ShotOut], responses=errors(404, 409))
     async def order_shots(scene_id: uuid.UUID, body: OrderIn, caller: Caller) -> list[Shot]:
         return await scenes.reorder(scene_id, body.shot_ids, caller.name)
 
-    @router.post("/scenes/{scene_id}/generate", response_model=JobOut, status_code=202)
+    @router.post("/scenes/{scene_id}/generate", response_model=JobOut, status_code=202, responses=errors(404, 409))
     async def generate(scene_id: uuid.UUID, caller: Caller, body: GenerateIn | None = None) -> Any:
         """Render the scene's shots in order; 409 when it is already generating, 422 when a shot cannot render."""
         return await generation.start(scene_id, caller.name, body.shot_ids if body else None)
 
-    @router.post("/scenes/{scene_id}/cancel", status_code=204)
+    @router.post("/scenes/{scene_id}/cancel", status_code=204, responses=errors(404, 409))
     async def cancel(scene_id: uuid.UUID, caller: Caller) -> None:
         await generation.cancel(scene_id, caller.name)
 
-    @router.get("/scenes/{scene_id}/status", response_model=SceneStatus)
+    @router.get("/scenes/{scene_id}/status", response_model=SceneStatus, responses=errors(404))
     async def status(scene_id: uuid.UUID, _: Caller) -> SceneStatus:
         """The scene, its shots with every attempt and score, and the running generation job."""
         scene = await scenes.get(scene_id)
@@ -213,7 +220,7 @@ def scenes_router(studio: Studio) -> APIRouter:
 
     # --- assembly -----------------------------------------------------------------------------------
 
-    @router.post("/scenes/{scene_id}/assemble", response_model=JobOut, status_code=202)
+    @router.post("/scenes/{scene_id}/assemble", response_model=JobOut, status_code=202, responses=errors(404, 409))
     async def assemble(scene_id: uuid.UUID, caller: Caller) -> Any:
         """Render the scene with its transitions, voiced dialogue and ducked music in one pass (a job).
 
@@ -221,7 +228,7 @@ def scenes_router(studio: Studio) -> APIRouter:
         """
         return await studio.scene_assembly.start(scene_id, caller.name)
 
-    @router.get("/scenes/{scene_id}/video", response_class=FileResponse)
+    @router.get("/scenes/{scene_id}/video", response_class=FileResponse, responses=errors(404))
     async def scene_video(scene_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
         """The assembled scene (MP4); answers Range requests, so a player can seek.
 
@@ -229,11 +236,11 @@ def scenes_router(studio: Studio) -> APIRouter:
         """
         return await _scene_file(await scenes.get(scene_id), "final_video_path", "video/mp4", v)
 
-    @router.get("/scenes/{scene_id}/poster", response_class=FileResponse)
+    @router.get("/scenes/{scene_id}/poster", response_class=FileResponse, responses=errors(404))
     async def scene_poster(scene_id: uuid.UUID, _: Caller, v: str | None = None) -> Any:
         return await _scene_file(await scenes.get(scene_id), "poster_path", "image/jpeg", v)
 
-    @router.get("/scenes/{scene_id}/subtitles.{fmt}", response_class=FileResponse)
+    @router.get("/scenes/{scene_id}/subtitles.{fmt}", response_class=FileResponse, responses=errors(404))
     async def scene_subtitles(scene_id: uuid.UUID, fmt: Literal["vtt", "srt"], _: Caller, v: str | None = None) -> Any:
         """The dialogue as WebVTT or SRT, timed as it is heard in the assembled scene."""
         scene = await scenes.get(scene_id)
@@ -245,36 +252,36 @@ def scenes_router(studio: Studio) -> APIRouter:
 
     # --- shots --------------------------------------------------------------------------------------
 
-    @router.get("/shots/{shot_id}", response_model=ShotOut)
+    @router.get("/shots/{shot_id}", response_model=ShotOut, responses=errors(404))
     async def get_shot(shot_id: uuid.UUID, _: Caller) -> Shot:
         return await scenes.shot(shot_id)
 
-    @router.patch("/shots/{shot_id}", response_model=ShotOut)
+    @router.patch("/shots/{shot_id}", response_model=ShotOut, responses=errors(404, 409))
     async def update_shot(shot_id: uuid.UUID, body: ShotChanges, caller: Caller) -> Shot:
         return await scenes.update_shot(shot_id, body, caller.name)
 
-    @router.delete("/shots/{shot_id}", response_model=ShotOut)
+    @router.delete("/shots/{shot_id}", response_model=ShotOut, responses=errors(404, 409))
     async def delete_shot(shot_id: uuid.UUID, caller: Caller) -> Shot:
         """Delete a shot; the answer holds it, so a client can add it back at its `shot_number`."""
         return await scenes.delete_shot(shot_id, caller.name)
 
-    @router.post("/shots/{shot_id}/regenerate", response_model=JobOut, status_code=202)
+    @router.post("/shots/{shot_id}/regenerate", response_model=JobOut, status_code=202, responses=errors(404, 409))
     async def regenerate_shot(shot_id: uuid.UUID, caller: Caller) -> Any:
         """Render one shot again (with its gates), leaving the other shots as they are."""
         shot = await scenes.shot(shot_id)
         return await generation.start(shot.scene_id, caller.name, [shot_id])
 
-    @router.post("/shots/{shot_id}/cancel", status_code=204)
+    @router.post("/shots/{shot_id}/cancel", status_code=204, responses=errors(404, 409))
     async def cancel_shot(shot_id: uuid.UUID, caller: Caller) -> None:
         """Stop one shot of a running scene generation; the other shots go on. 409 when it is not rendering."""
         await generation.cancel_shot(shot_id, caller.name)
 
-    @router.post("/shots/{shot_id}/attempts/{attempt}/promote", response_model=ShotOut)
+    @router.post("/shots/{shot_id}/attempts/{attempt}/promote", response_model=ShotOut, responses=errors(404, 409))
     async def promote(shot_id: uuid.UUID, attempt: int, caller: Caller) -> Shot:
         """Use another attempt's video for the shot."""
         return await generation.promote(shot_id, attempt, caller.name)
 
-    @router.get("/shots/{shot_id}/video", response_class=FileResponse)
+    @router.get("/shots/{shot_id}/video", response_class=FileResponse, responses=errors(404))
     async def shot_video(shot_id: uuid.UUID, _: Caller, attempt: Annotated[int | None, Query(ge=1)] = None) -> Any:
         """The shot's video (or one attempt's)."""
         shot = await scenes.shot(shot_id)
@@ -283,7 +290,7 @@ def scenes_router(studio: Studio) -> APIRouter:
             raise NotFound("this shot has no video yet")
         return FileResponse(studio.media.path_of(path), media_type="video/mp4")
 
-    @router.get("/shots/{shot_id}/frames/{which}", response_class=FileResponse)
+    @router.get("/shots/{shot_id}/frames/{which}", response_class=FileResponse, responses=errors(404))
     async def shot_frame(
         shot_id: uuid.UUID,
         which: Literal["first", "last", "source"],

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.accounts import AccountError, LoginThrottled
 from services.jobs import WorkerState
 from studio.api.deps import client_address, current_principal
+from studio.api.errors import errors
 from studio.auth import Principal
 from studio.root import Studio
 
@@ -140,7 +141,7 @@ def system_router(studio: Studio) -> APIRouter:
             )
         return Health(status="ok", version=studio.version, database=studio.db.kind, migration=studio.schema_revision)
 
-    @router.post("/auth/token", response_model=TokenResponse, tags=["auth"])
+    @router.post("/auth/token", response_model=TokenResponse, tags=["auth"], responses=errors(400, 401, 429))
     async def token(body: TokenRequest, client: Annotated[str, Depends(client_address)]) -> TokenResponse:
         """Trade a user name and password for a bearer token (create users with `python -m studio user add`)."""
         try:
@@ -152,16 +153,26 @@ def system_router(studio: Studio) -> APIRouter:
         if account is None:
             raise HTTPException(401, "wrong user name or password")
         return TokenResponse(
-            access_token=studio.tokens.issue(account.name),
+            access_token=studio.tokens.issue(account.name, account.access_generation),
             expires_in=int(studio.tokens.ttl.total_seconds()),
         )
 
-    @router.get("/me", response_model=Me, tags=["auth"])
+    @router.post("/auth/revoke", status_code=204, tags=["auth"], responses=errors(400, 401))
+    async def revoke(principal: Annotated[Principal, Depends(current_principal)]) -> None:
+        """Sign your account out everywhere: every API token (this one included) and page session ends."""
+        if principal.is_local:
+            raise HTTPException(400, "trusted-network use has no account, so there is nothing to revoke")
+        try:
+            await studio.accounts.revoke(principal.name, actor=principal.name)
+        except AccountError as exc:  # deleted between the guard's check and now
+            raise HTTPException(401, str(exc)) from exc
+
+    @router.get("/me", response_model=Me, tags=["auth"], responses=errors(401))
     async def me(principal: Annotated[Principal, Depends(current_principal)]) -> Me:
         """Who the studio thinks you are, and how it decided."""
         return Me(name=principal.name, via=principal.via)
 
-    @router.get("/backends", response_model=BackendsOut, tags=["system"])
+    @router.get("/backends", response_model=BackendsOut, tags=["system"], responses=errors(401))
     async def backends(_: Annotated[Principal, Depends(current_principal)]) -> BackendsOut:
         """Every configured backend probed now, and per device its worker and what its ComfyUI can run.
 

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.errors import NotFound
 from services.voice import LineRequest, VoiceProfile
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
+from studio.api.errors import errors
 from studio.api.jobs import JobOut
 from studio.auth import Principal
+from studio.ids import RowId
 from studio.root import Studio
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -87,7 +89,7 @@ def voices_router(studio: Studio) -> APIRouter:
         """The espeak-ng variants installed here (m1..m8, f1..f5, klatt...); empty without espeak-ng."""
         return await voices.espeak.variants()
 
-    @router.get("/voices/lines/{key}", response_class=FileResponse)
+    @router.get("/voices/lines/{key}", response_class=FileResponse, responses=errors(404))
     async def line_file(key: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], _: Caller) -> Any:
         """A synthesized line (WAV), by the key a job's result or a cached answer gave."""
         path = voices.cached_file(key)
@@ -95,13 +97,13 @@ def voices_router(studio: Studio) -> APIRouter:
             raise NotFound("no line with this key has been synthesized")
         return FileResponse(path, media_type="audio/wav", headers=IMMUTABLE_CACHE)
 
-    @router.get("/characters/{character_id}/voice", response_model=VoiceOut)
-    async def get_voice(character_id: int, _: Caller) -> VoiceOut:
+    @router.get("/characters/{character_id}/voice", response_model=VoiceOut, responses=errors(404))
+    async def get_voice(character_id: RowId, _: Caller) -> VoiceOut:
         character, profile = await voices.voice(character_id)
         return voice_out(character_id, character.name, profile)
 
-    @router.put("/characters/{character_id}/voice", response_model=VoiceOut)
-    async def put_voice(character_id: int, body: VoiceProfile, caller: Caller) -> VoiceOut:
+    @router.put("/characters/{character_id}/voice", response_model=VoiceOut, responses=errors(404, 409))
+    async def put_voice(character_id: RowId, body: VoiceProfile, caller: Caller) -> VoiceOut:
         """Set the character's voice (the whole profile; `{}` is the default Piper voice)."""
         character = await voices.set_profile(character_id, body, caller.name)
         return voice_out(character_id, character.name, voices.profile_of(character))
@@ -109,24 +111,24 @@ def voices_router(studio: Studio) -> APIRouter:
     @router.post(
         "/characters/{character_id}/voice/preview",
         status_code=202,
-        responses=SYNTHESIS_RESPONSES,
+        responses={**SYNTHESIS_RESPONSES, **errors(404)},
         response_model=None,
     )
-    async def preview(character_id: int, body: PreviewIn, caller: Caller) -> JSONResponse:
+    async def preview(character_id: RowId, body: PreviewIn, caller: Caller) -> JSONResponse:
         """Speak a sample line in the character's voice (or in `profile`, to try it before saving)."""
         return _answer(await voices.request_preview(character_id, body.text, caller.name, body.profile))
 
     @router.post(
         "/shots/{shot_id}/dialogue/synthesize",
         status_code=202,
-        responses=SYNTHESIS_RESPONSES,
+        responses={**SYNTHESIS_RESPONSES, **errors(404)},
         response_model=None,
     )
     async def synthesize_shot(shot_id: uuid.UUID, caller: Caller) -> JSONResponse:
         """Speak the shot's dialogue line in its speaker's voice (the narrator's when nobody says it)."""
         return _answer(await voices.request_shot_line(shot_id, caller.name))
 
-    @router.get("/shots/{shot_id}/dialogue/audio", response_class=FileResponse)
+    @router.get("/shots/{shot_id}/dialogue/audio", response_class=FileResponse, responses=errors(404))
     async def shot_audio(shot_id: uuid.UUID, _: Caller) -> Any:
         """The shot's current line in its speaker's current voice (WAV), once it is synthesized."""
         path = await voices.cached_shot_line(shot_id)

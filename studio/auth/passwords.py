@@ -24,7 +24,16 @@ def hash_password(password: str) -> str:
     return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+# Checked when a login names no usable account, so that a wrong name costs as much as a wrong
+# password and the time taken does not tell which names exist. No password hashes to zeros.
+_NOBODY = f"scrypt${_N}${_R}${_P}${_b64(bytes(16))}${_b64(bytes(32))}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether `password` matches `stored`; with no stored hash, the same work and False."""
+    if stored is None:
+        verify_password(password, _NOBODY)
+        return False
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":

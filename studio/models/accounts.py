@@ -17,6 +17,8 @@ class UserAccount(SQLModel, table=True):
     name: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=255)
     disabled: bool = False
+    # Carried in every API token and page session; raising it ends all of them issued before.
+    access_generation: int = 0
     last_login_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
 

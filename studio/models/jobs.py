@@ -60,7 +60,8 @@ class Job(SQLModel, table=True):
     error: str | None = None
     # The backend's handle, e.g. ComfyUI's prompt_id, so a restart can re-attach.
     external_handle: str | None = Field(default=None, max_length=100)
-    claimed_by: str | None = Field(default=None, max_length=100)
+    # A worker identity: host (60) - install (8) / device (32) : app.
+    claimed_by: str | None = Field(default=None, max_length=200)
     # Which device actually ran it (equals `device` when the job was pinned to one).
     ran_on: str | None = Field(default=None, max_length=32)
     gpu_seconds: float | None = None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from studio.models._base import (
@@ -78,7 +78,8 @@ class Shot(SQLModel, table=True):
     output_video_path: str | None = Field(default=None, max_length=500)
     # pending, generating, completed, accepted_best, failed
     status: str = Field(default="pending", max_length=32)
-    seed: int | None = None
+    # The kept attempt's seed: 0 .. 2^32-1 (services.generation.images.MAX_SEED), beyond a 32-bit column.
+    seed: int | None = Field(default=None, sa_type=BigInteger)
     steps: int | None = None
     use_f1: bool = False
     generation_time_seconds: float | None = None

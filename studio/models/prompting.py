@@ -26,7 +26,7 @@ class ModelProfileRow(SQLModel, table=True):
     background_suffix: str = Field(default="", max_length=500)
     ip_adapter_model: str | None = Field(default=None, max_length=255)
     vision_hint: str = ""
-    style_label: str = Field(default="", max_length=100)
+    style_label: str = Field(default="", max_length=200)
     default_cfg: float = 7.0
     default_steps: int = 25
     default_sampler: str | None = Field(default=None, max_length=64)

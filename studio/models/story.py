@@ -44,7 +44,7 @@ class Project(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     description: str = ""
-    genre: str = Field(default="", max_length=100)
+    genre: str = Field(default="", max_length=200)
     premise: str = ""
     content_rating: str = Field(default="PG-13", max_length=16)
     default_style: str | None = Field(default=None, foreign_key="generation_styles.name", ondelete="SET NULL")
@@ -63,9 +63,9 @@ class Storyline(SQLModel, table=True):
     project_id: int = Field(foreign_key="projects.id", unique=True, ondelete="CASCADE")
     title: str = Field(default="", max_length=200)
     summary: str = ""
-    tone: str = Field(default="", max_length=100)
+    tone: str = Field(default="", max_length=200)
     themes: list[str] = json_field(list)
-    humor_style: str = Field(default="", max_length=100)
+    humor_style: str = Field(default="", max_length=200)
     story_arcs: list[dict[str, Any]] = json_field(list)
     updated_at: datetime = updated_at_field()
 
@@ -81,7 +81,7 @@ class WorldSettings(SQLModel, table=True):
     color_palette: dict[str, Any] = json_field(dict)
     cinematography: dict[str, Any] = json_field(dict)
     world_location: dict[str, Any] = json_field(dict)
-    time_period: str = Field(default="", max_length=100)
+    time_period: str = Field(default="", max_length=200)
     production_notes: str = ""
     known_issues: list[str] = json_field(list)
     negative_prompt_guidance: str = ""

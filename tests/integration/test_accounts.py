@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from services.accounts import AccountError, LoginThrottled
@@ -15,6 +19,26 @@ async def test_users_log_in_with_their_password(studio: Studio) -> None:
     assert await studio.accounts.authenticate("nobody", "whatever1", "203.0.113.9", "api") is None
     events = [r.event for r in await studio.audit.recent(event_prefix="auth.")]
     assert events == ["auth.login_failed", "auth.login_failed", "auth.login_succeeded"]
+
+
+async def test_a_login_costs_the_same_whether_or_not_the_name_exists(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing must not tell which names exist: every failed login runs one scrypt of the same cost."""
+    await studio.accounts.add("aiko", "correct horse battery")
+    await studio.accounts.add("ren", "another password")
+    await studio.accounts.disable("ren", actor="admin")
+    costs: list[tuple[int, int, int]] = []
+    real_scrypt: Callable[..., bytes] = hashlib.scrypt
+
+    def counted_scrypt(password: bytes, **params: Any) -> bytes:  # the real hasher, counted
+        costs.append((params["n"], params["r"], params["p"]))
+        return real_scrypt(password, **params)
+
+    monkeypatch.setattr(hashlib, "scrypt", counted_scrypt)
+    for number, name in enumerate(("aiko", "nobody", "ren")):
+        assert await studio.accounts.authenticate(name, "wrong password", f"203.0.113.{number}", "api") is None
+    assert len(costs) == 3 and len(set(costs)) == 1, costs
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,9 @@ def guarded_api(studio: Studio) -> AccessGuard:
         Starlette(routes=[Mount("/api", build_api(studio))]),
         policy=studio.access,
         tokens=studio.tokens,
+        accounts=studio.accounts,
         session_principal=lambda _scope: None,
+        socket_of_public_page=lambda _scope: False,
     )
 
 
@@ -102,6 +104,52 @@ async def test_a_trusted_proxy_passes_on_the_real_client(client_from: ClientFact
     assert smuggled.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # nginx setting only X-Real-IP passes the client's own X-Forwarded-For on.
+        {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "192.168.50.7"},
+        # Caddy setting only X-Forwarded-For passes the client's own X-Real-IP on.
+        {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "192.168.50.7"},
+        {"X-Forwarded-For": "192.168.50.7, 203.0.113.9", "X-Real-IP": "192.168.50.7"},
+        {"X-Real-IP": ["192.168.50.7", "203.0.113.9"]},
+        {"X-Forwarded-For": "192.168.50.7, not-an-address"},
+    ],
+)
+async def test_a_client_behind_the_proxy_cannot_pass_for_a_trusted_one(
+    client_from: ClientFactory, headers: dict[str, str | list[str]]
+) -> None:
+    proxy = client_from(PROXY)
+    sent = [
+        (name, value) for name, values in headers.items() for value in ([values] if isinstance(values, str) else values)
+    ]
+    response = await proxy.get("/api/me", headers=sent)
+    assert response.status_code == 401, headers
+
+
+async def test_a_proxy_setting_both_headers_properly_passes_the_client_on(client_from: ClientFactory) -> None:
+    proxy = client_from(PROXY)
+    # nginx with X-Real-IP $remote_addr and X-Forwarded-For $proxy_add_x_forwarded_for; the client
+    # wrote the left-most hop itself.
+    trusted = {"X-Real-IP": "192.168.50.7", "X-Forwarded-For": "127.0.0.1, 192.168.50.7"}
+    assert (await proxy.get("/api/me", headers=trusted)).json() == {"name": "local", "via": "network"}
+    remote = {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "192.168.50.7, 203.0.113.9"}
+    assert (await proxy.get("/api/me", headers=remote)).status_code == 401
+    assert (await proxy.get("/api/me", headers={"X-Real-IP": "192.168.50.7"})).status_code == 200
+
+
+async def test_a_local_nginx_does_not_make_a_spoofed_client_local(studio: Studio) -> None:
+    # The issue's setup: nginx on the studio's machine sets X-Real-IP only and passes the client's
+    # "X-Forwarded-For: 127.0.0.1" through.
+    studio.access = AccessPolicy.of([], [ipaddress.ip_network("127.0.0.1/32")])
+    transport = httpx.ASGITransport(app=guarded_api(studio), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://studio") as nginx:
+        spoofed = await nginx.get("/api/me", headers={"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "127.0.0.1"})
+        assert spoofed.status_code == 401
+        assert (await nginx.get("/api/me", headers={"X-Forwarded-For": "127.0.0.1"})).status_code == 401
+        assert (await nginx.get("/api/me", headers={"X-Real-IP": "127.0.0.1"})).status_code == 200
+
+
 async def test_a_user_gets_a_token_and_uses_it(client_from: ClientFactory, studio: Studio) -> None:
     await studio.accounts.add("aiko", "correct horse battery")
     client = client_from(REMOTE_CLIENT)
@@ -167,3 +215,85 @@ async def test_backends_lists_devices_with_gpu_memory(tmp_path: Path) -> None:
         {"name": "cuda:0 NVIDIA GeForce RTX 3060", "total_bytes": 12884901888, "free_bytes": 11811160064}
     ]
     assert rows["jellyfin"]["state"] == "not_configured" and "STUDIO_JELLYFIN_URL" in rows["jellyfin"]["detail"]
+
+
+async def _token(client: httpx.AsyncClient, password: str = "correct horse battery") -> dict[str, str]:
+    response = await client.post("/api/auth/token", json={"username": "aiko", "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_a_disabled_or_deleted_account_loses_its_tokens_at_once(
+    client_from: ClientFactory, studio: Studio
+) -> None:
+    await studio.accounts.add("aiko", "correct horse battery")
+    client = client_from(REMOTE_CLIENT)
+    bearer = await _token(client)
+    assert (await client.get("/api/me", headers=bearer)).status_code == 200
+
+    await studio.accounts.disable("aiko", actor="admin")
+    refused = await client.get("/api/me", headers=bearer)
+    assert refused.status_code == 401 and "disabled or deleted" in refused.json()["detail"]
+    wrong = await client.post("/api/auth/token", json={"username": "aiko", "password": "correct horse battery"})
+    assert wrong.status_code == 401
+
+    await studio.accounts.enable("aiko", actor="admin")
+    assert (await client.get("/api/me", headers=bearer)).status_code == 401, "enabling must not revive old tokens"
+    bearer = await _token(client)
+    assert (await client.get("/api/me", headers=bearer)).json() == {"name": "aiko", "via": "token"}
+
+    await studio.accounts.delete("aiko", actor="admin")
+    assert (await client.get("/api/me", headers=bearer)).status_code == 401
+    # A new account of the same name does not inherit the old one's tokens.
+    await studio.accounts.add("aiko", "another password")
+    assert (await client.get("/api/me", headers=bearer)).status_code == 401
+    changes = [(r.actor, r.summary) for r in reversed(await studio.audit.recent(event_prefix="user.access"))]
+    assert changes == [
+        ("admin", "User aiko: disabled"),
+        ("admin", "User aiko: enabled"),
+        ("admin", "User aiko: deleted"),
+    ]
+
+
+async def test_a_user_revokes_their_own_tokens(client_from: ClientFactory, studio: Studio) -> None:
+    await studio.accounts.add("aiko", "correct horse battery")
+    await studio.accounts.add("ren", "another password")
+    client = client_from(REMOTE_CLIENT)
+    first, second = await _token(client), await _token(client)
+    ren = await client.post("/api/auth/token", json={"username": "ren", "password": "another password"})
+    ren_bearer = {"Authorization": f"Bearer {ren.json()['access_token']}"}
+
+    assert (await client.post("/api/auth/revoke", headers=first)).status_code == 204
+    for bearer in (first, second):
+        response = await client.get("/api/me", headers=bearer)
+        assert response.status_code == 401 and "revoked" in response.json()["detail"]
+    assert (await client.get("/api/me", headers=ren_bearer)).status_code == 200, "only the caller's tokens end"
+    assert (await client.get("/api/me", headers=await _token(client))).status_code == 200
+
+    local = await client_from(LAN_CLIENT).post("/api/auth/revoke")
+    assert local.status_code == 400 and "no account" in local.json()["detail"]
+
+
+async def test_a_revocation_holds_in_every_studio_sharing_the_database(tmp_path: Path, postgres_url: str) -> None:
+    """Two studio processes (own pools, one PostgreSQL, one signing key): a revocation in one holds in both."""
+    studios = []
+    for name in ("one", "two"):
+        built = Studio.build(Settings(data_dir=tmp_path / name, database_url=postgres_url, jwt_secret="s" * 48))
+        built.migrate()
+        built.access = AccessPolicy()
+        studios.append(built)
+    await studios[0].accounts.add("aiko", "correct horse battery")
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded_api(s), client=REMOTE_CLIENT), base_url="http://s")
+        for s in studios
+    ]
+    try:
+        bearer = await _token(clients[0])
+        assert (await clients[1].get("/api/me", headers=bearer)).status_code == 200
+        assert (await clients[1].post("/api/auth/revoke", headers=bearer)).status_code == 204
+        assert (await clients[0].get("/api/me", headers=bearer)).status_code == 401
+    finally:
+        for client in clients:
+            await client.aclose()
+        for built in studios:
+            await built.stop()

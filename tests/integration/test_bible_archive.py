@@ -14,7 +14,7 @@ from services.bible.schemas import StorylineDraft, WorldDraft
 from services.errors import Invalid
 from studio.config import Settings
 from studio.root import Studio
-from tests.bible_helpers import COUNTERFEIT, GALAXY, KOOPA, NOOB_VPRED, PEACH, noisy_png, png
+from tests.bible_helpers import COUNTERFEIT, GALAXY, KOOPA, NOOB_VPRED, PEACH, chunks, noisy_png, png
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def test_export_then_import_into_an_empty_studio_reproduces_the_bible(
     project_id = await _bible(studio)
     name, archive = await studio.archives.export(project_id)
     assert name == "mario_galaxy.bible.zip"
-    report = await empty_studio.archives.import_archive(archive, "aiko")
+    report = await empty_studio.archives.import_archive(chunks(archive), "aiko")
     assert report.renamed_from is None and sorted(report.styles_added) == ["counterfeit", "noob-vpred"]
     _, again = await empty_studio.archives.export(report.project.id)  # type: ignore[arg-type]
     assert _comparable(again) == _comparable(archive)
@@ -76,7 +76,7 @@ async def test_export_then_import_into_an_empty_studio_reproduces_the_bible(
 async def test_importing_into_the_same_studio_renames_the_project(studio: Studio) -> None:
     project_id = await _bible(studio)
     _, archive = await studio.archives.export(project_id)
-    report = await studio.archives.import_archive(archive, "local")
+    report = await studio.archives.import_archive(chunks(archive), "local")
     assert report.project.name == "Mario Galaxy (imported)" and report.renamed_from == "Mario Galaxy"
     assert report.styles_added == [] and report.styles_kept == []
 
@@ -117,7 +117,7 @@ async def test_hostile_or_broken_archives_are_refused_and_write_nothing(
     bible, files = mutate(*await _valid_bible(studio))
     before = [s.project.name for s in await studio.projects.list(include_archived=True)]
     with pytest.raises(Invalid, match=message.replace("(", r"\(")):
-        await studio.archives.import_archive(_zip({"bible.json": json.dumps(bible).encode(), **files}), "local")
+        await studio.archives.import_archive(chunks(_zip({"bible.json": json.dumps(bible).encode(), **files})), "local")
     assert [s.project.name for s in await studio.projects.list(include_archived=True)] == before
 
 
@@ -125,6 +125,6 @@ async def test_a_zip_bomb_and_a_non_zip_are_refused(studio: Studio) -> None:
     bomb = _zip({"bible.json": b"{" + b" " * 50_000_000 + b"}"}, zipfile.ZIP_DEFLATED)
     assert len(bomb) < 200_000
     with pytest.raises(Invalid, match="zip bomb"):
-        await studio.archives.import_archive(bomb, "local")
+        await studio.archives.import_archive(chunks(bomb), "local")
     with pytest.raises(Invalid, match="not a zip archive"):
-        await studio.archives.import_archive(png(), "local")
+        await studio.archives.import_archive(chunks(png()), "local")

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,25 @@ import pytest
 from sqlmodel import select
 
 from services.bible.schemas import ProjectDraft
-from services.demo import EPISODE_TITLE, SERIES
+from services.demo import EPISODE_TITLE, SAMPLE_SEED, SERIES
+from studio.config import Settings
 from studio.models import ApprovalState, DatasetImage
 from studio.root import Studio
-from tests.integration.test_scene_assembly import studio
 from tests.studio_process import REPO
 
 SECONDS_PER_SHOT = (3.5, 3.0, 3.0, 3.0)
 
 
-__all__ = ["studio"]  # the fixture, shared with the scene assembly tests
+@pytest.fixture
+async def studio(tmp_path: Path, database_url: str) -> AsyncIterator[Studio]:
+    """A started studio on SQLite, then on PostgreSQL: the whole pipeline runs on both databases."""
+    studio = Studio.build(Settings(data_dir=tmp_path / "data", database_url=database_url, job_claim_poll_seconds=0.2))
+    studio.migrate()
+    await studio.start()
+    try:
+        yield studio
+    finally:
+        await studio.stop()
 
 
 def _ffprobe(path: Path) -> dict[str, Any]:
@@ -96,6 +106,7 @@ async def test_the_sample_production_makes_and_publishes_episode_1(studio: Studi
         images = {i.id: i for i in await session.exec(select(DatasetImage))}
     for shot, seconds in zip(shots, SECONDS_PER_SHOT, strict=True):
         assert shot.status == "completed" and shot.video_engine == "animatic"
+        assert shot.seed == SAMPLE_SEED  # beyond 2^31: stored in full on both databases
         assert shot.duration_seconds == seconds
         assert shot.dialogue_text and shot.dialogue_character_id in shot.characters_present
         source = images[shot.source_image_id]

@@ -15,11 +15,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from services.datasets import UploadedFile
 from studio.config import Settings
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA, noisy_png
-from tests.dataset_helpers import drawing, reencoded, scene_video
+from tests.dataset_helpers import drawing, ffconcat_list, hls_playlist, reencoded, scene_video, uploaded
 from tests.integration.test_api import guarded_api
 from tests.integration.test_comfy_worker import _until
 
@@ -161,6 +160,25 @@ async def test_a_file_that_is_not_a_video_is_refused_at_once(rig: Any) -> None:
     assert _nothing_written(studio)
 
 
+async def test_playlists_and_concat_lists_are_refused_so_no_other_file_is_read(rig: Any, tmp_path: Path) -> None:
+    studio, api, koopa, _ = rig
+    elsewhere = tmp_path / "elsewhere"  # outside the data folder
+    elsewhere.mkdir()
+    video = await asyncio.to_thread(scene_video, elsewhere)
+    for data, what in (
+        (await asyncio.to_thread(hls_playlist, video), "an HLS playlist"),
+        (ffconcat_list(video), "an ffconcat list"),
+    ):
+        response = await api.post(
+            "/api/ingest/video",
+            data={"character_id": str(koopa)},
+            files={"file": ("movie.mp4", data, "video/mp4")},
+        )
+        assert response.status_code == 422, response.text
+        assert f"movie.mp4 is {what}, not a video; upload the video itself" in response.text
+        assert _nothing_written(studio)
+
+
 async def test_an_unreachable_url_fails_its_job_with_a_clear_error(rig: Any) -> None:
     studio, api, koopa, _ = rig
     refused = await api.post("/api/ingest/url", json={"character_id": koopa, "url": "ftp://example.com/a.mp4"})
@@ -211,7 +229,7 @@ async def test_staged_uploads_no_job_needs_are_swept_and_a_waiting_jobs_are_kept
     studio.migrate()  # not started: no worker takes the job, so it stays queued
     project = await studio.projects.create(GALAXY, "t")
     koopa = await studio.characters.create(project.id, KOOPA, "t")  # type: ignore[arg-type]
-    job = await studio.ingestion.ingest_images(koopa.id, [UploadedFile("a.png", drawing(2))], "t")  # type: ignore[arg-type]
+    job = await studio.ingestion.ingest_images(koopa.id, [uploaded("a.png", drawing(2))], "t")  # type: ignore[arg-type]
     orphan = studio.settings.data_dir / "staging" / "orphan"
     orphan.mkdir()
     (orphan / "00000").write_bytes(drawing(1))

@@ -264,9 +264,8 @@ async def test_generate_without_a_comfyui_device_names_the_devices_setting(tmp_p
     async with _serving(Settings(data_dir=tmp_path / "data", devices=[])) as rig:
         koopa = await _character(rig.studio)
         response = await rig.api.post(f"/api/characters/{koopa}/generate", json={"count": 1})
-        assert response.status_code == 422, response.text
+        assert response.status_code == 503, response.text  # a missing backend, as everywhere
         error = response.json()
-        assert [e["field"] for e in error["errors"]] == ["device"]
         assert "no device has a ComfyUI server; add one to the `devices` setting" in error["detail"]
         assert "STUDIO_DEVICES=" in error["detail"]
         assert await _jobs(rig.api) == []

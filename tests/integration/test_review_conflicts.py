@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.datasets.decisions import Verdict
+from studio.models import ApprovalState
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA
 from tests.dataset_helpers import seed_pending
@@ -177,3 +179,47 @@ async def test_two_studio_processes_racing_on_postgresql_never_both_win(two_stud
     assert counts == [1] * len(image_ids)
     decided = await studios[1].datasets.counts(project_id)
     assert decided.pending == 0 and decided.approved + decided.rejected == len(image_ids)
+
+
+async def test_two_simultaneous_undos_of_one_decision_one_wins_the_other_gets_409(stations: Stations) -> None:
+    s = stations
+    for image_id in s.image_ids:
+        rejected = await _decide(s.first, image_id, "rejected", 1, "bad_quality")
+        assert rejected.status_code == 200, rejected.text
+        decision_id = rejected.json()["decision"]["id"]
+        answers = await asyncio.gather(
+            s.first.post(f"/api/decisions/{decision_id}/undo"), s.second.post(f"/api/decisions/{decision_id}/undo")
+        )
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        [loser] = [a for a in answers if a.status_code == 409]
+        assert "undone" in loser.json()["detail"]
+        [decision] = await _history(s.first, image_id)
+        assert decision["undone_at"] is not None
+    # The connections the losers used are fine: the next requests work on both stations.
+    assert [i["id"] for i in await _queue(s.second, s)] == s.image_ids
+    again = await _decide(s.first, s.image_ids[0], "approved", 3)
+    assert again.status_code == 200, again.text
+
+
+async def test_simultaneous_decisions_and_undos_through_the_service_one_wins_the_other_conflicts(
+    stations: Stations,
+) -> None:
+    s = stations
+    decisions = s.studio.decisions
+    for image_id in s.image_ids:
+        answers = await asyncio.gather(
+            decisions.decide(image_id, Verdict(ApprovalState.APPROVED), "one", expected_version=1),
+            decisions.decide(
+                image_id, Verdict(ApprovalState.REJECTED, categories=("other",)), "two", expected_version=1
+            ),
+            return_exceptions=True,
+        )
+        assert sorted(type(a).__name__ for a in answers) == ["Conflict", "tuple"], answers
+    undos = [(await decisions.history(i))[0].id for i in s.image_ids]
+    answers = await asyncio.gather(
+        *(decisions.undo(d, "one") for d in undos), *(decisions.undo(d, "two") for d in undos), return_exceptions=True
+    )
+    assert sorted(type(a).__name__ for a in answers) == ["Conflict"] * len(undos) + ["DatasetImage"] * len(undos), (
+        answers
+    )
+    assert (await s.studio.datasets.counts(s.project_id)).pending == len(s.image_ids)

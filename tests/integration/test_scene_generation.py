@@ -17,11 +17,11 @@ from PIL import Image
 from services.bible.schemas import CharacterDraft
 from services.datasets import Verdict
 from services.errors import Conflict, Invalid
-from services.jobs import JobFilter
+from services.jobs import CPU_DEVICE, JobFilter, worker_identity
 from services.media.clips import probe_clip
-from services.scenes import SceneDraft, ShotDraft
+from services.scenes import SCENE_JOB, SceneDraft, ShotDraft
 from studio.config import DeviceSettings, Settings
-from studio.models import ApprovalState, JobState, Scene, Shot
+from studio.models import ApprovalState, Job, JobState, Scene, Shot
 from studio.root import Studio
 from tests.bible_helpers import GALAXY
 from tests.dataset_helpers import add_drawings
@@ -230,7 +230,10 @@ async def test_cancelling_a_scene_stops_it_and_leaves_nothing_generating(tmp_pat
             await _until(stopped, 10, "the scene to stop")
             row = await studio.scenes.get(scene.id)
             assert row.generation_status == "draft"
-            assert all(s.status == "pending" for s in await studio.scenes.shots(scene.id))
+            shots = await studio.scenes.shots(scene.id)
+            assert all(s.status == "pending" for s in shots)
+            gpu_jobs = [await studio.jobs.get(a["job_id"]) for s in shots for a in s.attempts if a.get("job_id")]
+            assert gpu_jobs and all(j.state == JobState.CANCELLED for j in gpu_jobs)  # the GPU stops too
         finally:
             await studio.stop()
 
@@ -314,3 +317,85 @@ async def test_cancelling_a_shot_on_the_gpu_stops_its_attempts_without_retrying(
             assert second.status == "failed" and "source image" in (second.error_message or "")
         finally:
             await studio.stop()
+
+
+def _built(settings: Settings) -> Studio:
+    """A migrated studio whose workers do not run: its jobs stay as a test leaves them."""
+    studio = Studio.build(settings)
+    studio.migrate()
+    return studio
+
+
+async def test_a_scene_job_lost_twice_by_crashes_settles_the_scene_so_it_can_be_assembled(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", job_claim_poll_seconds=0.3)
+    studio = await _started(settings)
+    scene, _ = await _scene(studio, "animatic", count=2)
+    first = await studio.scene_generation.start(scene.id, "aiko")
+    assert (await _settled(studio, first.id)).state == JobState.SUCCEEDED  # type: ignore[arg-type]
+    await studio.stop()
+
+    # Generating again, the studio crashes twice while the scene job runs (nothing of it gets to clean up).
+    crashed = _built(settings)
+    job = await crashed.scene_generation.start(scene.id, "aiko")
+    worker = worker_identity(settings.data_dir, CPU_DEVICE)
+    await crashed.jobs.claim(worker, CPU_DEVICE, {SCENE_JOB})
+    await crashed.jobs.requeue_lost(job.id, "the studio")  # type: ignore[arg-type]
+    await crashed.jobs.claim(worker, CPU_DEVICE, {SCENE_JOB})
+    await crashed.db.dispose()
+
+    studio = await _started(settings)
+    try:
+        finished = await _settled(studio, job.id)  # type: ignore[arg-type]
+        assert finished.state == JobState.FAILED and "lost this job twice" in (finished.error or "")
+
+        async def settled() -> bool:  # the job row says failed a moment before its scene is settled
+            return (await studio.scenes.get(scene.id)).generation_status != "generating"
+
+        await _until(settled, 10, "the scene to be settled")
+        row = await studio.scenes.get(scene.id)
+        assert (row.generation_status, row.completed_shots) == ("completed", 2)  # the earlier videos stand
+        assert [s.status for s in await studio.scenes.shots(scene.id)] == ["completed"] * 2
+        assembly = await studio.scene_assembly.start(scene.id, "aiko")  # no longer "is generating" (409)
+        await studio.jobs.cancel(assembly.id, "aiko")  # type: ignore[arg-type]
+    finally:
+        await studio.stop()
+
+
+async def test_cancelling_a_scene_job_before_it_runs_settles_the_scene_and_a_retry_resumes_it(
+    tmp_path: Path,
+) -> None:
+    studio = _built(Settings(data_dir=tmp_path / "data"))
+    try:
+        scene, _ = await _scene(studio, "animatic", count=1)
+        job = await studio.scene_generation.start(scene.id, "aiko")
+        await studio.scene_generation.cancel(scene.id, "aiko")
+        assert (await studio.scenes.get(scene.id)).generation_status == "draft"
+        assert [s.status for s in await studio.scenes.shots(scene.id)] == ["pending"]
+        with pytest.raises(Invalid, match="no shot of this scene has a video"):  # not "is generating"
+            await studio.scene_assembly.start(scene.id, "aiko")
+        await studio.jobs.retry(job.id, "aiko")  # type: ignore[arg-type]
+        assert (await studio.scenes.get(scene.id)).generation_status == "generating"
+        with pytest.raises(Conflict, match="is generating"):
+            await studio.scene_assembly.start(scene.id, "aiko")
+    finally:
+        await studio.db.dispose()
+
+
+async def test_a_scene_left_generating_by_a_job_that_ended_is_settled_on_start(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    earlier = _built(settings)
+    scene, _ = await _scene(earlier, "animatic", count=1)
+    job = await earlier.scene_generation.start(scene.id, "aiko")
+    # What an earlier version (or a crash right after the job row changed) left: a failed job, its scene
+    # still generating.
+    async with earlier.db.session() as session:
+        row = await session.get(Job, job.id)
+        row.state, row.error = JobState.FAILED, "the engine crashed"  # type: ignore[union-attr]
+        session.add(row)
+    await earlier.db.dispose()
+    studio = await _started(settings)
+    try:
+        assert (await studio.scenes.get(scene.id)).generation_status == "failed"
+        assert [s.status for s in await studio.scenes.shots(scene.id)] == ["pending"]
+    finally:
+        await studio.stop()

@@ -101,7 +101,7 @@ def test_the_jwt_key_and_database_password_from_vault_are_used(
     assert password not in studio.db.display_url
     studio.migrate()  # a real connection, authenticated with the password from Vault
     assert studio.schema_revision is not None
-    token = studio.tokens.issue("aiko")
+    token = studio.tokens.issue("aiko", 0)
     claims = jwt.decode(token, "vault-signing-key-0123456789-0123456789", algorithms=["HS256"], issuer="anime-studio")
     assert claims["sub"] == "aiko"
     assert not (tmp_path / "data" / "secrets" / "jwt.key").exists(), "no key is generated when Vault has one"

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from services.bible.schemas import AppearanceData, CharacterDraft
-from services.datasets import UploadedFile
 from studio.config import DeviceSettings, Settings
 from studio.models import ApprovalState, Decider, JobState, VisionStatus
 from studio.root import Studio
 from tests.bible_helpers import GALAXY, KOOPA
-from tests.dataset_helpers import drawing
+from tests.dataset_helpers import drawing, uploaded
 from tests.fakes.ollama import DEFAULT_REVIEW, FakeOllama
 from tests.integration.test_comfy_worker import _until
 
@@ -27,7 +26,7 @@ HERO = CharacterDraft(
 
 
 async def _ingest(studio: Studio, character_id: int, seeds: range) -> dict[str, Any]:
-    files = [UploadedFile(f"{seed}.png", drawing(seed)) for seed in seeds]
+    files = [uploaded(f"{seed}.png", drawing(seed)) for seed in seeds]
     job = await studio.ingestion.ingest_images(character_id, files, "aiko")
 
     async def done() -> bool:

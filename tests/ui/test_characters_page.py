@@ -266,7 +266,8 @@ async def test_reference_images_are_uploaded_refused_with_a_reason_and_removed(u
     ]
     with user.client:
         await upload.handle_uploads(files)
-    await user.should_see("notes.txt: ")  # refused, with the reason next to the file's name
+    # Refused, with the reason next to the file's name, once the two pictures before it are in (one at a time).
+    await user.should_see("notes.txt: ", retries=60)
     await eventually(lambda: len(user.find(marker="reference-thumb").elements) == 2)
     references = await api(user, "GET", f"/characters/{character_id}/references")
     assert sorted(r["original_name"] for r in references) == ["front.png", "side.png"]

@@ -9,10 +9,10 @@ from typing import Any
 from nicegui import app
 from nicegui.testing import User
 
-from services.datasets import UploadedFile, Verdict, thumbnail_url
+from services.datasets import Verdict, thumbnail_url
 from studio.models import ApprovalState, Character, Decider, JobState
 from studio.root import Studio
-from tests.dataset_helpers import drawing, seed_pending
+from tests.dataset_helpers import drawing, seed_pending, uploaded
 from tests.ui.test_characters_page import KOOPA, PEACH, api, element
 from tests.ui.test_create_page import WAIT, visible
 from tests.ui.test_shell import eventually
@@ -46,7 +46,7 @@ async def ingest(studio: Studio, character: Character, files: list[tuple[str, by
     """Upload files the way the Add images page does and wait for the job: dedup and local triage run for real."""
     job = await studio.ingestion.ingest_images(
         character.id,  # type: ignore[arg-type]
-        [UploadedFile(name, data) for name, data in files],
+        [uploaded(name, data) for name, data in files],
         "local",
     )
     for _ in range(1200):

@@ -15,25 +15,27 @@ REPO = Path(__file__).resolve().parents[2]
 REMOTE = ("203.0.113.9", 41000)
 
 
-async def add_user_with_the_cli(name: str, password: str) -> None:
-    """The real `python -m studio user add`, on the same data folder as the running app."""
+async def studio_cli(*args: str, stdin: str = "") -> tuple[int, str]:
+    """The real `python -m studio ...`, on the same data folder as the running app: (exit code, output)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "studio",
-        "user",
-        "add",
-        name,
-        "--password-stdin",
+        *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         cwd=REPO,
         env=os.environ.copy(),
     )
-    out, err = await asyncio.wait_for(proc.communicate((password + "\n").encode()), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    assert f"user {name} added" in out.decode()
+    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def add_user_with_the_cli(name: str, password: str) -> None:
+    code, out = await studio_cli("user", "add", name, "--password-stdin", stdin=password + "\n")
+    assert code == 0 and f"user {name} added" in out, out
 
 
 def log_in(remote: User, name: str, password: str) -> None:
@@ -81,3 +83,49 @@ async def test_the_login_page_never_redirects_off_site(user: User) -> None:
     await remote.open("/login?next=//evil.example/steal")
     log_in(remote, "aiko", "correct horse battery")
     await remote.should_see("Backends", retries=30)  # landed on the studio's own front page
+
+
+async def test_an_administrator_locks_a_logged_in_user_out_at_once(user: User) -> None:
+    await user.open("/")
+    await add_user_with_the_cli("aiko", "correct horse battery")
+    remote = remote_user()
+    await remote.open("/settings")
+    log_in(remote, "aiko", "correct horse battery")
+    await remote.should_see("Secrets", retries=30)
+
+    code, out = await studio_cli("user", "disable", "aiko")
+    assert code == 0 and "user aiko is disabled" in out, out
+    assert (await remote.http_client.get("/api/me")).status_code == 401
+    await remote.open("/settings")
+    await remote.should_see("Log in to use this studio from another machine.")
+    log_in(remote, "aiko", "correct horse battery")
+    await remote.should_see("Wrong user name or password.", retries=30)
+
+    code, out = await studio_cli("user", "enable", "aiko")
+    assert code == 0 and "can log in again" in out, out
+    await remote.open("/settings")
+    await remote.should_see("Log in to use this studio from another machine.")  # the old session stays ended
+    log_in(remote, "aiko", "correct horse battery")
+    await remote.should_see("Secrets", retries=30)
+
+    code, out = await studio_cli("user", "delete", "aiko")
+    assert code == 0 and "user aiko is deleted" in out, out
+    await remote.open("/settings")
+    await remote.should_see("Log in to use this studio from another machine.")
+    code, out = await studio_cli("user", "revoke", "aiko")
+    assert code == 1 and "there is no user named 'aiko'" in out, out
+
+
+async def test_signing_out_everywhere_ends_the_page_sessions_too(user: User) -> None:
+    await user.open("/")
+    await add_user_with_the_cli("aiko", "correct horse battery")
+    laptop, phone = remote_user(), remote_user()
+    for device in (laptop, phone):
+        await device.open("/settings")
+        log_in(device, "aiko", "correct horse battery")
+        await device.should_see("Secrets", retries=30)
+
+    assert (await laptop.http_client.post("/api/auth/revoke")).status_code == 204
+    for device in (laptop, phone):
+        await device.open("/settings")
+        await device.should_see("Log in to use this studio from another machine.")

@@ -58,4 +58,5 @@ async def test_dark_mode_is_remembered_for_the_user(user: User) -> None:
     await user.open("/settings")
     assert user.find(ui.dark_mode).elements.pop().value is True
     await user.open("/activity")
+    await user.should_see("Recent activity")
     assert any(row["summary"] == "local set dark_mode to True" for row in table_rows(user))

@@ -6,7 +6,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from studio.auth import TokenError, TokenService, hash_password, verify_password
+from studio.auth import Claims, TokenError, TokenService, hash_password, verify_password
 from studio.secrets import load_or_create_key
 
 KEY = "k" * 48
@@ -27,8 +27,8 @@ def test_short_passwords_are_refused() -> None:
 
 def test_tokens_round_trip_and_expire() -> None:
     tokens = TokenService(KEY, timedelta(minutes=5))
-    assert tokens.verify(tokens.issue("aiko")) == "aiko"
-    old = tokens.issue("aiko", now=datetime.now(UTC) - timedelta(minutes=10))
+    assert tokens.verify(tokens.issue("aiko", 7)) == Claims("aiko", 7)
+    old = tokens.issue("aiko", 7, now=datetime.now(UTC) - timedelta(minutes=10))
     with pytest.raises(TokenError, match="expired"):
         tokens.verify(old)
 
@@ -46,6 +46,11 @@ def test_forged_tokens_are_refused() -> None:
     )
     with pytest.raises(TokenError):
         TokenService(KEY, timedelta(minutes=5)).verify(forged)
+    now = datetime.now(UTC)
+    # Signed with the right key but without the account's token generation (as tokens before revocation were).
+    ungenerated = jwt.encode({"sub": "aiko", "iss": "anime-studio", "iat": now, "exp": now + timedelta(hours=1)}, KEY)
+    with pytest.raises(TokenError, match="gen"):
+        TokenService(KEY, timedelta(minutes=5)).verify(ungenerated)
     unsigned = jwt.encode({"sub": "admin"}, None, algorithm="none")
     with pytest.raises(TokenError):
         TokenService(KEY, timedelta(minutes=5)).verify(unsigned)

@@ -1,0 +1,50 @@
+"""Pages paint first: a page answers with its frame at once and fills in when its data arrives.
+
+The database is made slow for real: another connection holds an exclusive lock on the table a page reads,
+so the page's own query waits in PostgreSQL, as it does behind a long write on a busy machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from nicegui.testing import User
+from sqlalchemy.engine import make_url
+
+from tests.ui.test_create_page import WAIT
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The studio main.py builds runs on PostgreSQL (request this before `user`)."""
+    monkeypatch.setenv("STUDIO_DATABASE_URL", postgres_url)
+    yield make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "table", "filled"),
+    [
+        ("/jobs", "jobs", "No jobs yet."),
+        ("/projects", "projects", "No projects yet"),
+        ("/activity", "audit_events", "Recent activity"),
+    ],
+)
+async def test_a_page_shows_its_frame_while_its_data_is_held_up_then_fills_in(
+    on_postgres: str, user: User, path: str, table: str, filled: str
+) -> None:
+    await user.open("/")  # the studio has started: its own start-up writes are done
+    await user.should_see("Backends")
+    with psycopg.connect(on_postgres) as holder:
+        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        # NiceGUI answers 500 to a page that takes more than 3 s; this one's data is held up longer than that.
+        await User.open(user, path)  # NiceGUI's own: returns at the first paint
+        await user.should_see("Anime Studio")
+        await user.should_see(marker="page-loading")
+        await user.should_not_see(filled)
+        holder.rollback()
+    await user.should_see(filled, retries=WAIT)
+    await user.should_not_see(marker="page-loading")
