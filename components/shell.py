@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from components.assistant_panel import assistant_panel
 from components.principal import principal_of
+from services.errors import StudioError, report_unexpected
 from studio.auth import Principal
 from studio.root import Studio
 
@@ -118,9 +119,13 @@ async def frame(
             log.debug("%s stopped loading: its browser left (%s)", request.url.path, exc)
             return
         # The page is already on screen: say what went wrong where its content would be, not a blank page.
-        log.exception("%s failed to load", request.url.path)
+        if isinstance(exc, StudioError):
+            log.warning("%s could not load: %s", request.url.path, exc)
+            reason = str(exc)
+        else:
+            reason = report_unexpected(log, exc, f"loading {request.url.path}")
         with content:
-            _load_failed(exc)
+            _load_failed(reason)
     finally:
         if not client.is_deleted:
             loading.delete()
@@ -136,11 +141,11 @@ async def frame(
         await panel.open()
 
 
-def _load_failed(exc: Exception) -> None:
+def _load_failed(reason: str) -> None:
     with ui.card().classes("w-full items-center gap-2 p-8").mark("page-load-failed"):
         ui.icon("error_outline").classes("text-5xl text-negative")
         ui.label("This page could not load.").classes("text-lg")
-        ui.label(str(exc) or type(exc).__name__).classes("opacity-70 break-all")
+        ui.label(reason).classes("opacity-70 break-all")
         ui.button("Reload", icon="refresh", on_click=lambda: ui.navigate.reload())
 
 

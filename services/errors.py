@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 
 class StudioError(Exception):
     """Base: the message is a sentence a person can act on."""
@@ -30,3 +33,12 @@ class BackendUnavailable(Invalid):
 
     An Invalid, so the pages that show a refused request's reason show this one the same way.
     """
+
+
+def report_unexpected(log: logging.Logger, exc: BaseException, what: str) -> str:
+    """Log a failure nobody foresaw (a bug) under a short incident id, and say `what` failed in words a person
+    can pass on. The exception's own text stays in the log: it can show internals (object reprs, server
+    paths, SQL), never the fix."""
+    incident = uuid.uuid4().hex[:8]
+    log.error("%s (incident %s)", what, incident, exc_info=exc)
+    return f"{what} unexpectedly (incident {incident}); the studio log has the details"

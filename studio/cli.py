@@ -40,25 +40,33 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
-    from services.accounts import AccountError
 
     password = _read_password(args)
+    if not _on_accounts(settings, lambda accounts: accounts.add(args.name, password, actor="cli")):
+        return 1
+    print(f"user {args.name} added; they can log in at http://{settings.host}:{settings.port}/login")
+    return 0
+
+
+def _on_accounts(settings: Settings, act: Callable[[Accounts], Awaitable[object]]) -> bool:
+    """Run one change to the accounts on a migrated database; False (said on stderr) when it is refused."""
+    from services.accounts import AccountError
+
     studio = _studio(settings)
     studio.migrate()
 
-    async def add() -> None:
+    async def run() -> None:
         try:
-            await studio.accounts.add(args.name, password, actor="cli")
+            await act(studio.accounts)
         finally:
             await studio.db.dispose()
 
     try:
-        asyncio.run(add())
+        asyncio.run(run())
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"user {args.name} added; they can log in at http://{settings.host}:{settings.port}/login")
-    return 0
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -100,22 +108,8 @@ ACCOUNT_CHANGES = (
 
 
 def cmd_user_change(settings: Settings, args: argparse.Namespace) -> int:
-    from services.accounts import AccountError
-
     change: AccountChange = args.change
-    studio = _studio(settings)
-    studio.migrate()
-
-    async def run() -> None:
-        try:
-            await change.act(studio.accounts, args.name)
-        finally:
-            await studio.db.dispose()
-
-    try:
-        asyncio.run(run())
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if not _on_accounts(settings, lambda accounts: change.act(accounts, args.name)):
         return 1
     print(change.done.format(name=args.name))
     return 0

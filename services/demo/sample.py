@@ -26,7 +26,7 @@ from services.bible.schemas import AppearanceData, CharacterDraft, ProjectDraft,
 from services.datasets import DatasetStore, NewImage, ReviewDecisions, Verdict
 from services.demo.drawing import Keyframe, keyframe, portrait
 from services.episodes import EpisodeAssembly, EpisodeDraft, EpisodePublishing, Episodes, EpisodeSceneEntry
-from services.errors import Conflict, StudioError
+from services.errors import Conflict, StudioError, report_unexpected
 from services.jobs import FINISHED_STATES, JobChanged, JobProgressed, JobQueue
 from services.scenes import SceneDraft, SceneGeneration, Scenes, ShotDraft
 from services.toolchain import INSTALL_HINT, probe_media_tools
@@ -246,8 +246,7 @@ class SampleProduction:
         except StudioError as exc:
             self._finish(error=str(exc))
         except Exception as exc:  # a bug: say it on the page as well as in the log
-            log.exception("the sample production failed")
-            self._finish(error=f"the sample production failed unexpectedly ({type(exc).__name__}: {exc})")
+            self._finish(error=report_unexpected(log, exc, "the sample production failed"))
         else:
             self._finish(result=result)
 

@@ -36,7 +36,7 @@ from services.comfyui import (
     ServerInventory,
     SocketMessage,
 )
-from services.errors import StudioError
+from services.errors import StudioError, report_unexpected
 from services.jobs.events import JobChanged, JobProgressed
 from services.jobs.handlers import JobHandlers
 from services.jobs.queue import JobQueue
@@ -178,8 +178,8 @@ class ComfyDeviceWorker:
             return True
         except Exception as exc:
             self._in_flight.pop(prompt_id, None)
-            log.exception("preparing job %s for %s failed", job.id, self.device)
-            await self._queue.fail(job.id, f"could not prepare the job: {exc.__class__.__name__}: {exc}")  # type: ignore[arg-type]
+            message = report_unexpected(log, exc, f"preparing job {job.id} for {self.device}")
+            await self._queue.fail(job.id, message)  # type: ignore[arg-type]
             return True
 
     async def _graph_problems(self, graph: dict[str, Any]) -> list[str]:
@@ -277,8 +277,8 @@ class ComfyDeviceWorker:
             self._in_flight[prompt_id] = flight
             self.last_error = str(exc)
         except Exception as exc:
-            log.exception("finishing job %s on %s failed", job.id, self.device)
-            await self._queue.fail(job.id, f"finishing the job failed: {exc.__class__.__name__}: {exc}")  # type: ignore[arg-type]
+            message = report_unexpected(log, exc, f"finishing job {job.id} on {self.device}")
+            await self._queue.fail(job.id, message)  # type: ignore[arg-type]
         finally:
             self._wake.set()
 

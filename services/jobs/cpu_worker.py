@@ -8,7 +8,7 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from services.errors import StudioError
+from services.errors import StudioError, report_unexpected
 from services.jobs.events import JobChanged, JobProgressed
 from services.jobs.handlers import JobHandlers, ProgressSink
 from services.jobs.queue import JobQueue
@@ -102,8 +102,7 @@ class CpuWorker:
         except StudioError as exc:
             await self._queue.fail(job_id, str(exc))
         except Exception as exc:
-            log.exception("job %s (%s) on %s failed", job_id, job.kind, self.device)
-            await self._queue.fail(job_id, f"{exc.__class__.__name__}: {exc}")
+            await self._queue.fail(job_id, report_unexpected(log, exc, f"job {job_id} ({job.kind}) failed"))
         finally:
             self._running.pop(job_id, None)
             self._wake.set()

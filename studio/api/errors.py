@@ -4,7 +4,6 @@ invalid input also `errors`, one {field, message} per problem. The OpenAPI docum
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from services.assistant import AssistantNotConfigured
-from services.errors import BackendUnavailable, Conflict, Invalid, NotFound, StudioError
+from services.errors import BackendUnavailable, Conflict, Invalid, NotFound, StudioError, report_unexpected
 from services.llm import LlmError
 
 log = logging.getLogger(__name__)
@@ -87,16 +86,9 @@ def install_error_handlers(api: FastAPI) -> None:
         return JSONResponse({"detail": str(exc), "status": code}, code)
 
     @api.exception_handler(Exception)
-    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:8]
-        log.exception("unhandled API error (incident %s)", incident, exc_info=exc)
-        return JSONResponse(
-            {
-                "detail": f"internal error {incident}: {type(exc).__name__}; the studio log has the details",
-                "status": 500,
-            },
-            500,
-        )
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        detail = report_unexpected(log, exc, f"{request.method} {request.url.path} failed")
+        return JSONResponse({"detail": detail, "status": 500}, 500)
 
 
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
