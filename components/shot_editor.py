@@ -499,7 +499,7 @@ class ShotEditor:
                 values["clear_source"] = True
             else:
                 values["source_image_id"] = self.source.id
-        return ShotChanges(**values)
+        return ShotChanges.from_form(values)
 
     async def _save(self) -> None:
         shot = self.shot

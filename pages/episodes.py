@@ -264,7 +264,7 @@ class EpisodesView:
             async def save() -> None:
                 problem.text = ""
                 try:
-                    changes = EpisodeChanges.model_validate(
+                    changes = EpisodeChanges.from_form(
                         {
                             "title": title.value or "",
                             "episode_number": number.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -22,6 +22,12 @@ class Changes(BaseModel):
         if value is None and info.field_name not in cls.clearable:
             raise ValueError("may not be null: leave the field out to keep its value")
         return value
+
+    @classmethod
+    def from_form(cls, values: dict[str, Any]) -> Self:
+        """A page form's values as changes: an input left empty (None) keeps its field, unless the field may be
+        emptied. ValidationError names a field out of range."""
+        return cls.model_validate({k: v for k, v in values.items() if v is not None or k in cls.clearable})
 
 
 def _not_nullable(schema: dict[str, Any], model: type[Changes]) -> None:

@@ -80,8 +80,7 @@ class Episodes:
             if values.get("episode_number") not in (None, episode.episode_number):
                 await _check_number_free(session, episode.project_id, values["episode_number"], episode.id)
             for key, value in values.items():
-                if value is not None:
-                    setattr(episode, key, value)
+                setattr(episode, key, value)
             change = "updated"
             if deleted is True and episode.deleted_at is None:
                 if episode.publication is not None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.changes import Changes
 from services.scenes.presets import Transition
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -28,7 +29,7 @@ class EpisodeDraft(_Strict):
     episode_number: int | None = Field(None, ge=1, le=999, description="Unset: the next free number.")
 
 
-class EpisodeChanges(_Strict):
+class EpisodeChanges(Changes):
     title: Title | None = None
     description: Text | None = None
     story_arc: Title | None = None

@@ -22,9 +22,6 @@ from studio.models import ApprovalState, Character, DatasetImage, Project, Scene
 EngineProposer = Callable[[Shot], Awaitable[str]]
 Row = TypeVar("Row")
 GENERATING = "generating"
-CLEARABLE = frozenset({"dialogue_character_id", "source_image_id", "video_engine"})
-# A scene's post-processing is turned off with an explicit null.
-SCENE_CLEARABLE = frozenset({"post_interpolate_fps", "post_upscale_factor"})
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,7 @@ class Scenes:
         async with self._db.session() as session:
             scene = await row_or_404(session, Scene, scene_id, "scene")
             for key, value in values.items():
-                if value is not None or key in SCENE_CLEARABLE:
-                    setattr(scene, key, value)
+                setattr(scene, key, value)
             change = "updated"
             if restore is False and scene.deleted_at is not None:
                 scene.deleted_at, change = None, "restored"
@@ -140,9 +136,6 @@ class Scenes:
         values = changes.model_dump(exclude_unset=True)
         if values.pop("clear_source", None):
             values["source_image_id"] = None
-        # Fields that may be emptied on purpose: an explicit null clears them (the speaker, the source,
-        # the engine, which the studio then proposes again). Any other null means "unchanged".
-        values = {k: v for k, v in values.items() if v is not None or k in CLEARABLE}
         async with self._db.session() as session:
             shot = await row_or_404(session, Shot, shot_id, "shot")
             scene = await session.get(Scene, shot.scene_id)

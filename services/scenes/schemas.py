@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.changes import Changes
 from services.scenes.presets import CameraAngle, ShotType, Transition
 from studio.ids import RowId
 
@@ -29,7 +30,10 @@ class SceneDraft(_Strict):
     target_duration_seconds: float = Field(30.0, gt=0, le=3600)
 
 
-class SceneChanges(_Strict):
+class SceneChanges(Changes):
+    # A scene's post-processing is turned off with an explicit null.
+    clearable: ClassVar[frozenset[str]] = frozenset({"post_interpolate_fps", "post_upscale_factor"})
+
     title: Title | None = None
     description: Text | None = None
     location: Title | None = None
@@ -63,7 +67,11 @@ class ShotDraft(_Strict):
     position: int | None = Field(None, ge=1, description="Where to insert (1 = first); unset: at the end.")
 
 
-class ShotChanges(_Strict):
+class ShotChanges(Changes):
+    # Fields that may be emptied on purpose: an explicit null clears the speaker, the source or the engine
+    # (which the studio then proposes again).
+    clearable: ClassVar[frozenset[str]] = frozenset({"dialogue_character_id", "source_image_id", "video_engine"})
+
     shot_type: ShotType | None = None
     camera_angle: CameraAngle | None = None
     duration_seconds: float | None = Field(None, ge=0.5, le=60)

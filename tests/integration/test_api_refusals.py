@@ -96,9 +96,24 @@ async def test_null_only_empties_what_may_be_empty(api: httpx.AsyncClient, studi
     for field in ("name", "design_prompt", "appearance_data", "deleted"):
         _refused(await api.patch(f"/characters/{character['id']}", json={field: None}), field)
     assert (await studio.characters.get(character["id"])).name == "Rin"
+    scene = await _made(await api.post(f"/projects/{pid}/scenes", json={"title": "Dawn"}))
+    for field in ("title", "mood", "scene_number", "target_duration_seconds", "deleted"):
+        _refused(await api.patch(f"/scenes/{scene['id']}", json={field: None}), field)
+    post = await api.patch(f"/scenes/{scene['id']}", json={"post_interpolate_fps": None, "post_upscale_factor": None})
+    assert post.status_code == 200 and post.json()["title"] == "Dawn"
+    shot = await _made(await api.post(f"/scenes/{scene['id']}/shots", json={"motion_prompt": "waves"}))
+    for field in ("shot_type", "duration_seconds", "motion_prompt", "characters_present", "clear_source"):
+        _refused(await api.patch(f"/shots/{shot['id']}", json={field: None}), field)
+    engine = await api.patch(f"/shots/{shot['id']}", json={"video_engine": None, "dialogue_character_id": None})
+    assert engine.status_code == 200 and engine.json()["motion_prompt"] == "waves"
+    episode = await _made(await api.post(f"/projects/{pid}/episodes", json={"title": "Pilot"}))
+    for field in ("title", "episode_number", "deleted"):
+        _refused(await api.patch(f"/episodes/{episode['id']}", json={field: None}), field)
+    assert (await api.get(f"/episodes/{episode['id']}")).json()["episode"]["title"] == "Pilot"
     document = (await api.get("/openapi.json")).json()["components"]["schemas"]
     assert document["ProjectChanges"]["properties"]["name"]["type"] == "string"  # null is not offered
     assert {"type": "null"} in document["ProjectChanges"]["properties"]["default_style"]["anyOf"]
+    assert document["ShotChanges"]["properties"]["duration_seconds"]["type"] == "number"
 
 
 async def test_a_backend_that_is_not_set_up_is_503_with_how_to(api: httpx.AsyncClient) -> None:

@@ -14,8 +14,9 @@ def table_rows(user: User) -> list[dict]:
     return [row for table in user.find(ui.table).elements for row in table.rows]
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
-    """Wait for something the studio does in the background (start-up runs as a task)."""
+async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for something the studio does in the background (start-up runs as a task); a bound, not a pace:
+    it returns as soon as the check holds, and a loaded CI machine may take a few seconds."""
     for _ in range(int(seconds / 0.02)):
         if check():
             return
