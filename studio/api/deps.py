@@ -3,7 +3,6 @@ can store refused before any handler sees it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,7 +69,8 @@ async def _body_errors(request: Request) -> list[dict[str, Any]]:
     content_type = request.headers.get("content-type", "")
     if not content_type or "json" in content_type.partition(";")[0]:  # as FastAPI decides to parse JSON
         try:
-            return list(_walk(json.loads(await request.body()), ("body",)))
+            # Request.json() keeps what it parsed: FastAPI's own body parsing reuses it.
+            return list(_walk(await request.json(), ("body",)))
         except ValueError:
             return []  # not JSON: FastAPI's own parsing reports it
     errors: list[dict[str, Any]] = []
