@@ -4,7 +4,8 @@ The thread comes from the database, so it is the same on every page and after a 
 being written streams in through a timer that copies the turn's text a few times a second (the
 throttle: a fast model does not send a websocket message per token). Answers are Markdown, rendered
 to HTML and sanitised on the server (no scripts, handlers or images that would call out). Suggestions
-show as a word diff with Apply / Discard; nothing changes before Apply.
+show as a word diff with Apply / Discard; nothing changes before Apply. Clear empties the thread (with
+Undo): the assistant starts afresh, and the messages stay recorded.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ class AssistantPanel:
                 ui.icon("forum").classes("text-xl")
                 ui.label("Assistant").classes("text-lg font-semibold")
                 ui.space()
+                if who.kind != "none":
+                    ui.button(icon="delete_sweep", on_click=self.clear).props("flat round dense").tooltip(
+                        "Clear the thread: the assistant starts afresh (Undo brings it back)"
+                    ).mark("assistant-clear")
                 ui.button(icon="close", on_click=self.toggle).props("flat round dense").tooltip("Close")
             with ui.row().classes("w-full items-center gap-2"):
                 ui.chip(who.name, icon="smart_toy").props("outline dense").mark("assistant-identity").tooltip(
@@ -131,8 +136,7 @@ class AssistantPanel:
             self.thinking.set_visibility(False)
             if who.kind != "none":
                 self._composer()
-        for message in await self.studio.assistant.history(self.project_id):
-            self.show(message)
+        await self._show_thread()
         running = self.studio.assistant.running(self.project_id)
         if running is not None:  # started on another page or tab, still answering
             self.follow(running)
@@ -164,6 +168,28 @@ class AssistantPanel:
 
     # --- showing messages ------------------------------------------------------------------------
 
+    async def _show_thread(self) -> None:
+        self.thread.clear()
+        for message in await self.studio.assistant.history(self.project_id):
+            self.show(message)
+
+    async def clear(self) -> None:
+        try:
+            count, at = await self.studio.assistant.clear(self.project_id, self.actor)
+        except StudioError as exc:
+            ui.notify(str(exc), type="warning")
+            return
+        if at is None:
+            ui.notify("The thread is already empty")
+            return
+        self.thread.clear()
+
+        async def restore() -> None:
+            await self.studio.assistant.restore(self.project_id, at, self.actor)
+            await self._show_thread()
+
+        offer_undo(f"Cleared the thread ({count} messages)", restore)
+
     def show(self, message: AssistantMessage) -> None:
         stamp = _stamp(message.created_at)
         with self.thread:
@@ -191,6 +217,9 @@ class AssistantPanel:
             ui.markdown(message.text, sanitize=sanitize).mark("assistant-answer")
         if message.state == "stopped":
             ui.label("Stopped").classes("text-xs opacity-70 italic").mark("assistant-stopped")
+        elif message.state == "cut" and message.cut_reason:
+            cut = message.cut_reason[:1].upper() + message.cut_reason[1:]
+            ui.label(cut).classes("text-xs text-deep-orange-10 italic").mark("assistant-cut")
         with ui.row().classes("items-center gap-1"):
             for source in message.sources:
                 if source.get("link"):

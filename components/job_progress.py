@@ -62,9 +62,19 @@ def result_image_ids(job: Job) -> list[int]:
     return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
 
 
+def waiting_on_device(job: Job) -> bool:
+    """Claimed by a device that has not started it yet (a prompt queued ahead on ComfyUI)."""
+    return job.state == JobState.RUNNING and job.started_at is None
+
+
 def state_chip(job: Job) -> ui.chip:
+    text, icon, color = (
+        ("waiting", "hourglass_top", STATE_COLOR[JobState.QUEUED])
+        if waiting_on_device(job)
+        else (job.state.value, STATE_ICON[job.state], STATE_COLOR[job.state])
+    )
     return (
-        ui.chip(job.state.value, icon=STATE_ICON[job.state], color=STATE_COLOR[job.state])
+        ui.chip(text, icon=icon, color=color)
         .props("dense text-color=white")
         .classes("shrink-0 justify-self-start")
         .mark(f"job-state-{job.id}")

@@ -15,6 +15,7 @@ from components.job_progress import JobCard, cancel_job, result_image_ids, retry
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.provenance import open_provenance
 from components.shell import Area, frame, principal_of, studio_page
+from services.backends import NO_PREVIEWS
 from services.errors import Invalid, NotFound
 from services.generation import IMAGE_JOB, ImageBatchDraft
 from services.generation.images import MAX_BATCH, MAX_SEED
@@ -154,12 +155,24 @@ class CreateView:
             ui.label("Batches").classes("text-xl font-semibold")
             ui.space()
             ui.label("newest first, live").classes("text-sm opacity-60")
+        self.previews_notice = ui.label().classes("text-sm text-warning").mark("no-previews")
+        self.previews_notice.set_visibility(False)
         self.batches_host = ui.column().classes("w-full gap-4").mark("batches")
+        if devices:
+            ui.timer(0.05, self.show_previews_notice, once=True)
 
         client = ui.context.client
         client.on_delete(self.studio.events.subscribe(JobChanged, self.job_changed))
         client.on_delete(self.studio.events.subscribe(JobProgressed, self.job_progressed))
         ui.timer(REDRAW_SECONDS, self.redraw)
+
+    async def show_previews_notice(self) -> None:
+        """Name the devices whose ComfyUI sends no preview frames: their jobs show no picture until done."""
+        statuses = await self.studio.backends.current(max_age=self.studio.settings.status_refresh_seconds)
+        off = [status.device for status in statuses if status.kind == "comfyui" and status.previews is False]
+        if off and not self.previews_notice.is_deleted:
+            self.previews_notice.text = f"{', '.join(d for d in off if d)}: {NO_PREVIEWS}"
+            self.previews_notice.set_visibility(True)
 
     def _blockers(self, characters: list[Character], styles: list[GenerationStyle], has_device: bool) -> bool:
         """Say plainly what stops generation and how to fix it; True when something does."""

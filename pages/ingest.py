@@ -274,6 +274,8 @@ class IngestView:
         ]
         if result.get("queued_for_vision"):
             parts.append(f"{result['queued_for_vision']} sent to vision review")
+        if result.get("own_generations_skipped"):
+            parts.append(f"{result['own_generations_skipped']} of the studio's own generations skipped")
         ui.label(" · ".join(parts)).classes("text-sm").mark(f"import-summary-{job.id}")
         for refused in result.get("refused", [])[:20]:
             ui.label(f"{refused['name']}: {refused['error']}").classes("text-xs text-warning break-words")

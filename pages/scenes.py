@@ -5,6 +5,7 @@ replaces nothing until accepted. Generation progress updates the shot cards in p
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -474,6 +475,7 @@ class PlanDialog:
     def __init__(self, view: ScenesView) -> None:
         self.view = view
         self.plan: StoryPlan | None = None
+        self.asking: asyncio.Task[StoryPlan] | None = None
         with throwaway_dialog() as self.dialog, ui.card().classes("w-[900px] max-w-full gap-3").mark("plan-dialog"):
             ui.label("Plan scenes from the story").classes("text-lg font-semibold")
             ui.label(
@@ -492,6 +494,7 @@ class PlanDialog:
                 ui.spinner(size="md").mark("plan-spinner")
                 model = self.view.studio.settings.story_model
                 ui.label(f"Asking {model} for a plan — this can take a minute.").classes("text-sm")
+                ui.button("Cancel", icon="cancel", on_click=self.cancel).props("flat dense no-caps").mark("plan-cancel")
             self.waiting.set_visibility(False)
             self.problem = ui.label().classes("text-negative text-sm whitespace-pre-wrap").mark("plan-problem")
             self.preview = ui.column().classes("w-full gap-2").mark("plan-preview")
@@ -504,9 +507,15 @@ class PlanDialog:
         self._actions(False)
         self.add.set_visibility(False)
         self.replace.set_visibility(False)
+        self.dialog.on_value_change(lambda e: None if e.value else self.cancel())  # nobody waits for it any more
 
     def open(self) -> None:
         self.dialog.open()
+
+    def cancel(self) -> None:
+        """Stop asking: the request is dropped (the server stops generating when it notices)."""
+        if self.asking is not None:
+            self.asking.cancel()
 
     def _actions(self, enabled: bool) -> None:
         """Add and Replace appear with a plan to save, and wait while one is being asked for or saved."""
@@ -524,8 +533,16 @@ class PlanDialog:
         self.ask.set_enabled(False)
         self._actions(False)
         self.waiting.set_visibility(True)
+        self.asking = asyncio.create_task(
+            self.view.studio.story_planner.preview(self.view.project_id, (int(low), int(high)))
+        )
         try:
-            plan = await self.view.studio.story_planner.preview(self.view.project_id, (int(low), int(high)))
+            await asyncio.wait({self.asking})  # returns when the plan comes, fails, or Cancel cancels it
+            if self.asking.cancelled():
+                if not self.dialog.is_deleted:
+                    self.problem.text = "Cancelled: the model was stopped before it finished; nothing was planned."
+                return
+            plan = self.asking.result()
         except (Invalid, StoryPlanError, NotFound) as exc:
             if not self.dialog.is_deleted:
                 # The planner's refusals are whole sentences that name their fix (how to add an LLM device).
@@ -533,6 +550,7 @@ class PlanDialog:
                 self.problem.text = message[:1].upper() + message[1:]
             return
         finally:
+            self.cancel()  # when this handler itself is cancelled (the page went away), the request goes too
             if not self.dialog.is_deleted:
                 self.waiting.set_visibility(False)
                 self.ask.set_enabled(True)

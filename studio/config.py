@@ -169,7 +169,32 @@ class Settings(BaseSettings):
     echo_brain_url: str | None = Field(None, description="Echo Brain assistant, e.g. `http://127.0.0.1:8309`.")
     echo_brain_token: SecretStr | None = Field(None, description="Bearer token for Echo Brain, if it needs one.")
     assistant_timeout_seconds: float = Field(
-        60.0, gt=0, le=600, description="How long the assistant (Echo Brain or the LLM) may take to answer."
+        60.0,
+        gt=0,
+        le=600,
+        description="How long the assistant may stay silent: the wait for Echo Brain's answer, or for the LLM's "
+        "next streamed piece. The whole answer is bounded by `assistant_max_seconds`.",
+    )
+    assistant_max_tokens: int = Field(
+        1024,
+        ge=16,
+        le=32768,
+        description="Longest answer the assistant's LLM may write (tokens). A longer one is cut there, kept, and "
+        "marked as cut.",
+    )
+    assistant_max_seconds: float = Field(
+        180.0,
+        gt=0,
+        le=3600,
+        description="Longest time one answer of the assistant (Echo Brain or the LLM) may take in all. An LLM answer "
+        "still being written then is cut, kept and marked as cut.",
+    )
+    assistant_history_chars: int = Field(
+        6000,
+        ge=0,
+        le=200_000,
+        description="How much of a thread's earlier questions and answers goes with a new question (characters; "
+        "the newest whole turns that fit). 0 sends none.",
     )
     jellyfin_url: str | None = Field(None, description="Jellyfin server for publishing, e.g. `http://127.0.0.1:8096`.")
     jellyfin_api_key: SecretStr | None = Field(
@@ -221,6 +246,14 @@ class Settings(BaseSettings):
         description="How often an idle device worker looks for jobs queued by another studio process sharing "
         "the database (jobs queued by this process start at once).",
     )
+    comfyui_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="How long a device worker waits for one answer of its ComfyUI (queueing a prompt, a cancel, "
+        "an upload or download) before it counts the server as unreachable and tries again later (a cancel is "
+        "sent again when the server answers).",
+    )
     ip_adapter_weight: float = Field(
         0.8,
         ge=0.0,
@@ -253,8 +286,13 @@ class Settings(BaseSettings):
         description="Two images whose 64-bit perceptual hashes differ in at most this many bits are near "
         "duplicates (0: only identical hashes).",
     )
-    triage_min_side: int = Field(
-        512, ge=64, le=8192, description="Images whose shorter side is below this many pixels are rejected as small."
+    triage_min_side: int | None = Field(
+        None,
+        ge=64,
+        le=8192,
+        description="Images whose shorter side is below this many pixels are rejected as small. Unset: the "
+        "`min_side` of the model profile the image was generated with, or else of the project's default style "
+        "(256 px for SD 1.5 and 512 px for SDXL as shipped), so no image a valid style generates is too small.",
     )
     triage_blur_min: float = Field(
         30.0,
@@ -291,6 +329,12 @@ class Settings(BaseSettings):
     vision_timeout_seconds: float = Field(90.0, gt=0, le=900, description="Timeout of one vision review call.")
     story_model: str = Field(
         "gemma3:12b", min_length=1, description="LLM that breaks a storyline into scenes and shots (JSON output)."
+    )
+    story_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="How long the story model may take to write one plan of scenes (story to scenes).",
     )
 
     # --- sound and scene assembly ------------------------------------------------------------------

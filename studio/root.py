@@ -17,7 +17,7 @@ from services.assembly import ASSEMBLY_JOB, SceneAssembly
 from services.assistant import Assistant, ProductionIndex
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
-from services.comfyui import DeviceCapabilities, DevicePreflight
+from services.comfyui import DeviceCapabilities, DevicePreflight, StyleCheckpoint
 from services.datasets import (
     INGEST_KINDS,
     Curation,
@@ -132,25 +132,32 @@ class Studio:
         audit = AuditTrail(db)
         events = EventBus(audit)
         media = MediaStore(settings.data_dir)
-        library = PromptLibrary(db, events)
-        styles = GenerationStyles(db, events, library)
-        projects = Projects(db, events, clock)
-        characters = Characters(db, events, clock, media, projects, styles, library)
-        jobs = JobQueue(db, events, clock)
-        decisions = ReviewDecisions(db, events, clock)
-        store = DatasetStore(db=db, events=events, media=media, settings=settings)
-        curation = Curation(settings=settings, db=db, media=media, decisions=decisions, jobs=jobs, triage=LocalTriage())
-        ingestion = Ingestion(settings=settings, db=db, media=media, jobs=jobs, store=store, curation=curation)
-        feedback = Feedback(db)
         capabilities = DeviceCapabilities(
             settings.comfyui_devices,
             # /object_info is large and slow to build on a busy server: allow more than a probe.
             timeout=max(10.0, settings.backend_timeout_seconds),
         )
+        library = PromptLibrary(db, events, capabilities.sampler_names)
+        styles = GenerationStyles(db, events, library, capabilities.sampler_names)
+        projects = Projects(db, events, clock)
+        characters = Characters(db, events, clock, media, projects, styles, library)
+        jobs = JobQueue(db, events, clock)
+        decisions = ReviewDecisions(db, events, clock)
+        store = DatasetStore(db=db, events=events, media=media, settings=settings)
+        curation = Curation(
+            settings=settings,
+            db=db,
+            media=media,
+            decisions=decisions,
+            jobs=jobs,
+            triage=LocalTriage(),
+            profiles=library.model_profiles,
+        )
+        ingestion = Ingestion(settings=settings, db=db, media=media, jobs=jobs, store=store, curation=curation)
+        feedback = Feedback(db)
 
         async def comfy_engines_ready() -> set[str]:
-            checkpoints = {style.name: style.checkpoint_model for style in await styles.list()}
-            preflights = await capabilities.check_all(checkpoints, ENGINE_CHECK_MAX_AGE)
+            preflights = await _preflights(capabilities, styles, library, ENGINE_CHECK_MAX_AGE)
             return available_engines(key for preflight in preflights for key in preflight.ready_engines)
 
         # FramePack's own Gradio apps, by the engine each renders (asked when a job runs, not probed here).
@@ -327,11 +334,19 @@ class Studio:
 
     async def device_preflights(self, max_age: float = 30.0) -> list[DevicePreflight]:
         """What each ComfyUI device can run, with the checkpoints of every generation style checked."""
-        styles = {style.name: style.checkpoint_model for style in await self.styles.list()}
-        return await self.capabilities.check_all(styles, max_age)
+        return await _preflights(self.capabilities, self.styles, self.library, max_age)
 
     async def stop(self) -> None:
         await self.demo.stop()  # a sample production still running: stop it before the workers it waits on
         await self.workers.stop()
         await self.assistant.aclose()
         await self.db.dispose()
+
+
+async def _preflights(
+    capabilities: DeviceCapabilities, styles: GenerationStyles, library: PromptLibrary, max_age: float
+) -> list[DevicePreflight]:
+    """Every ComfyUI device's preflight, judging the checkpoints the generation styles name by the model
+    profiles (an SDXL engine is ready only with an SDXL checkpoint)."""
+    checkpoints = [StyleCheckpoint.of(style) for style in await styles.list()]
+    return await capabilities.check_all(checkpoints, await library.model_profiles(), max_age)

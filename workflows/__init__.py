@@ -7,7 +7,7 @@ server's via `NodeCatalog.from_object_info`), and `requirements_of` lists the no
 
 from workflows.engines import ENGINES, PLACEHOLDER_CHECKPOINT, PLACEHOLDER_IMAGE, EngineWorkflow, engine
 from workflows.framepack import FramePackRequest, build_framepack_workflow
-from workflows.graph import Graph, Link, Node, workflow_hash
+from workflows.graph import STUDIO_OUTPUT_FOLDER, Graph, Link, Node, workflow_hash
 from workflows.image import Architecture, ImageRequest, IPAdapterRef, LoraRef, build_image_workflow
 from workflows.ltx import LtxRequest, build_ltx_workflow
 from workflows.requirements import (
@@ -26,6 +26,7 @@ __all__ = [
     "ENGINES",
     "PLACEHOLDER_CHECKPOINT",
     "PLACEHOLDER_IMAGE",
+    "STUDIO_OUTPUT_FOLDER",
     "Architecture",
     "EngineWorkflow",
     "FramePackRequest",

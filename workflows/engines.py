@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workflows.framepack import FramePackRequest, build_framepack_workflow
-from workflows.image import ImageRequest, IPAdapterRef, build_image_workflow
+from workflows.image import Architecture, ImageRequest, IPAdapterRef, build_image_workflow
 from workflows.ltx import LtxRequest, build_ltx_workflow
 from workflows.wan import WanRequest, build_wan_workflow
 
@@ -29,6 +29,8 @@ class EngineWorkflow:
     label: str
     media: Literal["image", "video"]
     build_example: Callable[[], dict[str, Any]] = field(repr=False)
+    # An image engine needs a checkpoint of this architecture on the server (its example's is a placeholder).
+    architecture: Architecture | None = None
 
     def example(self) -> dict[str, Any]:
         return self.build_example()
@@ -40,12 +42,14 @@ ENGINES: tuple[EngineWorkflow, ...] = (
         "SD 1.5 text-to-image",
         "image",
         lambda: build_image_workflow(ImageRequest("sd15", PLACEHOLDER_CHECKPOINT)),
+        "sd15",
     ),
     EngineWorkflow(
         "sdxl_image",
         "SDXL text-to-image",
         "image",
         lambda: build_image_workflow(ImageRequest("sdxl", PLACEHOLDER_CHECKPOINT, width=SDXL_SIZE, height=SDXL_SIZE)),
+        "sdxl",
     ),
     EngineWorkflow(
         "sd15_ip_adapter",
@@ -54,6 +58,7 @@ ENGINES: tuple[EngineWorkflow, ...] = (
         lambda: build_image_workflow(
             ImageRequest("sd15", PLACEHOLDER_CHECKPOINT, ip_adapter=IPAdapterRef(PLACEHOLDER_IMAGE))
         ),
+        "sd15",
     ),
     EngineWorkflow(
         "framepack",

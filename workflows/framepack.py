@@ -2,8 +2,9 @@
 
 F1 needs ShmuelRonen/ComfyUI-FramePackWrapper_Plus: its `FramePackSampler_F1` samples forward in time from
 timed text conditioning. (The earlier system only swapped in the F1 model file and kept `FramePackSampler`.)
-The Plus pack reuses kijai's class names, so a server has one of the two packs; the Plus `FramePackSampler`
-needs at least 1 second, so that is the minimum here.
+The Plus pack reuses kijai's class names, so a server has one of the two packs, and the studio recommends
+Plus (it runs both engines; see services/comfyui/preflight.py); the Plus `FramePackSampler` needs at least
+1 second, so that is the minimum here.
 """
 
 from __future__ import annotations

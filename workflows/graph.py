@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Every graph the studio queues saves its files under this output subfolder (the file name prefix's first
+# part), so a scan of a server's outputs can tell the studio's own generations from pictures made there.
+STUDIO_OUTPUT_FOLDER = "anime-studio"
+
 
 @dataclass(frozen=True)
 class Link:

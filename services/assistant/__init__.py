@@ -1,8 +1,9 @@
 """The assistant: questions about the production answered from its own notes (Echo Brain or the LLM), prompt
-enhancement and narration, and the production index it retrieves those notes from."""
+enhancement and narration, the threads they are kept in, and the production index it retrieves notes from."""
 
 from services.assistant.assistant import Assistant, AssistantNotConfigured, AssistantStatus, Turn
 from services.assistant.embedding import Embedder, EmbeddingModelMissing
+from services.assistant.events import ThreadCleared
 from services.assistant.index import Entry, Hit, IndexFolderBusy, ProductionIndex, SyncReport
 from services.assistant.responders import HOW_TO_CONFIGURE, AssistantIdentity
 
@@ -19,5 +20,6 @@ __all__ = [
     "IndexFolderBusy",
     "ProductionIndex",
     "SyncReport",
+    "ThreadCleared",
     "Turn",
 ]

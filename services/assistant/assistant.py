@@ -2,8 +2,13 @@
 
 A question becomes a Turn that runs in its own task: the question is saved at once, the production's
 notes are refreshed and searched, the answer streams into `Turn.text`, and the answer is saved when it
-ends: done, stopped by the user (the text so far is kept), or failed (the reason is the message). A turn
-outlives the page that started it, so the panel on the next page shows it still answering.
+ends: done, stopped by the user or cut by a length or time limit (the text so far is kept), or failed (the
+reason is the message). A turn outlives the page that started it, so the panel on the next page shows it
+still answering.
+
+A question goes with the thread's latest whole turns that fit in `assistant_history_chars`; enhancing a
+prompt and narrating a scene go alone, with only the notes of what they are about. A person may clear a
+thread: its messages stay recorded but leave the thread and what the assistant is told.
 
 The assistant never changes the production: an enhanced prompt is a suggestion on the answer message
 that the user applies (through the scenes or characters service, so the usual checks and events apply)
@@ -17,10 +22,13 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from services.assistant.events import ThreadCleared
 from services.assistant.index import Entry, Hit, ProductionIndex
 from services.assistant.knowledge import production_entries
 from services.assistant.prompts import ENHANCE, NARRATE, ONLY_THE_PROMPT, cited, clean_suggestion, system_prompt
@@ -35,19 +43,20 @@ from services.backends import BackendMonitor
 from services.bible import Characters, Projects
 from services.bible.schemas import CharacterChanges
 from services.errors import Conflict, Invalid, NotFound, StudioError
-from services.llm import ChatMessage
+from services.llm import AnswerCut, ChatMessage
 from services.scenes import Scenes
 from services.scenes.schemas import ShotChanges
 from studio.config import Settings
 from studio.db import Database
 from studio.events import EventBus, StudioEvent
-from studio.models import AssistantMessage, Project
+from studio.models import AssistantMessage, Project, utcnow
 from studio.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION = 4000
-# Notes retrieved for a question, and earlier turns sent with it (the model's context is not endless).
+# Notes retrieved for a question, and at most this many earlier turns sent with it (fewer when they are
+# long: `assistant_history_chars` bounds their size).
 NOTES_PER_QUESTION = 6
 EARLIER_TURNS = 8
 # Events arriving together (a batch of approvals) refresh the index once, this long after the last.
@@ -121,7 +130,7 @@ class Assistant:
         scenes: Scenes,
         characters: Characters,
     ) -> None:
-        self._settings, self._secrets, self._db = settings, secrets, db
+        self._settings, self._secrets, self._db, self._events = settings, secrets, db, events
         self._backends, self._index = backends, index
         self._projects, self._scenes, self._characters = projects, scenes, characters
         self._turns: dict[int | None, Turn] = {}
@@ -149,12 +158,53 @@ class Assistant:
     # --- the thread ---------------------------------------------------------------------------------
 
     async def history(self, project_id: int | None, limit: int = 200) -> list[AssistantMessage]:
-        """The thread of a project (None: work outside any project), oldest first."""
+        """The thread of a project (None: work outside any project), oldest first, without cleared messages."""
         query = (
-            select(AssistantMessage).where(_thread(project_id)).order_by(col(AssistantMessage.id).desc()).limit(limit)
+            select(AssistantMessage)
+            .where(_thread(project_id), col(AssistantMessage.cleared_at).is_(None))
+            .order_by(col(AssistantMessage.id).desc())
+            .limit(limit)
         )
         async with self._db.session() as session:
             return list(reversed((await session.exec(query)).all()))
+
+    async def clear(self, project_id: int | None, actor: str) -> tuple[int, datetime | None]:
+        """Clear a thread: its messages stay recorded but leave the thread and what the assistant is told.
+        (messages cleared, when: for `restore`; None when there was nothing to clear). NotFound: no such
+        project; Conflict: the thread is still answering."""
+        where = await self._thread_name(project_id)
+        if self.running(project_id) is not None:
+            raise Conflict("the assistant is still answering in this thread: wait for it or press Stop, then clear it")
+        at = utcnow()
+        count = await self._mark(project_id, col(AssistantMessage.cleared_at).is_(None), at)
+        if not count:
+            return 0, None
+        await self._events.emit(
+            ThreadCleared(actor=actor, thread=project_id, thread_name=where, change="cleared", messages=count)
+        )
+        return count, at
+
+    async def restore(self, project_id: int | None, cleared_at: datetime, actor: str) -> int:
+        """Take back the clearing made at `cleared_at`: its messages return to the thread. The number restored."""
+        where = await self._thread_name(project_id)
+        count = await self._mark(project_id, col(AssistantMessage.cleared_at) == cleared_at, None)
+        if count:
+            await self._events.emit(
+                ThreadCleared(actor=actor, thread=project_id, thread_name=where, change="restored", messages=count)
+            )
+        return count
+
+    async def _mark(self, project_id: int | None, which: Any, cleared_at: datetime | None) -> int:
+        statement = update(AssistantMessage).where(_thread(project_id), which).values(cleared_at=cleared_at)
+        async with self._db.session() as session:
+            result = await session.exec(statement)  # type: ignore[call-overload]
+            return int(result.rowcount or 0)
+
+    async def _thread_name(self, project_id: int | None) -> str:
+        """How a person calls a thread (NotFound: no such project)."""
+        if project_id is None:
+            return "work outside projects"
+        return repr((await self._projects.get(project_id)).name)
 
     def running(self, project_id: int | None) -> Turn | None:
         """The turn still answering in this thread, if any."""
@@ -320,32 +370,40 @@ class Assistant:
             if turn.project_id is not None:
                 turn.stage = "Searching the production notes…"
                 entries = await notes()
+            # Only questions continue the conversation: an enhanced prompt or a narration written with the chat
+            # in view copies from it (a model returned an old chat answer as an "enhanced design prompt").
+            chat = turn.kind == "ask"
             conversation = Conversation(
                 system=system_prompt(project.name if project else None, entries),
-                history=await self._earlier(turn.project_id, turn.question.id),
+                history=await self._earlier(turn.project_id, turn.question.id) if chat else [],
                 question=prompt,
-                session_id=f"anime-studio-{turn.project_id or 'studio'}",
+                session_id=await self._session(turn.project_id) if chat else None,
                 temperature=temperature,
             )
             turn.stage = f"Asking {turn.assistant.name}…"
-            async for piece in reply(self._settings, self._secrets, conversation):
-                if not turn.text:
-                    turn.stage = f"{turn.assistant.name} is writing…"
-                turn.text += piece
+            try:
+                async for piece in reply(self._settings, self._secrets, conversation):
+                    if not turn.text:
+                        turn.stage = f"{turn.assistant.name} is writing…"
+                    turn.text += piece
+            except AnswerCut as cut:
+                answer.state, answer.cut_reason = "cut", self._cut_reason(cut)
+                if not turn.text.strip():
+                    raise _Empty(f"{turn.assistant.name} wrote nothing before it was {answer.cut_reason}") from cut
             answer.text = turn.text.strip()
             if not answer.text:
                 raise _Empty(f"{turn.assistant.name} gave an empty answer; try again or rephrase the question")
-            answer.sources = _sources(cited(answer.text, entries)) + conversation.found_sources
-            if action is not None:
+            answer.sources = _sources(_drawn_on(turn.kind, answer.text, entries)) + conversation.found_sources
+            if action is not None and answer.state != "cut":  # half a prompt is no suggestion to apply
                 answer.action = _suggested(action, answer.text)
                 answer.text = answer.action["after"]
-            elif turn.kind == "narrate":
+            elif action is not None or turn.kind == "narrate":
                 answer.text = clean_suggestion(answer.text)
         except asyncio.CancelledError:
             answer.text, answer.state = turn.text.strip(), "stopped"
-            answer.sources = _sources(entries)
+            answer.sources = _sources(_drawn_on(turn.kind, answer.text, entries))
         except StudioError as exc:  # Echo Brain's, the LLM's, and ours (an empty answer, a missing model)
-            answer.text, answer.state = str(exc), "failed"
+            answer.text, answer.state, answer.cut_reason = str(exc), "failed", None
         except Exception as exc:  # a bug must not leave the thread hanging; it is logged in full
             log.exception("the assistant's turn failed")
             answer.text, answer.state = (
@@ -357,18 +415,57 @@ class Assistant:
             turn.stage = ""
             turn.finished.set()
 
+    def _cut_reason(self, cut: AnswerCut) -> str:
+        """Which limit ended an answer, and the setting that moves it."""
+        if cut.reason == "tokens":
+            return (
+                f"cut at the {self._settings.assistant_max_tokens}-token limit — raise STUDIO_ASSISTANT_MAX_TOKENS "
+                "for longer answers"
+            )
+        return (
+            f"cut after {self._settings.assistant_max_seconds:g} s — raise STUDIO_ASSISTANT_MAX_SECONDS to give "
+            "answers more time"
+        )
+
     async def _earlier(self, project_id: int | None, before_id: int | None) -> list[ChatMessage]:
-        """The thread's latest answered turns before this question, oldest first (failures left out)."""
+        """The thread's latest whole turns (a question and its answer) before this question, oldest first: newest
+        first as long as they fit in `assistant_history_chars`, never part of one. Questions whose answer
+        failed and cleared turns are left out."""
         query = (
             select(AssistantMessage)
             .where(_thread(project_id), col(AssistantMessage.id) < (before_id or 0))
-            .where(AssistantMessage.state != "failed", AssistantMessage.kind == "ask")
+            .where(col(AssistantMessage.cleared_at).is_(None), AssistantMessage.kind == "ask")
             .order_by(col(AssistantMessage.id).desc())
-            .limit(EARLIER_TURNS)
+            .limit(2 * EARLIER_TURNS)
         )
         async with self._db.session() as session:
-            rows = list(reversed((await session.exec(query)).all()))
-        return [ChatMessage("user" if r.role == "user" else "assistant", r.text) for r in rows if r.text]
+            rows = (await session.exec(query)).all()
+        room = self._settings.assistant_history_chars
+        turns: list[ChatMessage] = []
+        answer: AssistantMessage | None = None
+        for row in rows:  # newest first: an answer, then the question it answers
+            if row.role != "user":
+                answer = row
+                continue
+            if answer is not None and answer.state != "failed" and row.text and answer.text:
+                size = len(row.text) + len(answer.text)
+                if size > room:  # the turns before this one would leave a gap in the conversation
+                    break
+                room -= size
+                turns += [ChatMessage("assistant", answer.text), ChatMessage("user", row.text)]
+            answer = None
+        return turns[::-1]
+
+    async def _session(self, project_id: int | None) -> str:
+        """Echo Brain's session of a thread: a new one after each clearing, so its own memory of the
+        conversation is cleared too."""
+        query = select(func.max(AssistantMessage.id)).where(
+            _thread(project_id), col(AssistantMessage.cleared_at).is_not(None)
+        )
+        async with self._db.session() as session:
+            last_cleared = (await session.exec(query)).one()
+        session_id = f"anime-studio-{project_id or 'studio'}"
+        return session_id if last_cleared is None else f"{session_id}-{last_cleared}"
 
     async def _save(self, message: AssistantMessage) -> AssistantMessage:
         async with self._db.session() as session:
@@ -432,6 +529,13 @@ class _Empty(StudioError):
 def _thread(project_id: int | None) -> Any:
     column = col(AssistantMessage.project_id)
     return column.is_(None) if project_id is None else column == project_id
+
+
+def _drawn_on(kind: str, answer: str, entries: Sequence[Entry]) -> Sequence[Entry]:
+    """The notes an answer drew on. A question's notes are what a search found near it: only those the answer
+    cites. An enhanced prompt's or a narration's are the notes of the very item it is about, chosen by the
+    studio as its material (and their answers carry no citations)."""
+    return cited(answer, entries) if kind == "ask" else entries
 
 
 def _sources(entries: Sequence[Entry]) -> list[dict[str, Any]]:

@@ -64,10 +64,12 @@ def system_prompt(project_name: str | None, entries: Sequence[Entry]) -> str:
 
 
 def cited(answer: str, entries: Sequence[Entry]) -> list[Entry]:
-    """The entries an answer cites by number, in the order first cited; all of them when it cites none."""
+    """The entries an answer cites by number, in the order first cited; none when it cites none.
+
+    The notes sent with a question are only what a search found near it: an answer that cites none of them
+    ("the notes do not say") did not draw on them, and listing them as sources would claim it did."""
     numbers = [int(found) for found in _CITATION.findall(answer)]
-    chosen = [entries[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(entries)]
-    return chosen or list(entries)
+    return [entries[n - 1] for n in dict.fromkeys(numbers) if 1 <= n <= len(entries)]
 
 
 def clean_suggestion(text: str) -> str:

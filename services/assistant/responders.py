@@ -1,7 +1,9 @@
 """Who answers: Echo Brain when it is set up, else the configured LLM with streamed tokens, else nobody.
 
 A responder lives for one turn (its HTTP client is closed after it), and says plainly who it is, so the
-panel can show which assistant is answering.
+panel can show which assistant is answering. Every answer is bounded: in time (`assistant_max_seconds`)
+for both, and in length (`assistant_max_tokens`) for the LLM, which raises AnswerCut after the last piece
+when a bound ended the answer.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from services.echo import EchoBrainClient, EchoBrainError
+from services.echo import EchoBrainClient, EchoBrainError, EchoBrainTimeout, Memory
 from services.llm import LLM_DEVICE_EXAMPLE, ChatMessage, configured_llm
 from studio.config import Settings
 from studio.secrets import SecretStore
@@ -25,8 +27,9 @@ HOW_TO_CONFIGURE = (
     "http://127.0.0.1:8309), or give a device an LLM server (Ollama or OpenAI-compatible), for example "
     f"{LLM_DEVICE_EXAMPLE}; the assistant then chats with STUDIO_STORY_MODEL. Then restart the studio."
 )
-# Memories of Echo Brain shown beside its answer (its own long-term memory, not the production's notes).
-ECHO_MEMORIES = 3
+# Memories of Echo Brain searched for the question: those its answer names as sources are shown by their text
+# (Echo Brain names them by id).
+ECHO_MEMORIES = 10
 _MEMORY_TITLE = 80
 
 
@@ -57,9 +60,9 @@ class Conversation:
     system: str
     history: Sequence[ChatMessage]
     question: str
-    session_id: str
+    session_id: str | None  # Echo Brain's session of the thread; None: a request outside the conversation
     temperature: float = 0.4
-    # Sources the responder found itself (Echo Brain's memories), shown after the production's notes.
+    # Sources the responder found itself (what Echo Brain says it drew on), shown after the production's notes.
     found_sources: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -95,24 +98,41 @@ async def _echo_brain(settings: Settings, secrets: SecretStore, conversation: Co
         if part
     )
     try:
-        answer, memories = await asyncio.gather(
-            client.ask(question, conversation.session_id), _memories(client, conversation.question)
-        )
+        # Its timeout bounds each wait for a reply; this bounds the whole answer, however it trickles in.
+        async with asyncio.timeout(settings.assistant_max_seconds):
+            answer, memories = await asyncio.gather(
+                client.ask(question, conversation.session_id), _memories(client, conversation.question)
+            )
+    except TimeoutError as exc:
+        raise EchoBrainTimeout(
+            f"Echo Brain at {client.url} did not finish its answer within {settings.assistant_max_seconds:g} s "
+            "(STUDIO_ASSISTANT_MAX_SECONDS)"
+        ) from exc
     finally:
         await client.aclose()
-    conversation.found_sources += [{"title": name, "link": "", "kind": "echo_brain"} for name in answer.sources]
-    conversation.found_sources += memories
+    conversation.found_sources += _named_sources(answer.sources, memories)
     yield answer.answer
 
 
-async def _memories(client: EchoBrainClient, query: str) -> list[dict[str, Any]]:
-    """Echo Brain's memories about the question; a failed memory search costs the sources, not the answer."""
+async def _memories(client: EchoBrainClient, query: str) -> list[Memory]:
+    """Echo Brain's memories about the question; a failed memory search costs the sources' titles, not the answer."""
     try:
-        found = await client.search_memory(query, ECHO_MEMORIES)
+        return await client.search_memory(query, ECHO_MEMORIES)
     except EchoBrainError as exc:
         log.warning("Echo Brain's memory search failed: %s", exc)
         return []
-    return [{"title": _short(memory.text), "link": "", "kind": "memory"} for memory in found]
+
+
+def _named_sources(names: Sequence[str], memories: Sequence[Memory]) -> list[dict[str, Any]]:
+    """The sources Echo Brain says its answer drew on (and only those): a memory by its text when the memory
+    search found it, else by the name Echo Brain gave."""
+    found = {memory.source: memory for memory in memories if memory.source}
+    return [
+        {"title": _short(found[name].text), "link": "", "kind": "memory"}
+        if name in found
+        else {"title": name, "link": "", "kind": "echo_brain"}
+        for name in names
+    ]
 
 
 def _short(text: str) -> str:
@@ -129,7 +149,13 @@ async def _llm(settings: Settings, conversation: Conversation) -> AsyncIterator[
         ChatMessage("user", conversation.question),
     ]
     try:
-        async for piece in client.stream(settings.story_model, messages, temperature=conversation.temperature):
+        async for piece in client.stream(
+            settings.story_model,
+            messages,
+            temperature=conversation.temperature,
+            max_tokens=settings.assistant_max_tokens,
+            total_seconds=settings.assistant_max_seconds,
+        ):
             yield piece
     finally:
         await client.aclose()

@@ -5,6 +5,7 @@ probes them all concurrently (`await probe_all()`), emitting `BackendReachabilit
 """
 
 from services.backends.monitor import BackendMonitor
+from services.backends.probes import NO_PREVIEWS
 from services.backends.status import BackendKind, BackendState, BackendStatus, GpuMemory
 
-__all__ = ["BackendKind", "BackendMonitor", "BackendState", "BackendStatus", "GpuMemory"]
+__all__ = ["NO_PREVIEWS", "BackendKind", "BackendMonitor", "BackendState", "BackendStatus", "GpuMemory"]

@@ -136,6 +136,7 @@ class BackendMonitor:
             version=result.version,
             gpus=result.gpus,
             loaded_models=result.loaded_models,
+            previews=result.previews,
             latency_ms=round(latency_ms, 1),
         )
 

@@ -25,6 +25,7 @@ class ProbeResult:
     state: Literal["ok", "down"] = "ok"
     gpus: tuple[GpuMemory, ...] = ()
     loaded_models: tuple[str, ...] = ()
+    previews: bool | None = None  # ComfyUI sends live preview frames; None: not a ComfyUI or not told
 
 
 Probe = Callable[[ProbeContext], Awaitable[ProbeResult]]
@@ -47,16 +48,40 @@ def _secret_hint(ctx: ProbeContext, name: SecretName, env: str, *, refused: str,
 # --- ComfyUI ----------------------------------------------------------------------------------------
 
 
+# ComfyUI sends sampler preview frames only when started with one of these `--preview-method`s; without the
+# option (0.3.64's default is `none`) a job shows progress but never a picture until it is done.
+PREVIEW_METHODS = ("auto", "latent2rgb", "taesd")
+NO_PREVIEWS = "no live previews: start ComfyUI with --preview-method auto"
+
+
+def comfyui_previews(argv: Any) -> bool | None:
+    """Whether a ComfyUI started with `argv` (its `/system_stats` `system.argv`) sends preview frames;
+    None when the server does not report its command line."""
+    if not isinstance(argv, list):
+        return None
+    args = [str(arg) for arg in argv]
+    method = "none"
+    for index, arg in enumerate(args):  # argparse: the last occurrence wins, "--opt value" or "--opt=value"
+        if arg == "--preview-method" and index + 1 < len(args):
+            method = args[index + 1]
+        elif arg.startswith("--preview-method="):
+            method = arg.partition("=")[2]
+    return method in PREVIEW_METHODS
+
+
 async def probe_comfyui(ctx: ProbeContext) -> ProbeResult:
     _, body = await ctx.get_json("/system_stats")
     system = as_dict(as_dict(body).get("system"))
     if not system:
         raise ctx.shape_error("/system_stats", "a 'system' object")
     gpus = tuple(gpu for gpu in (_gpu(d) for d in as_list(body.get("devices"))) if gpu is not None)
+    previews = comfyui_previews(system.get("argv"))
+    summary = _comfyui_summary(gpus)
     return ProbeResult(
-        detail=_comfyui_summary(gpus),
+        detail=f"{summary}; {NO_PREVIEWS}" if previews is False else summary,
         version=text_or_none(system.get("comfyui_version")),
         gpus=gpus,
+        previews=previews,
     )
 
 

@@ -38,6 +38,7 @@ class BackendStatus:
     gpus: tuple[GpuMemory, ...] = ()
     loaded_models: tuple[str, ...] = ()
     latency_ms: float | None = None
+    previews: bool | None = None  # a ComfyUI that sends live preview frames (None: unknown or not a ComfyUI)
 
     @property
     def ok(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +17,10 @@ from services.prompts import (
     BUILTIN_PROFILES,
     BUILTIN_SPECIES_RULES,
     ModelProfile,
+    SamplerNames,
     SpeciesRule,
     match_profile,
+    sampler_problems,
     validate_size,
 )
 from studio.db import Database
@@ -25,6 +28,15 @@ from studio.events import EventBus
 from studio.models import GenerationStyle, ModelProfileRow, Project, SpeciesRuleRow
 
 Entry = TypeVar("Entry", ModelProfileRow, SpeciesRuleRow)
+# The sampler and scheduler names the ComfyUI devices offer (ComfyUI 0.3.64's while none has said).
+SamplerSource = Callable[[], SamplerNames]
+
+
+def check_sampler(sampler: str | None, scheduler: str | None, names: SamplerSource, prefix: str = "") -> None:
+    """Invalid (naming the valid names) when a sampler or scheduler is one no ComfyUI device offers."""
+    problems = sampler_problems(sampler, scheduler, names())
+    if problems:
+        raise Invalid(prefix + next(iter(problems)), "; ".join(problems.values()))
 
 
 def to_profile(row: ModelProfileRow) -> ModelProfile:
@@ -46,10 +58,11 @@ def _row_values(item: ModelProfile | SpeciesRule) -> dict[str, Any]:
 class PromptLibrary:
     """Model profiles and species rules. Built-ins are seeded once and may be edited or reset."""
 
-    def __init__(self, db: Database, events: EventBus) -> None:
+    def __init__(self, db: Database, events: EventBus, sampler_names: SamplerSource) -> None:
         self._db = db
         self._seeding = asyncio.Lock()  # start-up and a first request may both seed
         self._events = events
+        self._sampler_names = sampler_names
 
     async def ensure_builtins(self) -> None:
         """Add built-in profiles and rules that are missing; never overwrite a user's edits."""
@@ -97,6 +110,7 @@ class PromptLibrary:
     async def save_profile(self, draft: ProfileDraft, actor: str) -> ModelProfileRow:
         if draft.min_side > draft.max_side:
             raise Invalid("min_side", "must not exceed max_side")
+        check_sampler(draft.default_sampler, draft.default_scheduler, self._sampler_names, "default_")
         return await self._save(ModelProfileRow, "model_profile", draft, actor)
 
     async def save_rule(self, draft: SpeciesRuleDraft, actor: str) -> SpeciesRuleRow:
@@ -159,10 +173,11 @@ class PromptLibrary:
 
 
 class GenerationStyles:
-    def __init__(self, db: Database, events: EventBus, library: PromptLibrary) -> None:
+    def __init__(self, db: Database, events: EventBus, library: PromptLibrary, sampler_names: SamplerSource) -> None:
         self._db = db
         self._events = events
         self._library = library
+        self._sampler_names = sampler_names
 
     async def list(self) -> list[GenerationStyle]:
         async with self._db.session() as session:
@@ -200,7 +215,9 @@ class GenerationStyles:
         await self._events.emit(BibleChanged(actor=actor, entity="style", entity_id=name, change="deleted", label=name))
 
     async def check(self, draft: StyleDraft) -> ModelProfile:
-        """Validate sizes against the profile the checkpoint matches; returns that profile."""
+        """Validate the sampler against the devices' names and sizes against the profile the checkpoint
+        matches; returns that profile."""
+        check_sampler(draft.sampler, draft.scheduler, self._sampler_names)
         profiles = await self._library.model_profiles()
         profile, _reason = match_profile(draft.checkpoint_model, profiles)
         problems = validate_size(draft.width, draft.height, profile)

@@ -2,7 +2,7 @@
 
 from services.comfyui.client import ComfyClient, QueueSnapshot
 from services.comfyui.errors import ComfyError, ComfyUnavailable, PromptRejected
-from services.comfyui.outcome import ExecutionFailure, OutputFile, PromptOutcome
+from services.comfyui.outcome import ExecutionFailure, OutputFile, PromptOutcome, node_titles
 from services.comfyui.preflight import (
     CheckpointReadiness,
     DeviceCapabilities,
@@ -11,6 +11,7 @@ from services.comfyui.preflight import (
     MissingModel,
     MissingNode,
     ServerInventory,
+    StyleCheckpoint,
     check_device,
 )
 from services.comfyui.socket import (
@@ -54,5 +55,7 @@ __all__ = [
     "QueueSnapshot",
     "ServerInventory",
     "SocketMessage",
+    "StyleCheckpoint",
     "check_device",
+    "node_titles",
 ]

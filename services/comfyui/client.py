@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ from services.comfyui.outcome import OutputFile, PromptOutcome, parse_history_en
 class QueueSnapshot:
     running: tuple[str, ...]
     pending: tuple[str, ...]  # in execution order (the server's list is heap-ordered)
+    graphs: Mapping[str, Any] = field(default_factory=dict)  # prompt id → the API graph it runs
+    clients: Mapping[str, str] = field(default_factory=dict)  # prompt id → the client id that queued it
 
     def holds(self, prompt_id: str) -> bool:
         return prompt_id in self.running or prompt_id in self.pending
@@ -101,6 +104,8 @@ class ComfyClient:
 
     async def queue(self) -> QueueSnapshot:
         answer = _json(await self._request("GET", "/queue"))
+        graphs: dict[str, Any] = {}
+        clients: dict[str, str] = {}
 
         def ids(items: Any) -> list[tuple[float, str]]:
             out = []
@@ -110,11 +115,17 @@ class ComfyClient:
                         out.append((float(item[0]), str(item[1])))
                     except (TypeError, ValueError):
                         continue
+                    if len(item) >= 3:
+                        graphs[str(item[1])] = item[2]
+                    if len(item) >= 4 and isinstance(item[3], dict) and item[3].get("client_id") is not None:
+                        clients[str(item[1])] = str(item[3]["client_id"])
             return sorted(out)
 
         return QueueSnapshot(
             running=tuple(pid for _, pid in ids(answer.get("queue_running"))),
             pending=tuple(pid for _, pid in ids(answer.get("queue_pending"))),
+            graphs=graphs,
+            clients=clients,
         )
 
     async def delete_queued(self, prompt_ids: list[str]) -> None:

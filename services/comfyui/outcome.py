@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 OutcomeStatus = Literal["success", "error", "interrupted"]
+
+# What a run-time failure is usually about: a file the node loads (a model, a LoRA, an image, a video).
+_FILE_SUFFIXES = (
+    ".safetensors",
+    ".ckpt",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".gguf",
+    ".sft",
+    ".onnx",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".gif",
+    ".mp4",
+    ".webm",
+    ".mov",
+    ".mkv",
+    ".latent",
+)
 
 
 @dataclass(frozen=True)
@@ -36,10 +60,66 @@ class ExecutionFailure:
     node_type: str | None
     exception_type: str
     message: str
+    node_title: str | None = None  # the node's `_meta.title` in the graph we submitted
+    inputs: tuple[tuple[str, str], ...] = ()  # the inputs it most likely failed on, e.g. ("lora_name", "x.safetensors")
 
     def describe(self) -> str:
-        where = f" in node {self.node_id} ({self.node_type})" if self.node_id else ""
-        return f"{self.exception_type}{where}: {self.message}".strip()
+        """E.g. "RuntimeError in Load LoRA (node 4, LoraLoader) with lora_name=broken.safetensors: …"."""
+        where = ""
+        if self.node_id:
+            title = self.node_title if self.node_title and self.node_title != self.node_type else None
+            where = (
+                f" in {title} (node {self.node_id}, {self.node_type})"
+                if title
+                else f" in node {self.node_id} ({self.node_type})"
+            )
+        with_inputs = " with " + ", ".join(f"{name}={value}" for name, value in self.inputs) if self.inputs else ""
+        return f"{self.exception_type}{where}{with_inputs}: {self.message}".strip()
+
+
+def failure_from_event(data: Mapping[str, Any], graph: Any = None) -> ExecutionFailure:
+    """An `execution_error` event (or history message) as a failure; `graph` (the prompt) gives node titles."""
+    node_id = _text(data.get("node_id"))
+    message = str(data.get("exception_message") or "execution failed").strip()
+    return ExecutionFailure(
+        node_id=node_id,
+        node_type=_text(data.get("node_type")),
+        exception_type=str(data.get("exception_type") or "error"),
+        message=message,
+        node_title=node_titles(graph).get(node_id) if node_id else None,
+        inputs=failed_inputs(data.get("current_inputs"), message),
+    )
+
+
+def node_titles(graph: Any) -> dict[str, str]:
+    """Node id → what a person calls the node: its `_meta.title` in an API-format graph, else its class."""
+    if not isinstance(graph, Mapping):
+        return {}
+    titles: dict[str, str] = {}
+    for node_id, node in graph.items():
+        if isinstance(node, Mapping):
+            meta = node.get("_meta")
+            title = meta.get("title") if isinstance(meta, Mapping) else None
+            name = title or node.get("class_type")
+            if isinstance(name, str) and name:
+                titles[str(node_id)] = name
+    return titles
+
+
+def failed_inputs(current_inputs: Any, message: str) -> tuple[tuple[str, str], ...]:
+    """The literal inputs a run-time error is most likely about: those its message quotes, else the file names.
+
+    `current_inputs` is the event's `{name: [value, ...]}`; linked inputs arrive as "<MODEL object at 0x…>".
+    """
+    if not isinstance(current_inputs, Mapping):
+        return ()
+    texts: list[tuple[str, str]] = []
+    for name, values in current_inputs.items():
+        first = values[0] if isinstance(values, list) and values else values
+        if isinstance(first, str) and first and not (first.startswith("<") and " object at 0x" in first):
+            texts.append((str(name), first))
+    quoted = tuple((name, value) for name, value in texts if len(value) >= 3 and value in message)
+    return quoted or tuple((name, value) for name, value in texts if value.lower().endswith(_FILE_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -50,6 +130,11 @@ class PromptOutcome:
     failure: ExecutionFailure | None
     started_ms: int | None
     finished_ms: int | None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the server began executing the prompt (its `execution_start`)."""
+        return None if self.started_ms is None else datetime.fromtimestamp(self.started_ms / 1000, UTC)
 
     @property
     def seconds(self) -> float | None:
@@ -77,13 +162,9 @@ def parse_history_entry(prompt_id: str, entry: dict[str, Any]) -> PromptOutcome:
         outcome = "success"
     else:
         outcome = "error"
-        data = by_type.get("execution_error", {})
-        failure = ExecutionFailure(
-            node_id=_text(data.get("node_id")),
-            node_type=_text(data.get("node_type")),
-            exception_type=str(data.get("exception_type") or "error"),
-            message=str(data.get("exception_message") or status.get("status_str") or "execution failed").strip(),
-        )
+        prompt = entry.get("prompt")
+        graph = prompt[2] if isinstance(prompt, list) and len(prompt) > 2 else None
+        failure = failure_from_event(by_type.get("execution_error", {}), graph)
     return PromptOutcome(
         prompt_id=prompt_id,
         status=outcome,

@@ -10,6 +10,7 @@ quantised file is the usual cause).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -18,17 +19,33 @@ from typing import Any
 
 from services.comfyui.client import ComfyClient
 from services.comfyui.errors import ComfyUnavailable
-from workflows import ENGINES, NodeCatalog, load_catalog, requirements_of, validate_graph
+from services.prompts import ModelProfile, SamplerNames, match_profile
+from studio.models import GenerationStyle
+from workflows import ENGINES, NodeCatalog, NodeSpec, load_catalog, requirements_of, validate_graph
+
+ARCHITECTURE_LABELS = {"sd15": "SD 1.5", "sdxl": "SDXL"}
+
+# A pack that registers every node of another pack the studio's graphs use, under the same names, and more.
+# The studio recommends the larger one for both, so following one engine's fix never installs a pack that
+# clashes with what another engine's fix installed: FramePackWrapper_Plus re-registers kijai's
+# LoadFramePackModel and FramePackSampler and adds the F1 nodes, so it runs both FramePack engines.
+_INSTALL_INSTEAD = {"kijai/ComfyUI-FramePackWrapper": "ShmuelRonen/ComfyUI-FramePackWrapper_Plus"}
 
 
 @dataclass(frozen=True)
 class MissingNode:
     class_type: str
-    package: str  # "core" (update ComfyUI) or "owner/repo" of the custom-node pack
+    package: str  # "core" (update ComfyUI) or "owner/repo" of the custom-node pack to install
+    replaces: str | None = None  # an installed pack registering the same node names: remove it first
 
     def describe(self) -> str:
         if self.package == "core":
             return f"node {self.class_type} (part of ComfyUI itself: update ComfyUI)"
+        if self.replaces:
+            return (
+                f"node {self.class_type} (install {self.package} in place of {self.replaces}, "
+                "which registers the same node names: keep only one)"
+            )
         return f"node {self.class_type} (install {self.package})"
 
 
@@ -36,12 +53,14 @@ class MissingNode:
 class MissingModel:
     folder: str
     name: str  # a file name, or an example of a matching name for pattern requirements
-    looked_in: str  # the listing that was searched, e.g. "http://host:8188/models/loras"
+    looked_in: str  # the listing that was searched, e.g. "http://host:8188/models/loras"; "" if none exists
     near: tuple[str, ...]
     why: str = ""
+    what: str = "model file"  # "" when `name` already says what is missing ("an SDXL checkpoint")
 
     def describe(self) -> str:
-        text = f"model file {self.name} in {self.folder} (looked in {self.looked_in})"
+        where = f"(looked in {self.looked_in})" if self.looked_in else "(the server has no such folder)"
+        text = f"{self.what} {self.name}".strip() + f" in {self.folder} {where}"
         if self.why:
             text += f" — {self.why}"
         if self.near:
@@ -69,6 +88,19 @@ class EngineReadiness:
 
 
 @dataclass(frozen=True)
+class StyleCheckpoint:
+    """A generation style's checkpoint, and the architecture the style sets for it (None: its profile's)."""
+
+    style: str
+    checkpoint: str
+    architecture: str | None = None
+
+    @classmethod
+    def of(cls, style: GenerationStyle) -> StyleCheckpoint:
+        return cls(style.name, style.checkpoint_model, style.model_architecture)
+
+
+@dataclass(frozen=True)
 class CheckpointReadiness:
     style: str
     checkpoint: str
@@ -83,6 +115,7 @@ class DevicePreflight:
     error: str | None  # set when the server could not be asked at all
     engines: tuple[EngineReadiness, ...] = ()
     checkpoints: tuple[CheckpointReadiness, ...] = ()
+    sampler_names: SamplerNames | None = None  # KSampler's choices, when the server reported them
 
     @property
     def ready_engines(self) -> list[str]:
@@ -95,12 +128,52 @@ class ServerInventory:
     def __init__(self, client: ComfyClient, object_info: Mapping[str, Any]) -> None:
         self._client = client
         self.classes = frozenset(object_info)
+        self._modules = frozenset(info.get("python_module") for info in object_info.values() if isinstance(info, dict))
         self._folders: dict[str, list[str]] = {}
+        self._folder_names: frozenset[str] | None = None
+        self._object_info = object_info
+        self._choices: tuple[NodeCatalog, NodeCatalog] | None = None  # (catalog, with this server's choices)
 
     async def files(self, folder: str) -> list[str]:
         if folder not in self._folders:
             self._folders[folder] = await self._client.models(folder)
         return self._folders[folder]
+
+    async def has_folder(self, folder: str) -> bool:
+        """Whether the server knows the model folder at all: custom-node packs register their own (unet_gguf)."""
+        if self._folder_names is None:
+            self._folder_names = frozenset(await self._client.model_folders())
+        return folder in self._folder_names
+
+    def missing_node(self, class_type: str, catalog: NodeCatalog) -> MissingNode:
+        """What to install for a class the server lacks, and which installed pack it would clash with."""
+        package = catalog.package_of(class_type) if class_type in catalog else "unknown"
+        package = _INSTALL_INSTEAD.get(package, package)
+        clashing = next(
+            (
+                old
+                for old, new in _INSTALL_INSTEAD.items()
+                if new == package
+                and any(spec.source == old and spec.module in self._modules for spec in catalog.values())
+            ),
+            None,
+        )
+        return MissingNode(class_type, package, clashing)
+
+    async def _folder_gone(self, folder: str, reader: str | None, catalog: NodeCatalog) -> str | None:
+        """Why no file can be found in `folder` (the server has no such folder), or None when it has it.
+
+        Packs register their own folders (ComfyUI-GGUF's unet_gguf): looking in one that is not there would
+        send a person to the wrong place, the missing pack is the fix.
+        """
+        if await self.has_folder(folder):
+            return None
+        pack = catalog.package_of(reader) if reader is not None and reader in catalog else "core"
+        if reader in self.classes or pack == "core":
+            return f"ComfyUI reports no {folder} folder"
+        return (
+            f"ComfyUI has no {folder} folder until {_INSTALL_INSTEAD.get(pack, pack)}, which registers it, is installed"
+        )
 
     def looked_in(self, folder: str) -> str:
         return f"{self._client.base_url}/models/{folder}"
@@ -110,14 +183,14 @@ class ServerInventory:
     ) -> tuple[tuple[MissingNode, ...], tuple[MissingModel, ...]]:
         """The node classes and model files `graph` needs that this server lacks."""
         needs = requirements_of(graph, catalog)
-        nodes = tuple(
-            MissingNode(c, catalog.package_of(c) if c in catalog else "unknown")
-            for c in needs.nodes
-            if c not in self.classes
-        )
+        nodes = tuple(self.missing_node(c, catalog) for c in needs.nodes if c not in self.classes)
         models: list[MissingModel] = []
         for file in needs.models:
             if file.folder in skip_folders:
+                continue
+            gone = await self._folder_gone(file.folder, file.class_type, catalog)
+            if gone is not None:
+                models.append(MissingModel(file.folder, file.name, "", (), gone))
                 continue
             present = await self.files(file.folder)
             if file.name not in present:
@@ -125,6 +198,10 @@ class ServerInventory:
                     MissingModel(file.folder, file.name, self.looked_in(file.folder), near_names(file.name, present))
                 )
         for pattern in needs.patterns:
+            gone = await self._folder_gone(pattern.folder, None, catalog)
+            if gone is not None:
+                models.append(MissingModel(pattern.folder, pattern.example, "", (), f"{gone}; {pattern.why}"))
+                continue
             present = await self.files(pattern.folder)
             if not any(pattern.matches(name) for name in present):
                 models.append(
@@ -147,8 +224,35 @@ class ServerInventory:
         catalog = catalog or load_catalog()
         nodes, models = await self.shortfall(graph, catalog)
         missing = {n.class_type for n in nodes}
-        structure = [str(p) for p in validate_graph(graph, catalog) if p.class_type not in missing]
+        checked = self.with_server_choices(catalog)
+        structure = [str(p) for p in validate_graph(graph, checked) if p.class_type not in missing]
         return [n.describe() for n in nodes] + structure + [m.describe() for m in models]
+
+    def with_server_choices(self, catalog: NodeCatalog) -> NodeCatalog:
+        """`catalog` with each fixed choice list as this server reports it: a sampler a newer ComfyUI offers
+        passes, one an older one lacks does not. File-backed inputs stay: `shortfall` checks their files."""
+        if self._choices is None or self._choices[0] is not catalog:
+            server = NodeCatalog.from_object_info(self._object_info, reference=catalog)
+            specs = {}
+            for class_type, spec in catalog.items():
+                reported = server.get(class_type)
+                specs[class_type] = spec if reported is None else _choices_of(spec, reported)
+            self._choices = (catalog, NodeCatalog(specs))
+        return self._choices[1]
+
+
+def _choices_of(spec: NodeSpec, reported: NodeSpec) -> NodeSpec:
+    def merged(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: theirs[name] if isinstance(marker, list) and isinstance(theirs.get(name), list) else marker
+            for name, marker in ours.items()
+        }
+
+    return dataclasses.replace(
+        spec,
+        required=merged(spec.required, reported.required),
+        optional=merged(spec.optional, reported.optional),
+    )
 
 
 def near_names(wanted: str, present: Sequence[str], limit: int = 3) -> tuple[str, ...]:
@@ -162,35 +266,78 @@ def near_names(wanted: str, present: Sequence[str], limit: int = 3) -> tuple[str
 async def check_device(
     device: str,
     client: ComfyClient,
-    style_checkpoints: Mapping[str, str],
+    styles: Sequence[StyleCheckpoint],
+    profiles: Sequence[ModelProfile],
     catalog: NodeCatalog | None = None,
 ) -> DevicePreflight:
-    """Ask one server what it has and report every engine's readiness (never raises for the server)."""
+    """Ask one server what it has and report every engine's and style's readiness (never raises for the server).
+
+    `styles` and `profiles` tell each checkpoint's architecture, so "SDXL text-to-image: ready" means an
+    SDXL checkpoint is there.
+    """
     catalog = catalog or load_catalog()
     try:
-        inventory = ServerInventory(client, await client.object_info())
+        object_info = await client.object_info()
+        inventory = ServerInventory(client, object_info)
+        present = await inventory.files("checkpoints")
         engines = []
         for engine in ENGINES:
-            # An image engine's example names a placeholder checkpoint: real ones are checked per style.
+            # An image engine's example names a placeholder checkpoint: its architecture is checked instead.
             skip = ("checkpoints",) if engine.media == "image" else ()
             nodes, models = await inventory.shortfall(engine.example(), catalog, skip_folders=skip)
+            if engine.architecture is not None:
+                models += _checkpoint_of(
+                    engine.architecture, present, styles, profiles, inventory.looked_in("checkpoints")
+                )
             engines.append(EngineReadiness(engine.key, engine.label, engine.media, nodes, models))
         checkpoints = []
-        present = await inventory.files("checkpoints")
-        for style, checkpoint in sorted(style_checkpoints.items()):
+        for style in sorted(styles, key=lambda s: s.style):
             checkpoints.append(
                 CheckpointReadiness(
-                    style,
-                    checkpoint,
-                    checkpoint in present,
-                    () if checkpoint in present else near_names(checkpoint, present),
+                    style.style,
+                    style.checkpoint,
+                    style.checkpoint in present,
+                    () if style.checkpoint in present else near_names(style.checkpoint, present),
                 )
             )
     except ComfyUnavailable as exc:
         return DevicePreflight(device=device, url=client.base_url, error=str(exc))
     return DevicePreflight(
-        device=device, url=client.base_url, error=None, engines=tuple(engines), checkpoints=tuple(checkpoints)
+        device=device,
+        url=client.base_url,
+        error=None,
+        engines=tuple(engines),
+        checkpoints=tuple(checkpoints),
+        sampler_names=SamplerNames.from_object_info(object_info, f"ComfyUI on {device}"),
     )
+
+
+def architecture_of(checkpoint: str, styles: Sequence[StyleCheckpoint], profiles: Sequence[ModelProfile]) -> str:
+    """A checkpoint's architecture as a generation with it is planned: a style naming the file may set it,
+    else the model profile the file name matches decides."""
+    explicit = next((s.architecture for s in styles if s.checkpoint == checkpoint and s.architecture), None)
+    return explicit or match_profile(checkpoint, profiles)[0].architecture
+
+
+def _checkpoint_of(
+    architecture: str,
+    present: Sequence[str],
+    styles: Sequence[StyleCheckpoint],
+    profiles: Sequence[ModelProfile],
+    looked_in: str,
+) -> tuple[MissingModel, ...]:
+    """Nothing when a checkpoint of `architecture` is present, else what to add."""
+    if any(architecture_of(name, styles, profiles) == architecture for name in present):
+        return ()
+    label = ARCHITECTURE_LABELS[architecture]
+    claiming = [p.name for p in profiles if p.architecture == architecture and p.match]
+    why = (
+        f"no file there matches a model profile for {label} ({', '.join(claiming)}): add such a checkpoint, or "
+        "a model profile whose match strings name yours (or a style naming it with that architecture)"
+        if claiming
+        else f"no model profile is for {label}: add one whose match strings name your checkpoint"
+    )
+    return (MissingModel("checkpoints", f"an {label} checkpoint", looked_in, (), why, what=""),)
 
 
 class DeviceCapabilities:
@@ -199,25 +346,36 @@ class DeviceCapabilities:
     def __init__(self, devices: Mapping[str, str], timeout: float) -> None:
         self._devices = dict(devices)  # device name -> ComfyUI URL
         self._timeout = timeout
-        self._cache: tuple[float, dict[str, str], list[DevicePreflight]] | None = None
+        self._cache: tuple[float, tuple[Any, ...], list[DevicePreflight]] | None = None
         self._lock = asyncio.Lock()
 
-    async def check_all(self, style_checkpoints: Mapping[str, str], max_age: float = 30.0) -> list[DevicePreflight]:
+    async def check_all(
+        self, styles: Sequence[StyleCheckpoint], profiles: Sequence[ModelProfile], max_age: float = 30.0
+    ) -> list[DevicePreflight]:
+        key = (tuple(styles), tuple(profiles))
         async with self._lock:  # tabs opened together share one round of requests
             now = time.monotonic()
             if self._cache is not None:
-                at, checkpoints, result = self._cache
-                if now - at <= max_age and checkpoints == dict(style_checkpoints):
+                at, cached_key, result = self._cache
+                if now - at <= max_age and cached_key == key:
                     return result
             result = list(
-                await asyncio.gather(*(self._check(d, u, style_checkpoints) for d, u in self._devices.items()))
+                await asyncio.gather(*(self._check(d, u, styles, profiles) for d, u in self._devices.items()))
             )
-            self._cache = (time.monotonic(), dict(style_checkpoints), result)
+            self._cache = (time.monotonic(), key, result)
             return result
 
-    async def _check(self, device: str, url: str, style_checkpoints: Mapping[str, str]) -> DevicePreflight:
+    def sampler_names(self) -> SamplerNames:
+        """The sampler and scheduler names the devices reported at their last check (any of them may run a
+        style); ComfyUI 0.3.64's names while none has answered yet."""
+        checked = self._cache[2] if self._cache is not None else []
+        return SamplerNames.union(p.sampler_names for p in checked if p.sampler_names is not None)
+
+    async def _check(
+        self, device: str, url: str, styles: Sequence[StyleCheckpoint], profiles: Sequence[ModelProfile]
+    ) -> DevicePreflight:
         client = ComfyClient(url, timeout=self._timeout)
         try:
-            return await check_device(device, client, style_checkpoints)
+            return await check_device(device, client, styles, profiles)
         finally:
             await client.aclose()

@@ -19,7 +19,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from services.comfyui.outcome import ExecutionFailure
+from services.comfyui.outcome import ExecutionFailure, failure_from_event
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +186,7 @@ def _message(kind: Any, data: dict[str, Any], prompt_id: str | None) -> SocketMe
     if kind == "execution_start":
         return PromptStarted(prompt_id)
     if kind == "execution_error":
-        return PromptFailed(
-            prompt_id,
-            ExecutionFailure(
-                node_id=_str(data.get("node_id")),
-                node_type=_str(data.get("node_type")),
-                exception_type=str(data.get("exception_type") or "error"),
-                message=str(data.get("exception_message") or "execution failed").strip(),
-            ),
-        )
+        return PromptFailed(prompt_id, failure_from_event(data))
     if kind == "execution_interrupted":
         return PromptInterrupted(prompt_id)
     return None

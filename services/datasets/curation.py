@@ -8,19 +8,29 @@ seconds of GPU time, so each step only sees what the one before let through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from services.datasets.categories import DUPLICATE
 from services.datasets.decisions import ReviewDecisions, Verdict
 from services.datasets.store import Admission
-from services.datasets.triage import LocalTriage, TriageResult, TriageThresholds
+from services.datasets.triage import LocalTriage, TriageResult, TriageThresholds, default_min_side
 from services.errors import Conflict
 from services.jobs import JobDraft, JobQueue
 from services.media_store import MediaStore
+from services.prompts import ModelProfile, match_profile
 from studio.config import Settings
 from studio.db import Database
-from studio.models import ApprovalState, DatasetImage, Decider, JobPriority, Project, VisionStatus
+from studio.models import (
+    ApprovalState,
+    DatasetImage,
+    Decider,
+    GenerationStyle,
+    JobPriority,
+    Project,
+    VisionStatus,
+)
 
 REVIEW_JOB = "image.review"
 # Triage flags that reject an image outright, and the category each teaches the next generation.
@@ -31,6 +41,12 @@ TRIAGE_FAILURE_CATEGORIES = {
     "bright": "bad_quality",
     "nsfw": "other",
 }
+
+
+def _min_side_from(profile: ModelProfile | None) -> str:
+    """Where a default minimum side came from, as a triage failure names it."""
+    source = f"the min_side of model profile {profile.name}" if profile else "the smallest min_side of any profile"
+    return f"{source}; set triage_min_side to override"
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,9 @@ class Curation:
         decisions: ReviewDecisions,
         jobs: JobQueue,
         triage: LocalTriage,
+        profiles: Callable[[], Awaitable[Sequence[ModelProfile]]],
     ) -> None:
+        self._profiles = profiles  # the model profiles: their sizes set triage's minimum side by default
         self._settings = settings
         self._db = db
         self._media = media
@@ -109,6 +127,14 @@ class Curation:
         `limits` are the thresholds and content rating of its project (read from the project when not given).
         """
         thresholds, rating = limits or await self._thresholds(image.project_id)
+        generated_by = image.provenance.get("profile") if self._settings.triage_min_side is None else None
+        if isinstance(generated_by, str):
+            # A generated image is judged by the profile it was made with, not the project's default style.
+            profile = next((p for p in await self._profiles() if p.name == generated_by), None)
+            if profile is not None:
+                thresholds = dataclasses.replace(
+                    thresholds, min_side=profile.min_side, min_side_from=_min_side_from(profile)
+                )
         data = await self._media.read(image.file_path)
         result = await asyncio.to_thread(self._triage.assess, data, thresholds)
         async with self._db.session() as session:
@@ -125,14 +151,29 @@ class Curation:
             project = await session.get(Project, project_id)
         rating = project.content_rating if project else "PG-13"
         limits = self._settings.nsfw_limits
+        if self._settings.triage_min_side is not None:
+            min_side, min_side_from = self._settings.triage_min_side, "triage_min_side"
+        else:
+            min_side, min_side_from = await self._default_min_side(project)
         thresholds = TriageThresholds(
-            min_side=self._settings.triage_min_side,
+            min_side=min_side,
+            min_side_from=min_side_from,
             blur_min=self._settings.triage_blur_min,
             dark_below=self._settings.triage_dark_below,
             bright_above=self._settings.triage_bright_above,
             nsfw_limit=limits.get(rating, limits["PG-13"]),
         )
         return thresholds, rating
+
+    async def _default_min_side(self, project: Project | None) -> tuple[int, str]:
+        """The project's default style's profile decides; without one, the most lenient profile."""
+        profiles = await self._profiles()
+        style = None
+        if project is not None and project.default_style is not None:
+            async with self._db.session() as session:
+                style = await session.get(GenerationStyle, project.default_style)
+        profile = match_profile(style.checkpoint_model, profiles)[0] if style is not None else None
+        return default_min_side(profile, profiles), _min_side_from(profile)
 
     async def queue_vision(self, image_ids: list[int], actor: str, *, interactive: bool = True) -> int | None:
         """One vision review job for these images, or None when no LLM is configured (a person reviews)."""

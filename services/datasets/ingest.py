@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from services.comfyui import ComfyClient
+from sqlmodel import col, select
+
+from services.comfyui import ComfyClient, OutputFile
 from services.datasets.curation import Curation
-from services.datasets.store import Admission, DatasetStore, NewImage
+from services.datasets.store import GENERATED_SOURCE, Admission, DatasetStore, NewImage
 from services.errors import Invalid, StudioError
 from services.imaging import MAX_UPLOAD_BYTES, check_image
 from services.jobs import JobDraft, JobFilter, JobQueue, ProgressSink
@@ -28,7 +30,8 @@ from services.media_store import MediaStore
 from services.uploads import STAGING, receive_upload
 from studio.config import Settings
 from studio.db import Database
-from studio.models import Character, Job, JobPriority, JobState
+from studio.models import Character, DatasetImage, Job, JobPriority, JobState
+from workflows import STUDIO_OUTPUT_FOLDER
 
 INGEST_IMAGES = "ingest.images"
 INGEST_VIDEO = "ingest.video"
@@ -40,6 +43,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 MAX_FILES_PER_UPLOAD = 1000
 MAX_SCAN_FILES = 20_000
 INBOX = "inbox"
+_REFS_PER_QUERY = 500  # bound parameters per IN (...): far below SQLite's and PostgreSQL's limits
 # Archive signatures: refused with a message that says what to do instead.
 _ARCHIVES = ((b"PK\x03\x04", "ZIP"), (b"\x1f\x8b", "gzip"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"), (b"Rar!", "RAR"))
 
@@ -289,23 +293,31 @@ class Ingestion:
         client = ComfyClient(url, timeout=max(30.0, self._settings.backend_timeout_seconds))
         try:
             await progress(0.0, f"Reading the history of {device}")
-            outputs = [
+            found = [
                 (outcome.prompt_id, file)
                 for outcome in await client.recent()
                 if outcome.status == "success"
                 for file in outcome.outputs
                 if file.is_image and file.type == "output"
             ]
+            generated = await self._generated_refs([_source_ref(prompt_id, file) for prompt_id, file in found])
+            # The studio's own generations are in the dataset of the character they were made for already;
+            # scanned again they would land in this one's too.
+            outputs = [
+                (prompt_id, file)
+                for prompt_id, file in found
+                if not _in_studio_folder(file) and _source_ref(prompt_id, file) not in generated
+            ]
 
             async def load(index: int) -> NewImage:
                 prompt_id, file = outputs[index]
                 data = await client.download(file)
-                ref = f"comfyui:{prompt_id}/{file.subfolder}/{file.filename}"
                 provenance = {"device": device, "backend": url, "prompt_id": prompt_id, "output": file.filename}
-                return NewImage(data, "comfyui_scan", ref, provenance)
+                return NewImage(data, "comfyui_scan", _source_ref(prompt_id, file), provenance)
 
             names = [file.filename for _, file in outputs]
-            return await self._add_all(job, character, names, load, progress)
+            result = await self._add_all(job, character, names, load, progress)
+            return {**result, "own_generations_skipped": len(found) - len(outputs)}
         finally:
             await client.aclose()
 
@@ -380,6 +392,18 @@ class Ingestion:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    async def _generated_refs(self, refs: list[str]) -> set[str]:
+        """Which of these ComfyUI outputs the studio stored as its own generations (any character's)."""
+        known: set[str] = set()
+        async with self._db.session() as session:
+            for start in range(0, len(refs), _REFS_PER_QUERY):
+                chunk = refs[start : start + _REFS_PER_QUERY]
+                query = select(DatasetImage.source_ref).where(
+                    DatasetImage.source == GENERATED_SOURCE, col(DatasetImage.source_ref).in_(chunk)
+                )
+                known.update((await session.exec(query)).all())
+        return known
+
     async def _character(self, character_id: int) -> Character:
         async with self._db.session() as session:
             character = await session.get(Character, character_id)
@@ -431,6 +455,16 @@ class IngestJobHandler:
 
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
         return await self._ingestion.run(job, progress)
+
+
+def _source_ref(prompt_id: str, file: OutputFile) -> str:
+    """How a ComfyUI output is named in `DatasetImage.source_ref`, by generation and by scan alike."""
+    return f"comfyui:{prompt_id}/{file.subfolder}/{file.filename}"
+
+
+def _in_studio_folder(file: OutputFile) -> bool:
+    # Files the studio's graphs saved: this holds even for generations whose rows are gone.
+    return file.subfolder == STUDIO_OUTPUT_FOLDER or file.subfolder.startswith(f"{STUDIO_OUTPUT_FOLDER}/")
 
 
 def _image_files(folder: Path) -> list[Path]:

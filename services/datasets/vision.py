@@ -2,8 +2,8 @@
 
 The model only describes what it sees (scores, flags, issues); the triage itself is pure and lives in
 `decide`, so the thresholds and hard gates are testable without a model and explainable to the user.
-A review the studio could not carry out (server down, unusable replies) is `needs_human`, never a
-rejection: the image is not at fault.
+A review the studio could not carry out (server down, unusable replies, a model that cannot see images) is
+`needs_human`, never a rejection: the image is not at fault.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.datasets.categories import CATEGORY_BY_NAME, REJECTION_CATEGORIES
-from services.llm import ChatMessage, LlmClient, LlmError
+from services.llm import AnswerCut, ChatMessage, LlmClient, LlmError
 from services.llm.replies import ReplyError, parse_reply
 from services.prompts.inputs import Appearance
 from services.prompts.species import SpeciesRule, rule_keyword_in
@@ -422,7 +422,15 @@ class VisionReviewer:
         self.thresholds = thresholds
 
     async def review(self, image: bytes, subject: ReviewSubject, face_count: int | None = None) -> VisionOutcome:
-        """Review one image; `needs_human` (with `error`) when the server fails or replies are unusable twice."""
+        """Review one image; `needs_human` (with `error`) when the model cannot see images, the server fails, or
+        replies are unusable twice."""
+        # A text-only model behind a server that drops images invents a verdict: never ask one.
+        try:
+            sight = await self.client.sees_images(self.model)
+        except LlmError as exc:
+            return self._needs_human(str(exc), 0)
+        if sight.sees is False:
+            return self._needs_human(sight.how, 0)
         images = (image,) if subject.reference is None else (image, subject.reference)
         messages = [ChatMessage("user", review_prompt(subject), images)]
         verdict: VisionVerdict | None = None
@@ -434,12 +442,14 @@ class VisionReviewer:
                 reply = await self.client.chat(
                     self.model, messages, schema=VERDICT_SCHEMA, temperature=0.3, max_tokens=400
                 )
+                verdict = parse_verdict(reply)
+            except AnswerCut as exc:  # it rambled past the limit: ask again like for any unusable reply
+                reply, problem = exc.partial, str(exc)
             except LlmError as exc:
                 return self._needs_human(str(exc), attempts)
-            try:
-                verdict = parse_verdict(reply)
             except ReplyError as exc:
                 problem = str(exc)
+            if verdict is None:
                 log.info("vision review of %s: unusable reply (%s)", subject.character_name, problem)
                 retry = (
                     f"Your reply was not usable: {problem}. Answer again with one JSON object only, with every field."
@@ -456,15 +466,17 @@ class VisionReviewer:
                 answer = await self.client.chat(
                     self.model, [ChatMessage("user", question, (image,))], temperature=0.1, max_tokens=30
                 )
+            except AnswerCut as exc:
+                answer = exc.partial  # "Yes, it has a shell and..." still starts with the answer
             except LlmError as exc:
                 return self._needs_human(f"species check: {exc}", attempts, verdict)
             species_ok = parse_yes_no(answer)
             if species_ok is None:
                 unclear = f"species check answer was unclear ({answer.strip()[:80]!r}); not counted"
         outcome = decide(verdict, subject, species_ok, self.thresholds, face_count, self.model, attempts)
-        if unclear is not None:
-            outcome = replace(outcome, reasons=[unclear, *outcome.reasons])
-        return outcome
+        first = [unclear] if unclear is not None else []
+        last = [sight.how] if sight.sees is None else []  # trusted, but the person should know it is unchecked
+        return replace(outcome, reasons=[*first, *outcome.reasons, *last])
 
     def _needs_human(self, error: str, attempts: int, verdict: VisionVerdict | None = None) -> VisionOutcome:
         log.warning("vision review failed: %s", error)

@@ -21,7 +21,7 @@ from services.comfyui import ComfyClient, PromptOutcome
 from services.datasets.categories import negatives_for
 from services.datasets.curation import Curation
 from services.datasets.feedback import Feedback
-from services.datasets.store import Admission, DatasetStore, NewImage
+from services.datasets.store import GENERATED_SOURCE, Admission, DatasetStore, NewImage
 from services.errors import BackendUnavailable, Invalid, NotFound
 from services.generation.provenance import embed_provenance
 from services.imaging import check_image
@@ -33,7 +33,7 @@ from studio.clock import Clock
 from studio.config import COMFYUI_DEVICE_EXAMPLE, Settings
 from studio.db import Database
 from studio.models import ApprovalState, Character, DatasetImage, Job, JobPriority, ReferenceImage
-from workflows import ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
+from workflows import STUDIO_OUTPUT_FOLDER, ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
 
 IMAGE_JOB = "image.generate"
 MAX_BATCH = 64
@@ -156,7 +156,7 @@ class ImageGeneration:
             ip_adapter=None,
             v_prediction=plan.params.prediction_type == "v_prediction",
             rescale_cfg=plan.params.rescale_cfg,
-            filename_prefix=f"anime-studio/{character.slug[:40]}",
+            filename_prefix=f"{STUDIO_OUTPUT_FOLDER}/{character.slug[:40]}",
         )
         context = {
             "project_id": character.project_id,
@@ -320,7 +320,7 @@ class ImageJobHandler:
             provenance = {**provenance_base, "output": file.filename, "output_index": index}
             data = await asyncio.to_thread(_png_with_provenance, raw, provenance)
             new = NewImage(
-                data, "generated", source_ref, {**provenance, "recipe": recipe}, payload.get("derived_from_id")
+                data, GENERATED_SOURCE, source_ref, {**provenance, "recipe": recipe}, payload.get("derived_from_id")
             )
             admissions.append(await self._store.add(character, new, job.created_by))
         await self._curation.admit(admissions, job.created_by, interactive=job.priority == JobPriority.INTERACTIVE)
@@ -356,5 +356,7 @@ def _request(job: Job, reference_image: str | None) -> ImageRequest:
         if reference and reference_image
         else None
     )
-    fields["filename_prefix"] = f"{fields['filename_prefix']}_{job.id}"
+    # One prefix per run: ComfyUI answers an identical graph from its cache with the files of the earlier run,
+    # which may be gone from its output folder by now; a new prefix re-runs only the save node.
+    fields["filename_prefix"] = f"{fields['filename_prefix']}_{job.id}-{job.attempts}"
     return ImageRequest(**fields, ip_adapter=ip_adapter)

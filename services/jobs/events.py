@@ -10,14 +10,15 @@ from studio.events import StudioEvent
 
 @dataclass(frozen=True, kw_only=True)
 class JobChanged(StudioEvent):
-    """A job was submitted, started, finished, failed, cancelled, requeued or retried."""
+    """A job was submitted, claimed (waiting on its device), started, finished, failed, cancelled, requeued or
+    retried."""
 
     name: ClassVar[str] = "job.changed"
     job_id: int
     kind: str
     title: str
     state: str
-    change: str  # submitted | started | succeeded | failed | cancelled | requeued | retried
+    change: str  # submitted | claimed | started | succeeded | failed | cancelled | requeued | retried
     device: str | None = None
     batch: str | None = None
     project_id: int | None = None

@@ -1,7 +1,10 @@
 """The persistent job queue: submit, claim, progress, finish, cancel, retry.
 
 Every transition out of "running" is a conditional UPDATE (`WHERE state = 'running'`), so a job a user
-cancelled while it ran stays cancelled when its worker later reports success. Claiming takes the best
+cancelled while it ran stays cancelled when its worker later reports success. A worker that claims a job
+before its device starts it (a prompt queued ahead on ComfyUI) leaves `started_at` empty until `start`;
+one that is about to store a finished job's outputs takes it out of reach of a cancel first (`finishing`),
+so a job is never both cancelled and holding new outputs. Claiming takes the best
 queued job with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several studio processes can share one queue
 without ever running a job twice; SQLite has a single writer, and the same conditional UPDATE makes the
 claim atomic there.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -116,19 +120,28 @@ class JobQueue:
             return list((await session.exec(query)).all())
 
     async def cancel(self, job_id: int, actor: str) -> Job:
-        """Cancel a queued or running job (its worker stops the backend). Conflict: it already finished."""
+        """Cancel a queued or running job (its worker stops the backend).
+
+        Conflict: it already finished, or its device finished it and its outputs are being stored.
+        """
         job = await self.get(job_id)
         if job.state in FINISHED_STATES:
             raise Conflict(f"job {job_id} already {job.state.value}; only queued or running jobs can be cancelled")
+        if job.state == JobState.RUNNING and job.finished_at is not None:
+            raise Conflict(
+                f"job {job_id} already ran to its end on {job.ran_on} and its outputs are being stored; "
+                "it can no longer be cancelled"
+            )
         changed = await self._transition(
             job_id,
             (JobState.QUEUED, JobState.RUNNING),
+            col(Job.finished_at).is_(None),
             state=JobState.CANCELLED,
             finished_at=self._clock.now(),
             error=f"cancelled by {actor}",
         )
         if not changed:
-            return await self.cancel(job_id, actor)  # it finished meanwhile: report that instead
+            return await self.cancel(job_id, actor)  # it finished (or began storing) meanwhile: report that
         job = await self.get(job_id)
         await self._announce(job, "cancelled", actor)
         return job
@@ -161,8 +174,11 @@ class JobQueue:
 
     # --- what workers call ----------------------------------------------------------------------------
 
-    async def claim(self, worker: str, device: str, kinds: Collection[str]) -> Job | None:
-        """Take the most urgent queued job this device can run (pinned to it or to no device), or None."""
+    async def claim(self, worker: str, device: str, kinds: Collection[str], *, started: bool = True) -> Job | None:
+        """Take the most urgent queued job this device can run (pinned to it or to no device), or None.
+
+        `started=False`: the device queues it before running it; it waits on the device until `start`.
+        """
         if not kinds:
             return None
         query = (
@@ -177,6 +193,11 @@ class JobQueue:
         )
         if self._db.kind == "postgresql":
             query = query.with_for_update(skip_locked=True)
+        phase: dict[str, Any] = (
+            {"started_at": self._clock.now()}
+            if started
+            else {"started_at": None, "progress_message": f"waiting on {device}"}
+        )
         async with self._db.session() as session:
             job = (await session.exec(query)).first()
             if job is None:
@@ -189,15 +210,32 @@ class JobQueue:
                     claimed_by=worker,
                     ran_on=device,
                     attempts=Job.attempts + 1,
-                    started_at=self._clock.now(),
+                    finished_at=None,
                     updated_at=self._clock.now(),
+                    **phase,
                 )
             )
             if result.rowcount != 1:
                 return None
         claimed = await self.get(job.id)  # type: ignore[arg-type]
-        await self._announce(claimed, "started", "studio")
+        await self._announce(claimed, "started" if started else "claimed", "studio")
         return claimed
+
+    async def start(self, job_id: int, message: str, at: datetime | None = None) -> bool:
+        """The device began running a job claimed with `started=False` (at `at`, default now).
+
+        False when it was started already, or is no longer running.
+        """
+        changed = await self._transition(
+            job_id,
+            (JobState.RUNNING,),
+            col(Job.started_at).is_(None),
+            started_at=at or self._clock.now(),
+            progress_message=message[:500],
+        )
+        if changed:
+            await self._announce(await self.get(job_id), "started", "studio")
+        return changed
 
     async def release(self, job_id: int) -> None:
         """Give a claimed job back untouched (its backend could not take it right now)."""
@@ -211,9 +249,24 @@ class JobQueue:
             started_at=None,
         )
 
-    async def attach(self, job_id: int, handle: str) -> None:
+    async def attach(self, job_id: int, handle: str, message: str | None = None) -> None:
         """Record the backend's handle (ComfyUI's prompt id) so a restart can find the job again."""
-        await self._transition(job_id, (JobState.RUNNING,), external_handle=handle)
+        values: dict[str, Any] = {"external_handle": handle}
+        if message is not None:
+            values["progress_message"] = message[:500]
+        await self._transition(job_id, (JobState.RUNNING,), **values)
+
+    async def finishing(self, job_id: int, handle: str, message: str) -> bool:
+        """The backend ended the job's run `handle`: from now on a cancel is refused (Conflict) while the
+        worker stores what it made. False: the job was cancelled (or runs again under another handle) —
+        store nothing."""
+        return await self._transition(
+            job_id,
+            (JobState.RUNNING,),
+            col(Job.external_handle) == handle,
+            finished_at=self._clock.now(),
+            progress_message=message[:500],
+        )
 
     async def report_progress(self, job_id: int, fraction: float, message: str) -> None:
         await self._transition(
@@ -235,7 +288,12 @@ class JobQueue:
             await self._announce(await self.get(job_id), "succeeded", "studio")
         return changed
 
-    async def fail(self, job_id: int, error: str, gpu_seconds: float | None = None) -> bool:
+    async def fail(
+        self, job_id: int, error: str, gpu_seconds: float | None = None, *, forget_handle: bool = False
+    ) -> bool:
+        """Mark a running job failed. `forget_handle`: the backend never took it (e.g. ComfyUI rejected the
+        prompt), so the job keeps no handle that looks like a run."""
+        values: dict[str, Any] = {"external_handle": None} if forget_handle else {}
         changed = await self._transition(
             job_id,
             (JobState.RUNNING,),
@@ -243,6 +301,7 @@ class JobQueue:
             error=error[:MAX_ERROR_CHARS],
             gpu_seconds=gpu_seconds,
             finished_at=self._clock.now(),
+            **values,
         )
         if changed:
             await self._announce(await self.get(job_id), "failed", "studio")
@@ -271,6 +330,8 @@ class JobQueue:
             attempts=Job.attempts - 1,
             external_handle=None,
             claimed_by=None,
+            started_at=None,
+            finished_at=None,
             progress=0.0,
             progress_message=f"requeued: {backend} no longer knew it",
         )
@@ -286,10 +347,12 @@ class JobQueue:
 
     # --- internals -------------------------------------------------------------------------------------
 
-    async def _transition(self, job_id: int, from_states: Collection[JobState], **values: Any) -> bool:
+    async def _transition(
+        self, job_id: int, from_states: Collection[JobState], *conditions: Any, **values: Any
+    ) -> bool:
         statement = (
             update(Job)
-            .where(col(Job.id) == job_id, col(Job.state).in_(list(from_states)))
+            .where(col(Job.id) == job_id, col(Job.state).in_(list(from_states)), *conditions)
             .values(updated_at=self._clock.now(), **values)
         )
         async with self._db.session() as session:

@@ -53,6 +53,7 @@ class DeviceWorkers:
                 handlers=handlers,
                 events=events,
                 claim_poll_seconds=poll,
+                request_timeout=settings.comfyui_timeout_seconds,
             )
             for name, url in settings.comfyui_devices.items()
         ]

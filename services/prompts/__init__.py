@@ -17,12 +17,13 @@ from services.prompts.profiles import (
     match_profile,
     validate_size,
 )
-from services.prompts.samplers import SAMPLERS, comfy_sampler
+from services.prompts.samplers import COMFY_NAMES, SAMPLERS, SamplerNames, comfy_sampler, sampler_problems
 from services.prompts.species import BUILTIN_SPECIES_RULES, NON_HUMAN_NEGATIVES, SpeciesRule, classify_species
 
 __all__ = [
     "BUILTIN_PROFILES",
     "BUILTIN_SPECIES_RULES",
+    "COMFY_NAMES",
     "NON_HUMAN_NEGATIVES",
     "SAMPLERS",
     "Appearance",
@@ -35,11 +36,13 @@ __all__ = [
     "PredictionType",
     "PromptFormat",
     "PromptPlan",
+    "SamplerNames",
     "SpeciesRule",
     "StyleInput",
     "build_prompt",
     "classify_species",
     "comfy_sampler",
     "match_profile",
+    "sampler_problems",
     "validate_size",
 ]

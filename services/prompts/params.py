@@ -10,7 +10,7 @@ from typing import Literal, TypeVar
 from services.prompts.explain import Explanation
 from services.prompts.inputs import StyleInput
 from services.prompts.profiles import ModelProfile, PredictionType
-from services.prompts.samplers import FALLBACK_SAMPLER, SAMPLERS, comfy_sampler, human_sampler, is_known_sampler
+from services.prompts.samplers import COMFY_NAMES, comfy_sampler, human_sampler
 
 Confidence = Literal["low", "medium", "high"]
 
@@ -120,19 +120,13 @@ def resolve_params(
         scheduler_hint, scheduler_source = None, STUDIO_DEFAULT
     sampler, scheduler = comfy_sampler(sampler_name, scheduler_hint)
 
-    if not is_known_sampler(sampler_name):
-        fallback = next(name for name, pair in SAMPLERS.items() if pair == FALLBACK_SAMPLER)
-        explanations.append(
-            Explanation("params", "skipped", sampler_name, f"unknown sampler from {sampler_source}; using {fallback}")
-        )
-        sampler_source = f"{sampler_source} (unknown '{sampler_name}', fell back to {fallback})"
-        if scheduler_hint is None:
-            scheduler_source = sampler_source
-    if scheduler_hint is not None and scheduler != scheduler_hint.strip().lower():
-        explanations.append(
-            Explanation("params", "skipped", scheduler_hint, f"unknown scheduler from {scheduler_source}")
-        )
-        scheduler_source = f"{scheduler_source} (unknown '{scheduler_hint}', used {scheduler})"
+    # Saved names were checked against the devices' lists; one ComfyUI 0.3.64 lacks (a newer server's, or a
+    # style saved before names were checked) is sent as named, never swapped: a server lacking it names it.
+    unlisted = f" (not one {COMFY_NAMES.source} offers; sent as named)"
+    if sampler not in COMFY_NAMES.samplers:
+        sampler_source += unlisted
+    if scheduler not in COMFY_NAMES.schedulers:
+        scheduler_source += unlisted
 
     sources = {
         "cfg": cfg_source,

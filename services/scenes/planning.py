@@ -33,16 +33,19 @@ class StoryPlanner:
     async def preview(self, project_id: int, scenes_wanted: tuple[int, int] = (3, 8)) -> StoryPlan:
         """Ask the LLM for scenes and shots from the storyline, world and cast; nothing is saved.
 
-        BackendUnavailable: no LLM configured. StoryPlanError: the model gave no valid plan (it was asked again).
+        BackendUnavailable: no LLM configured. StoryPlanError: the server failed, took longer than
+        `story_timeout_seconds`, or the model gave no valid plan (it was asked again).
         """
         context = await self._context(project_id, scenes_wanted)
-        client = configured_llm(self._settings, timeout=max(120.0, self._settings.vision_timeout_seconds))
+        seconds = self._settings.story_timeout_seconds
+        # A plan is not streamed: the wait for the reply is the whole answer, bounded by `seconds` in plan_scenes.
+        client = configured_llm(self._settings, timeout=seconds)
         if client is None:
             raise BackendUnavailable(
                 "llm", f"story to scenes needs an LLM; add a device with an llm_url, e.g. {LLM_DEVICE_EXAMPLE}"
             )
         try:
-            return await plan_scenes(client, self._settings.story_model, context)
+            return await plan_scenes(client, self._settings.story_model, context, seconds=seconds)
         finally:
             await client.aclose()
 

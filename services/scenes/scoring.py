@@ -3,8 +3,8 @@
 With a vision model, each frame is rated on the four categories the earlier QC used (character, style,
 motion, technical) and the weighted rating becomes a 0..1 score. Without one, or when the model fails,
 local measurements stand in: sharpness, how much the frames change, and how much the first frame looks
-like the source image. A failed model review is never a failed attempt: the local score is used and the
-model's error is kept in `error`, so the QC loop always has a number to decide on.
+like the source image. A failed model review, or a model that cannot see images, is never a failed attempt:
+the local score is used and the model's error is kept in `error`, so the QC loop always has a number to decide on.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from services.datasets.triage import TriageThresholds, laplacian_variance
 from services.errors import Invalid
 from services.imaging import UNREADABLE, unreadable_image
-from services.llm import ChatMessage, LlmClient, LlmError
+from services.llm import AnswerCut, ChatMessage, LlmClient, LlmError
 from services.llm.replies import ReplyError, parse_reply
 from services.media.clips import review_frames
 
@@ -378,21 +378,25 @@ async def vision_score(
 ) -> AttemptScore:
     """Score frames with a vision model, comparing each with the source image when there is one.
 
-    Never raises for model trouble: an unusable reply twice for a frame, or an LlmError, gives the local score
-    with the model's error in `error` and a reason saying so. Invalid("frames") when there are none.
+    Never raises for model trouble: a model that cannot see images, an unusable reply twice for a frame, or an
+    LlmError gives the local score with the model's error in `error` and a reason saying so. Invalid("frames")
+    when there are none.
     """
     if not frames:
         raise Invalid("frames", "there are no frames to score; grab the review frames of the clip first")
+    # A text-only model behind a server that drops images would rate frames it never saw.
+    try:
+        sight = await client.sees_images(model)
+    except LlmError as exc:
+        return await _scored_locally(frames, source, model, str(exc))
+    if sight.sees is False:
+        return await _scored_locally(frames, source, model, sight.how)
     comparative = source is not None
     reviews: list[FrameReview] = []
     for index, (frame, where) in enumerate(zip(frames, _positions(len(frames)), strict=True), start=1):
         outcome = await _review_frame(client, model, frame, source, description, where)
         if isinstance(outcome, _Failure):
-            error = f"frame {index}: {outcome.error}"
-            log.warning("vision review of a shot fell back to the local score: %s", error)
-            local = await asyncio.to_thread(local_score, frames, source)
-            note = f"the vision review by {model} failed, so the clip was scored locally: {error}"
-            return replace(local, error=error, reasons=[note, *local.reasons])
+            return await _scored_locally(frames, source, model, f"frame {index}: {outcome.error}")
         reviews.append(outcome)
 
     scores = [weighted_score(review, comparative) for review in reviews]
@@ -412,6 +416,8 @@ async def vision_score(
     ]
     if seen:
         reasons.append("issues seen: " + ", ".join(issue for issue in SHOT_ISSUES if issue in seen))
+    if sight.sees is None:
+        reasons.append(sight.how)  # trusted, but the person should know it is unchecked
     return AttemptScore(
         score=round(min(max(score, 0.0), 1.0), 4),
         method="vision",
@@ -419,6 +425,13 @@ async def vision_score(
         issues=[issue for issue in SHOT_ISSUES if issue in seen],
         reasons=reasons,
     )
+
+
+async def _scored_locally(frames: list[bytes], source: bytes | None, model: str, error: str) -> AttemptScore:
+    log.warning("vision review of a shot fell back to the local score: %s", error)
+    local = await asyncio.to_thread(local_score, frames, source)
+    note = f"the vision review by {model} failed, so the clip was scored locally: {error}"
+    return replace(local, error=error, reasons=[note, *local.reasons])
 
 
 async def _review_frame(
@@ -431,13 +444,14 @@ async def _review_frame(
     for _ in range(2):
         try:
             reply = await client.chat(model, messages, schema=FRAME_REVIEW_SCHEMA, temperature=0.1, max_tokens=300)
+            return parse_frame_review(reply)
+        except AnswerCut as exc:  # it rambled past the limit: ask again like for any unusable reply
+            reply, problem = exc.partial, str(exc)
         except LlmError as exc:
             return _Failure(str(exc))
-        try:
-            return parse_frame_review(reply)
         except ReplyError as exc:
             problem = str(exc)
-            log.info("shot frame review: unusable reply (%s)", problem)
-            retry = f"Your reply was not usable: {problem}. Answer again with one JSON object only, with every field."
-            messages = [*messages, ChatMessage("assistant", reply), ChatMessage("user", retry)]
+        log.info("shot frame review: unusable reply (%s)", problem)
+        retry = f"Your reply was not usable: {problem}. Answer again with one JSON object only, with every field."
+        messages = [*messages, ChatMessage("assistant", reply), ChatMessage("user", retry)]
     return _Failure(f"{model} gave no usable review in 2 attempts: {problem}")

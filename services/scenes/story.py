@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from services.errors import StudioError
-from services.llm import ChatMessage, LlmClient, LlmError
+from services.llm import AnswerCut, ChatMessage, LlmClient, LlmError
 from services.llm.replies import ReplyError, extract_json, field_problems
 from services.scenes.presets import (
     CAMERA_ANGLES,
@@ -52,6 +52,8 @@ __all__ = [
 
 MAX_SCENES = 12
 MAX_SHOTS = 8
+# A planned shot's length: a clip video models render well, within what the scenes service accepts (0.5-60 s).
+MIN_SHOT_SECONDS, MAX_SHOT_SECONDS = 1, 10
 TEMPERATURE = 0.7
 MAX_TOKENS = 4096
 
@@ -120,7 +122,7 @@ class PlannedShot(BaseModel):
     camera_angle: Annotated[CameraAngle, _choice(CAMERA_ANGLES)] = "eye_level"
     description: ShotDescription = Field(description="what the shot shows, for the image generator")
     motion_prompt: MotionPrompt = Field(description="the movement in the clip: camera move and character motion")
-    duration_seconds: float = Field(ge=1, le=10, description="2-5 seconds")
+    duration_seconds: float = Field(ge=MIN_SHOT_SECONDS, le=MAX_SHOT_SECONDS, description="2-5 seconds")
     characters: Names = Field(default_factory=list, max_length=6, description="names of the visible characters")
     dialogue_text: Dialogue = ""
     speaking_character: Annotated[CharacterName | None, BeforeValidator(_blank_to_none)] = None
@@ -148,19 +150,28 @@ class StoryPlan(BaseModel):
     scenes: list[PlannedScene] = Field(min_length=1, max_length=MAX_SCENES)
 
 
-def _without_length_caps(schema: Any) -> Any:
-    # llama.cpp (behind Ollama and llama-server) turns maxLength n into a char{0,n} grammar repetition:
-    # slow to sample, and rejected outright from n = 2000 ("failed to parse grammar"). The caps stay in
-    # pydantic's validation, and the prompt states them.
-    if isinstance(schema, dict):
-        return {k: _without_length_caps(v) for k, v in schema.items() if k not in ("maxLength", "minLength")}
+def _for_grammars(schema: Any) -> Any:
+    """A schema as servers that sample through a grammar built from it (llama.cpp, behind Ollama and
+    llama-server) enforce it well, so a weak model does not spend an attempt on what the grammar could forbid.
+
+    - maxLength goes: llama.cpp turns it into a char{0,n} repetition, slow to sample and rejected outright
+      from n = 2000 ("failed to parse grammar"). The caps stay in validation, and the prompt states them.
+    - minLength stays: required text cannot come back empty.
+    - A bounded number becomes a bounded integer: llama.cpp enforces an integer's minimum and maximum but
+      not a number's, which let a shot last 0 or 45 s. Validation still accepts a fraction.
+    """
     if isinstance(schema, list):
-        return [_without_length_caps(item) for item in schema]
-    return schema
+        return [_for_grammars(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    fitted = {key: _for_grammars(value) for key, value in schema.items() if key != "maxLength"}
+    if fitted.get("type") == "number" and "minimum" in fitted and "maximum" in fitted:
+        fitted["type"] = "integer"
+    return fitted
 
 
-# What the server is asked to fill: StoryPlan's schema with the string length caps left to validation.
-PLAN_SCHEMA: dict[str, Any] = _without_length_caps(StoryPlan.model_json_schema())
+# What the server is asked to fill: StoryPlan's schema, fitted to grammars (the rest is left to validation).
+PLAN_SCHEMA: dict[str, Any] = _for_grammars(StoryPlan.model_json_schema())
 
 # --- what the model is told ------------------------------------------------------------------------
 
@@ -257,7 +268,7 @@ def _system_prompt(context: StoryContext) -> str:
         f"- shot_type is one of: {', '.join(SHOT_TYPES)}.",
         f"- camera_angle is one of: {', '.join(CAMERA_ANGLES)}.",
         f"- time_of_day is one of: {', '.join(TIMES_OF_DAY)}.",
-        "- duration_seconds is 2 to 5 seconds per shot.",
+        "- duration_seconds is 2 to 5 whole seconds per shot.",
         "- Start a scene at a new place with an establishing shot; establishing shots show the place and have "
         "no characters.",
         "- Use only the characters listed by the user, spelled exactly as listed. A shot's characters are the "
@@ -353,31 +364,35 @@ def _known(cast: Iterable[str]) -> str:
 
 
 def validate_against_cast(plan: StoryPlan, cast: set[str], *, scenes_wanted: tuple[int, int] = (3, 8)) -> list[str]:
-    """The plan's content problems (unknown names, dialogue without a speaker, scene count); [] when usable."""
+    """The plan's content problems (unknown names, dialogue without a speaker, scene count), each said once: a
+    name unknown in several places is one problem naming the places; [] when usable."""
     problems: list[str] = []
     known = _by_key(cast)
+    # Unknown names (as first spelled) and where they appear, by scene. A weak model repeats one stray name in a
+    # scene and its every shot; one line per place made the list (and the request to fix it) long and samey.
+    strangers: dict[str, tuple[str, dict[str, list[str]]]] = {}
+
+    def stranger(name: str, scene: str, place: str) -> None:
+        strangers.setdefault(name.casefold(), (name, {}))[1].setdefault(scene, []).append(place)
+
     low, high = scenes_wanted
     if not low <= len(plan.scenes) <= high:
         count = len(plan.scenes)
         problems.append(f"the plan has {count} scene{'' if count == 1 else 's'}; plan {low} to {high} scenes")
     for s, scene in enumerate(plan.scenes, 1):
         where = f"scene {s} ({scene.title!r})"
-        problems += [
-            f"{where}: unknown character {name!r} — {_known(cast)}"
-            for name in scene.characters
-            if name.casefold() not in known
-        ]
+        for name in scene.characters:
+            if name.casefold() not in known:
+                stranger(name, where, "its characters")
         for n, shot in enumerate(scene.shots, 1):
             at = f"{where}, shot {n}"
-            problems += [
-                f"{at}: unknown character {name!r} — {_known(cast)}"
-                for name in shot.characters
-                if name.casefold() not in known
-            ]
+            for name in shot.characters:
+                if name.casefold() not in known:
+                    stranger(name, where, f"shot {n}")
             speaker = shot.speaking_character
             if speaker is not None:
                 if speaker.casefold() not in known:
-                    problems.append(f"{at}: unknown speaking_character {speaker!r} — {_known(cast)}")
+                    stranger(speaker, where, f"shot {n}'s speaking_character")
                 elif speaker.casefold() not in {name.casefold() for name in shot.characters}:
                     problems.append(
                         f"{at}: speaking_character {speaker!r} is not among the shot's characters "
@@ -385,7 +400,14 @@ def validate_against_cast(plan: StoryPlan, cast: set[str], *, scenes_wanted: tup
                     )
             if shot.dialogue_text and speaker is None:
                 problems.append(f"{at}: dialogue_text has no speaking_character; name who speaks or remove the line")
-    return problems
+    for name, scenes in strangers.values():
+        where = "; ".join(f"{scene} ({_listed(list(dict.fromkeys(places)))})" for scene, places in scenes.items())
+        problems.append(f"unknown character {name!r} in {where} — {_known(cast)}")
+    return list(dict.fromkeys(problems))
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _with_cast_spelling(plan: StoryPlan, cast: set[str]) -> StoryPlan:
@@ -434,12 +456,25 @@ def _retry_request(problems: Sequence[str]) -> str:
     )
 
 
+def _checked(reply: str, cast: set[str], scenes_wanted: tuple[int, int]) -> tuple[StoryPlan | None, list[str]]:
+    """(the plan, []) when the reply holds a usable plan, else (None, its problems)."""
+    try:
+        plan = parse_plan(reply)
+    except PlanReplyError as exc:
+        return None, exc.problems
+    problems = validate_against_cast(plan, cast, scenes_wanted=scenes_wanted)
+    return (None, problems) if problems else (plan, [])
+
+
 def _times(count: int) -> str:
     return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
-async def plan_scenes(client: LlmClient, model: str, context: StoryContext, *, attempts: int = 3) -> StoryPlan:
-    """A checked plan of the story's scenes; StoryPlanError when the server fails or no answer passes the checks."""
+async def plan_scenes(
+    client: LlmClient, model: str, context: StoryContext, *, attempts: int = 3, seconds: float | None = None
+) -> StoryPlan:
+    """A checked plan of the story's scenes, each answer written within `seconds`; StoryPlanError when the server
+    fails, an answer takes longer (the message names STUDIO_STORY_TIMEOUT_SECONDS) or no answer passes the checks."""
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, not {attempts}")
     cast = context.cast
@@ -449,17 +484,30 @@ async def plan_scenes(client: LlmClient, model: str, context: StoryContext, *, a
     for attempt in range(1, attempts + 1):
         try:
             reply = await client.chat(
-                model, messages, schema=PLAN_SCHEMA, temperature=TEMPERATURE, max_tokens=MAX_TOKENS
+                model,
+                messages,
+                schema=PLAN_SCHEMA,
+                temperature=TEMPERATURE,
+                max_tokens=MAX_TOKENS,
+                total_seconds=seconds,
             )
+        except AnswerCut as cut:
+            if cut.reason == "time":
+                raise StoryPlanError(
+                    f"{model} did not finish a plan of {context.project_name!r} within {cut.limit:g} s — raise "
+                    "STUDIO_STORY_TIMEOUT_SECONDS, or use a faster model"
+                ) from cut
+            # Too long a plan is a problem the model can fix, like any other.
+            reply = cut.partial
+            problems = [
+                f"the plan stopped at the {MAX_TOKENS}-token limit before its JSON ended; write shorter descriptions "
+                "and fewer shots"
+            ]
         except LlmError as exc:
             raise StoryPlanError(f"could not plan the scenes of {context.project_name!r}: {exc}") from exc
-        try:
-            plan = parse_plan(reply)
-        except PlanReplyError as exc:
-            problems = exc.problems
         else:
-            problems = validate_against_cast(plan, cast, scenes_wanted=context.scenes_wanted)
-            if not problems:
+            plan, problems = _checked(reply, cast, context.scenes_wanted)
+            if plan is not None:
                 return _with_cast_spelling(plan, cast)
         log.info(
             "story plan attempt %d of %d by %s: %d problems: %s", attempt, attempts, model, len(problems), problems

@@ -22,6 +22,7 @@ from services.media_store import MediaStore, OutsideDataFolder
 from services.scenes.video_engines import FRAMEPACK_FPS, VideoEngineName, check_shot, frame_count, limits_of
 from studio.models import Job
 from workflows import (
+    STUDIO_OUTPUT_FOLDER,
     FramePackRequest,
     LtxRequest,
     WanRequest,
@@ -120,7 +121,9 @@ class VideoJobHandler:
                 "prompt", f"{limits.label} renders from the prompt: give the shot a description or a motion prompt"
             )
         image = await self._upload_source(payload.source, client) if payload.source is not None else None
-        return _build_graph(payload, image, f"anime-studio/shots/{payload.shot_id}/attempt-{payload.attempt}-{job.id}")
+        # One prefix per run of the job: a retry's graph then differs from the cached one in its save node only.
+        prefix = f"{STUDIO_OUTPUT_FOLDER}/shots/{payload.shot_id}/attempt-{payload.attempt}-{job.id}-{job.attempts}"
+        return _build_graph(payload, image, prefix)
 
     async def collect(self, job: Job, outcome: PromptOutcome, client: ComfyClient, device: str) -> dict[str, Any]:
         """Store the first video the prompt wrote. Invalid("outputs"): it wrote no video."""

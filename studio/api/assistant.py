@@ -1,18 +1,19 @@
-"""REST routes for the assistant: ask, enhance a prompt, narrate a scene, its status, the thread and
-the suggestions a person applies, discards or reverts.
+"""REST routes for the assistant: ask, enhance a prompt, narrate a scene, its status, the thread (read,
+clear, restore) and the suggestions a person applies, discards or reverts.
 
 Each asking route waits for the whole answer (the panel streams; an API client gets the result). An
-answer that failed is saved in the thread like any other and returned as 502 with the reason.
+answer that failed is saved in the thread like any other and returned as 502 with the reason; one that a
+length or time limit cut is returned with what was written, as `state: cut` with the `cut_reason`.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.assistant import Turn
 from studio.api.deps import current_principal
@@ -33,7 +34,11 @@ class MessageOut(BaseModel):
     kind: str
     text: str
     author: str
-    state: str = Field(description="done, stopped or failed (then `text` is the reason)")
+    state: str = Field(
+        description="done, stopped (by a person), cut (by a limit: `cut_reason` says which) or failed (then `text` "
+        "is the reason)"
+    )
+    cut_reason: str | None = Field(description="for a cut answer: the limit that ended it and the setting to raise")
     sources: list[dict[str, Any]] = Field(description="[{title, link, kind}]: the notes the answer drew on")
     action: dict[str, Any] | None = Field(description="a suggestion: {target, id, field, before, after, status}")
     created_at: datetime
@@ -50,6 +55,30 @@ class StatusOut(BaseModel):
     url: str | None
     state: str = Field(description="ok, down or not_configured")
     detail: str
+
+
+class ClearedOut(BaseModel):
+    cleared: int = Field(description="how many messages left the thread")
+    cleared_at: datetime | None = Field(description="the clearing, to restore it; null when the thread was empty")
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 an hour east of UTC is before year 1 in UTC
+        raise ValueError("is not a time a thread was cleared at") from exc
+
+
+class RestoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project_id: RowId | None = Field(None, description="the project's thread; null: the thread outside projects")
+    cleared_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
+        description="the `cleared_at` of the clearing to take back (with its time zone)"
+    )
+
+
+class RestoredOut(BaseModel):
+    restored: int = Field(description="how many messages came back to the thread")
 
 
 class AskIn(BaseModel):
@@ -91,6 +120,18 @@ def assistant_router(studio: Studio) -> APIRouter:
     async def messages(_: Caller, project_id: RowId | None = None, limit: int = 200) -> list[Any]:
         """A thread, oldest first: a project's, or without `project_id` the one outside projects."""
         return await assistant.history(project_id, max(1, min(limit, 1000)))
+
+    @router.delete("/messages", response_model=ClearedOut, responses=errors(404, 409))
+    async def clear(caller: Caller, project_id: RowId | None = None) -> ClearedOut:
+        """Clear a thread (a project's, or without `project_id` the one outside projects): its messages leave
+        the thread and what the assistant is told with new questions, but stay recorded; 409 while it answers."""
+        count, at = await assistant.clear(project_id, caller.name)
+        return ClearedOut(cleared=count, cleared_at=at)
+
+    @router.post("/messages/restore", response_model=RestoredOut, responses=errors(404))
+    async def restore(body: RestoreIn, caller: Caller) -> RestoredOut:
+        """Take back a clearing: the messages it cleared return to the thread."""
+        return RestoredOut(restored=await assistant.restore(body.project_id, body.cleared_at, caller.name))
 
     @router.post("/ask", response_model=TurnOut, responses=errors(404, 502, 503))
     async def ask(body: AskIn, caller: Caller) -> TurnOut:

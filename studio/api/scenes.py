@@ -10,12 +10,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.errors import NotFound
-from services.scenes import SceneChanges, SceneDraft, ShotChanges, ShotDraft, StoryPlan, motion_presets
+from services.scenes import (
+    SceneChanges,
+    SceneDraft,
+    ShotChanges,
+    ShotDraft,
+    StoryPlan,
+    StoryPlanError,
+    motion_presets,
+)
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
 from studio.api.errors import errors
 from studio.api.files import stored_file
@@ -154,10 +162,14 @@ def scenes_router(studio: Studio) -> APIRouter:
     async def create_scene(project_id: RowId, body: SceneDraft, caller: Caller) -> Scene:
         return await scenes.create(project_id, body, caller.name)
 
-    @router.post("/projects/{project_id}/scenes/from-story", response_model=StoryPlan, responses=errors(400, 404, 503))
+    @router.post("/projects/{project_id}/scenes/from-story", response_model=StoryPlan, responses=errors(404, 502, 503))
     async def plan_from_story(project_id: RowId, body: FromStoryIn, _: Caller) -> StoryPlan:
-        """A preview of scenes and shots the LLM planned from the storyline; nothing is saved."""
-        return await planner.preview(project_id, (min(body.min_scenes, body.max_scenes), body.max_scenes))
+        """A preview of scenes and shots the LLM planned from the storyline; nothing is saved. 502 when the
+        LLM failed or gave no valid plan (like the assistant's failed answers), 503 when none is set up."""
+        try:
+            return await planner.preview(project_id, (min(body.min_scenes, body.max_scenes), body.max_scenes))
+        except StoryPlanError as exc:
+            raise HTTPException(502, str(exc)) from exc
 
     @router.post(
         "/projects/{project_id}/scenes/from-story/apply",

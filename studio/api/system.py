@@ -65,12 +65,16 @@ class BackendOut(BaseModel):
     gpus: list[GpuOut]
     loaded_models: list[str]
     latency_ms: float | None
+    previews: bool | None = Field(
+        None, description="a ComfyUI that sends live preview frames (started with --preview-method auto)"
+    )
 
 
 class MissingNodeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     class_type: str
     package: str
+    replaces: str | None = Field(None, description="an installed pack registering the same nodes: remove it first")
 
 
 class MissingModelOut(BaseModel):

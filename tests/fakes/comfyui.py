@@ -9,18 +9,31 @@ Routes (each also under `/api/...`): `POST/GET /prompt`, `GET/POST /queue`, `POS
 Validation is an independent port of 0.3.64's (see `comfyui_nodes.py`); node specs come from the
 project's `workflows/comfyui_nodes.json` (+ `workflows/extra_nodes.json`). Execution runs in the fake's
 own event loop, one prompt at a time in priority order (`number`, then arrival), with the observed event
-order: `status`, `execution_start`, `execution_cached {nodes: []}`, per node `progress_state` +
-`executing`, per sampler step `progress` + a binary JPEG preview (type 1 after the progress message, or
-type 4 with metadata before it for a client that sent the `feature_flags` first frame), `executed` for
-output nodes, then `execution_success` — BEFORE the history entry is written (`history_write_delay`
-later) — then `status`, then `executing {node: null}`. Output nodes write real files (seeded PNGs,
-ffmpeg videos; see `comfyui_media.py`) that `/view` serves.
+order: `status`, `execution_start`, `execution_cached {nodes: [...]}`, per node `progress_state` +
+`executing`, per sampler step `progress` (+ a binary JPEG preview when `previews` is on: type 1 after the
+progress message, or type 4 with metadata before it for a client that sent the `feature_flags` first
+frame), `executed` for output nodes, then `execution_success` — BEFORE the history entry is written
+(`history_write_delay` later) — then `status`, then `executing {node: null}`. Output nodes write real files
+(seeded PNGs, ffmpeg videos; see `comfyui_media.py`) that `/view` serves.
+
+Like the real server (execution.py, main.py's progress hook), an interrupt is seen only when a node starts
+and after each sampler step (the step in progress ends first); a node that reports no progress runs to
+its end first, so an interrupt that arrives during the last node (the save) does not stop the prompt.
+
+Node output cache (0.3.64's classic cache, comfy_execution/caching.py): a node whose class, literal inputs
+and upstream nodes (and, for LoadImage, the file's content) equal those of a node of the previous prompt
+is not run again. It is listed in `execution_cached`; a cached output node sends `executed` with its old
+UI output (no `executing`) and writes no new file, and the history lists the old files. Only nodes that
+appear in the newest prompt stay cached; `/free` with `free_memory` and a restart drop the cache.
 
 Knobs (public attributes; `reset()` restores the constructor's values):
 
-* `job_seconds` (0.05): wall time of one prompt, spread evenly over its sampler steps plus one final slot
-  (in which output files are written; work longer than the slot extends the prompt). The
-  `history_write_delay` is part of it.
+* `job_seconds` (0.05): wall time of one prompt whose nodes all run, spread evenly over its sampler steps
+  plus one final slot (spent in the nodes after the last sampler, before they write their files). The
+  `history_write_delay` is part of it. A prompt whose nodes are all cached takes no time.
+* `tail_seconds` (0.0): extra time without progress after the last sampler step (VAE decode, saving),
+  shared by the nodes after the last sampler; an interrupt sent meanwhile is seen only when the next of
+  those nodes starts, and not at all during the last one.
 * `steps` (4): progress messages per sampler node when the graph gives no step count, and the cap on
   them when it does. `max` is always the graph's step count (KSampler/FramePack `steps`, the `sigmas`
   node's `steps` for SamplerCustom*); values are spread evenly and end at `max` (25 steps → 6, 12, 19, 25).
@@ -29,7 +42,14 @@ Knobs (public attributes; `reset()` restores the constructor's values):
   model-file validation. `missing_nodes` (empty set): classes hidden from object_info and rejected by
   `/prompt` like an uninstalled pack. `node_specs`: the spec dict itself (per instance copy).
 * `require_uuid_prompt_id` (False): newer servers' 400 `invalid_prompt_id` for non-UUID client ids.
-* `previews` (True): binary preview frames (False = `--preview-method none`); `progress_state` (True).
+* `previews` (False, as 0.3.64's default `--preview-method none`): True sends binary preview frames
+  (`--preview-method auto`); `progress_state` (True).
+* `cache` (True): the node output cache above; False is `--cache-none` (every prompt runs every node).
+* `hung` (False): the server's loop hangs — it accepts connections but answers no HTTP request and sends
+  nothing on its websockets (no pongs either); the running prompt carries on (ComfyUI's worker thread
+  does not hang with the loop). Set back to False, it answers the requests that still wait and delivers
+  the held events; a request whose client gave up meanwhile is never processed (a cancel sent to a hung
+  server is lost). Stopping or restarting the fake ends the hang.
 * `max_images` (64): cap on the PNGs one SaveImage writes; `max_video_frames` (24) and
   `video_max_edge` (64 px): videos are tiny (the graph's aspect ratio, fewer frames than asked).
 * `comfyui_version`, `devices`, `features`: what `/system_stats` and `/features` report.
@@ -38,8 +58,8 @@ Methods: `fail_next(message, count=, node_type=, exception_type=)` (the next `co
 a `node_type` node, when given — fail at run time with `execution_error` at that node, else at the first
 sampler, else at the last node), `hold()` / `release()` (no new prompt starts while held), `drop_sockets()`
 (abort every websocket's TCP connection; jobs keep running), `restart(lose_queue=True)` (stop listening,
-lose the running prompt and — unless `lose_queue=False` — the pending queue and history; files on disk
-stay; listen again on the same port), `reset()`, `close()` (stop and delete the temp dirs).
+lose the running prompt, the cache and — unless `lose_queue=False` — the pending queue and history; files
+on disk stay; listen again on the same port), `reset()`, `close()` (stop and delete the temp dirs).
 
 Records: `executions` (`Execution`: prompt_id, client_id, started_at, finished_at — `time.monotonic()` —
 and status `running|success|error|interrupted|lost`), `history` (the entries), `free_calls` (`/free`
@@ -53,9 +73,8 @@ Run-time failures (`fail_next`, v3 combo values and model files, literals given 
 formats the fake cannot render, IPAdapterUnifiedLoader without a matching model) end the prompt at once
 with `execution_error`; they do not wait out `job_seconds`.
 
-Not reproduced: the node output cache (§10: a resubmitted identical graph runs again and writes new
-files; `execution_cached` is always empty), `/upload/mask`, `/view_metadata`, the `/internal` routes,
-the Origin check, newer servers' `/api/jobs`.
+Not reproduced: `/upload/mask`, `/view_metadata`, the `/internal` routes, the Origin check, newer servers'
+`/api/jobs`.
 """
 
 from __future__ import annotations
@@ -64,6 +83,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import hashlib
 import heapq
 import io
 import itertools
@@ -88,7 +108,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from PIL import Image
 from starlette.datastructures import UploadFile
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.fakes.base import FakeServer
 from tests.fakes.comfyui_media import (
@@ -214,18 +234,48 @@ class _NodeFailed(Exception):
         self.message = message
 
 
-class _TransportStash:
-    """Outermost user middleware: remembers a websocket's TCP transport so `drop_sockets` can abort it."""
+class _Gate:
+    """Outermost user middleware: holds every request while the fake hangs (`hung`), and remembers a
+    websocket's TCP transport so `drop_sockets` can abort it and a hang can stop reading from it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, fake: FakeComfyUI) -> None:
         self.app = app
+        self.fake = fake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             if transport is not None:
                 scope[_TRANSPORT_KEY] = transport
+            await self.fake._answering_again()
+        elif scope["type"] == "http" and self.fake.hung:
+            held = await self._hold(receive)
+            if held is None:
+                return  # its client gave up while the server hung: the request is never processed
+            receive = held
         await self.app(scope, receive, send)
+
+    async def _hold(self, receive: Receive) -> Receive | None:
+        """Wait out the hang, reading the request meanwhile; None when its client went away."""
+        read: list[Message] = []
+
+        async def read_until_gone() -> None:
+            while (message := await receive())["type"] != "http.disconnect":
+                read.append(message)
+
+        reader = asyncio.create_task(read_until_gone())
+        try:
+            await self.fake._answering_again()
+        finally:
+            gone = reader.done() and not reader.cancelled() and reader.exception() is None
+            reader.cancel()
+        if gone:
+            return None
+
+        async def replay() -> Message:
+            return read.pop(0) if read else await receive()
+
+        return replay
 
 
 def _server_trouble() -> Response:
@@ -267,7 +317,6 @@ class FakeComfyUI(FakeServer):
             "missing_nodes": set(missing_nodes or ()),
             "require_uuid_prompt_id": require_uuid_prompt_id,
         }
-        self._restore_knobs()
 
         base = Path(tempfile.mkdtemp(prefix="fake-comfyui-"))
         self._base_dir = base
@@ -297,10 +346,15 @@ class FakeComfyUI(FakeServer):
         self._loop_thread: threading.Thread | None = None
         self._wake: asyncio.Event | None = None
         self._interrupt = False
-        self._sleeper: asyncio.Future[None] | None = None
         self._lost_on_stop: _Job | None = None
         self._current_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._answering: asyncio.Event | None = None  # cleared while the server hangs
+        self._hung = False
+        # The node output cache: a node's signature → its UI output (None for nodes without one).
+        self._cache: dict[str, dict[str, Any] | None] = {}
+        self._drop_cache = False  # `/free` with free_memory: dropped before the next prompt
+        self._restore_knobs()
         super().__init__(latency=latency, fail_with=fail_with)
 
     # --- knobs and test controls -----------------------------------------------------------------
@@ -314,7 +368,10 @@ class FakeComfyUI(FakeServer):
         self.missing_nodes: set[str] = set(d["missing_nodes"])
         self.require_uuid_prompt_id: bool = d["require_uuid_prompt_id"]
         self.node_specs: dict[str, dict[str, Any]] = default_node_specs()
-        self.previews = True
+        self.tail_seconds = 0.0
+        self.previews = False
+        self.cache = True
+        self.hung = False
         self.progress_state = True
         self.max_images = 64
         self.max_video_frames = 24
@@ -339,6 +396,15 @@ class FakeComfyUI(FakeServer):
         self._held = False
         self._call_in_loop(self._notify)
 
+    @property
+    def hung(self) -> bool:
+        return self._hung
+
+    @hung.setter
+    def hung(self, value: bool) -> None:
+        self._hung = value
+        self._call_in_loop(self._apply_hang)
+
     def drop_sockets(self) -> None:
         """Abort every open websocket's TCP connection (no close frame); running jobs continue."""
         self._call_in_loop(self._drop_sockets)
@@ -354,6 +420,7 @@ class FakeComfyUI(FakeServer):
         if lose_queue:
             self._pending.clear()
             self.history.clear()
+        self._cache.clear()
         self._number = 0
         self.start()
 
@@ -369,6 +436,11 @@ class FakeComfyUI(FakeServer):
     def start(self) -> str:
         self._make_dirs()
         return super().start()
+
+    def stop(self) -> None:
+        """Stop listening. A hung server's process goes with it: it comes back answering."""
+        self.hung = False
+        super().stop()
 
     def close(self) -> None:
         """Stop and delete the fake's temp dirs (also done by `with FakeComfyUI() as fake:`)."""
@@ -404,6 +476,8 @@ class FakeComfyUI(FakeServer):
         self._serving_loop = asyncio.get_running_loop()
         self._loop_thread = threading.current_thread()
         self._wake = asyncio.Event()
+        self._answering = asyncio.Event()
+        self._apply_hang()
         executor = asyncio.create_task(self._executor())
         try:
             await super()._serve(server, sock)
@@ -413,6 +487,7 @@ class FakeComfyUI(FakeServer):
                 await executor
             self._sockets.clear()
             self._open_clients.clear()
+            self._answering = None
             self._serving_loop = None
             self._loop_thread = None
 
@@ -437,6 +512,25 @@ class FakeComfyUI(FakeServer):
     def _notify(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def _apply_hang(self) -> None:
+        if self._answering is None:
+            return
+        if self._hung:
+            self._answering.clear()
+        else:
+            self._answering.set()
+        for client in self._open_clients:  # no frames read, so no pongs: the socket stays silent both ways
+            if client.transport is not None and not client.transport.is_closing():
+                if self._hung:
+                    client.transport.pause_reading()
+                else:
+                    client.transport.resume_reading()
+
+    async def _answering_again(self) -> None:
+        """Return at once, or when the hang ends."""
+        if self._answering is not None:
+            await self._answering.wait()
 
     def _drop_sockets(self) -> None:
         for client in list(self._open_clients):
@@ -466,6 +560,8 @@ class FakeComfyUI(FakeServer):
         self.uploads.clear()
         self.internal_errors.clear()
         self._failures.clear()
+        self._cache.clear()
+        self._drop_cache = False
         self._held = False
         self._number = 0
         self._drop_sockets()
@@ -473,7 +569,7 @@ class FakeComfyUI(FakeServer):
     # --- routes ----------------------------------------------------------------------------------
 
     def register_routes(self, app: FastAPI) -> None:
-        app.add_middleware(_TransportStash)
+        app.add_middleware(_Gate, fake=self)
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("GET", "/system_stats", self.system_stats),
             ("GET", "/features", self.get_features),
@@ -513,7 +609,9 @@ class FakeComfyUI(FakeServer):
                 "python_version": "3.11.7 (main, Dec  8 2023, 18:56:58) [GCC 11.4.0]",
                 "pytorch_version": "2.8.0+cu128",
                 "embedded_python": False,
-                "argv": ["main.py", "--listen", "127.0.0.1", "--port", "8188"],
+                # What the server was started with: the studio reads `--preview-method` from it.
+                "argv": ["main.py", "--listen", "127.0.0.1", "--port", "8188"]
+                + (["--preview-method", "auto"] if self.previews else []),
             },
             "devices": self.devices,
         }
@@ -626,7 +724,6 @@ class FakeComfyUI(FakeServer):
         prompt_id = body.get("prompt_id") if isinstance(body, dict) else None
         if not prompt_id or (self._running is not None and self._running.prompt_id == prompt_id):
             self._interrupt = True
-            self._wake_sleeper()
         return Response(status_code=200)
 
     async def get_history(self, request: Request) -> Response:
@@ -667,6 +764,8 @@ class FakeComfyUI(FakeServer):
         try:
             body = json.loads(await request.body())
             self.free_calls.append(dict(body))
+            if body.get("free_memory"):
+                self._drop_cache = True
         except Exception:
             return _server_trouble()
         return Response(status_code=200)
@@ -827,6 +926,7 @@ class FakeComfyUI(FakeServer):
         try:
             while True:
                 message = await client.queue.get()
+                await self._answering_again()
                 if isinstance(message, bytes):
                     await client.websocket.send_bytes(message)
                 else:
@@ -921,25 +1021,10 @@ class FakeComfyUI(FakeServer):
             if self._running is job:
                 self._running = None
 
-    def _wake_sleeper(self) -> None:
-        if self._sleeper is not None and not self._sleeper.done():
-            self._sleeper.set_result(None)
-
-    async def _sleep_until(self, deadline: float) -> None:
-        """Sleep until `deadline` (time.monotonic()); an interrupt wakes it early."""
-        delay = deadline - time.monotonic()
-        if delay <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        sleeper: asyncio.Future[None] = loop.create_future()
-        handle = loop.call_later(delay, lambda: sleeper.done() or sleeper.set_result(None))
-        self._sleeper = sleeper
-        try:
-            await sleeper
-        finally:
-            handle.cancel()
-            if self._sleeper is sleeper:
-                self._sleeper = None
+    @staticmethod
+    async def _sleep_until(deadline: float) -> None:
+        """Sleep until `deadline` (time.monotonic()); nothing wakes it early, as nothing cuts a step short."""
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
     def _take_failure(self, classes: set[str]) -> _Failure | None:
         for failure in self._failures:
@@ -951,7 +1036,8 @@ class FakeComfyUI(FakeServer):
         return None
 
     @staticmethod
-    def _order(prompt: dict[str, Any], outputs: list[str]) -> list[str]:
+    def _order(prompt: dict[str, Any], outputs: list[str], cached: set[str]) -> list[str]:
+        """The nodes to execute, inputs first: the outputs, and the nodes they need that are not cached."""
         order: list[str] = []
         seen: set[str] = set()
 
@@ -959,14 +1045,49 @@ class FakeComfyUI(FakeServer):
             if node_id in seen:
                 return
             seen.add(node_id)
-            for value in prompt[node_id].get("inputs", {}).values():
-                if _is_link(value) and value[0] in prompt:
-                    visit(value[0])
+            if node_id not in cached:
+                for value in prompt[node_id].get("inputs", {}).values():
+                    if _is_link(value) and value[0] in prompt and value[0] not in cached:
+                        visit(value[0])
             order.append(node_id)
 
         for output in outputs:
             visit(output)
         return order
+
+    def _signatures(self, prompt: dict[str, Any]) -> dict[str, str]:
+        """Each node's cache key, like caching.py's input signature: class, IS_CHANGED, literal inputs and
+        the keys of the nodes linked in (node ids and `_meta` do not count)."""
+        keys: dict[str, str] = {}
+
+        def key(node_id: str, trail: frozenset[str]) -> str:
+            if node_id in keys:
+                return keys[node_id]
+            node = prompt[node_id]
+            inputs = node.get("inputs", {})
+            parts: list[Any] = [node.get("class_type"), self._changed(node)]
+            for name in sorted(inputs):
+                value = inputs[name]
+                if _is_link(value) and value[0] in prompt and value[0] not in trail:
+                    parts.append([name, key(value[0], trail | {node_id}), value[1]])
+                else:
+                    parts.append([name, value])
+            keys[node_id] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+            return keys[node_id]
+
+        for node_id in prompt:
+            key(node_id, frozenset())
+        return keys
+
+    def _changed(self, node: dict[str, Any]) -> str | None:
+        """LoadImage's IS_CHANGED: the input file's sha256, so a re-uploaded image is a new input."""
+        value = node.get("inputs", {}).get("image")
+        if node.get("class_type") not in ("LoadImage", "LoadImageMask") or not isinstance(value, str):
+            return None
+        try:
+            return hashlib.sha256(self._annotated_path(value).read_bytes()).hexdigest()
+        except (OSError, KeyError):
+            return None
 
     async def _run(self, job: _Job) -> None:
         started = time.monotonic()
@@ -984,44 +1105,74 @@ class FakeComfyUI(FakeServer):
 
         catalog = self._catalog()
         reader = GraphReader(prompt, self._input_image_size)
-        order = self._order(prompt, job.outputs)
-        classes = {prompt[n]["class_type"] for n in order}
-        failure = self._take_failure(classes)
+        keys = self._signatures(prompt)
+        if self._drop_cache or not self.cache:
+            self._cache.clear()
+            self._drop_cache = False
+        # The classic cache keeps only what the newest prompt uses.
+        self._cache = {key: ui for key, ui in self._cache.items() if key in set(keys.values())}
+        cached = [n for n in prompt if keys[n] in self._cache]
+        order = self._order(prompt, job.outputs, set(cached))
+        running = [n for n in order if n not in cached]
+        failure = self._take_failure({prompt[n]["class_type"] for n in running}) if running else None
         fail_at: str | None = None
         if failure is not None:
-            candidates = [n for n in order if prompt[n]["class_type"] == failure.node_type] if failure.node_type else []
-            candidates = candidates or [n for n in order if prompt[n]["class_type"] in SAMPLER_CLASSES] or order[-1:]
-            fail_at = candidates[0]
+            candidates = (
+                [n for n in running if prompt[n]["class_type"] == failure.node_type] if failure.node_type else []
+            )
+            candidates = candidates or [n for n in running if prompt[n]["class_type"] in SAMPLER_CLASSES]
+            fail_at = (candidates or running[-1:])[0]
 
         plan: dict[str, tuple[int, int]] = {}  # sampler node → (messages, max)
-        for node_id in order:
+        for node_id in running:
             if prompt[node_id]["class_type"] in SAMPLER_CLASSES:
                 graph_steps = reader.sampler_steps(node_id)
                 maximum = graph_steps or max(1, self.steps)
                 plan[node_id] = (max(1, min(maximum, self.steps)), maximum)
-        budget = max(0.0, self.job_seconds - self.history_write_delay)
-        slot = budget / (sum(n for n, _ in plan.values()) + 1)
-        end = started + budget
+        # A prompt answered from the cache takes no time; otherwise the sampler steps take one slot each,
+        # and the nodes after the last sampler share the final slot and `tail_seconds`, without progress.
+        budget = max(0.0, self.job_seconds - self.history_write_delay) if running else 0.0
+        steps_total = sum(n for n, _ in plan.values())
+        slot = budget / (steps_total + 1)
+        tail = running[max((running.index(n) for n in plan), default=-1) + 1 :]
+        tail_share = (slot + self.tail_seconds) / max(1, len(tail))
+        end = started + budget + (self.tail_seconds if running else 0.0)
 
         executed: list[str] = []
         outputs: dict[str, Any] = {}
-        meta: dict[str, Any] = {}
         states: dict[str, dict[str, Any]] = {}
         tick = 0
         outcome = "success"
         add_message("execution_start", {"prompt_id": pid}, False)
-        add_message("execution_cached", {"nodes": [], "prompt_id": pid}, False)
+        add_message("execution_cached", {"nodes": cached, "prompt_id": pid}, False)
         node_id = order[0]
         try:
             for node_id in order:
                 class_type = prompt[node_id]["class_type"]
+                if node_id in cached:
+                    # execute() answers a cached output node from the cache: its old UI output, no
+                    # `executing`, no new file.
+                    if cid is not None:
+                        self._emit(
+                            cid,
+                            "executed",
+                            {
+                                "node": node_id,
+                                "display_node": node_id,
+                                "output": self._cache[keys[node_id]],
+                                "prompt_id": pid,
+                            },
+                        )
+                    states[node_id] = _node_state(pid, node_id, "finished", 1, 1)
+                    self._emit_progress_state(cid, pid, states)
+                    continue
                 inputs = prompt[node_id].get("inputs", {})
                 states[node_id] = _node_state(pid, node_id, "running", 0, 1)
                 self._emit_progress_state(cid, pid, states)
                 self._last_node = node_id
                 if cid is not None:
                     self._emit(cid, "executing", {"node": node_id, "display_node": node_id, "prompt_id": pid})
-                if self._interrupt:
+                if self._interrupt:  # nodes.before_node_execution()
                     raise _Interrupted(node_id)
                 problem = runtime_failure(catalog, class_type, inputs)
                 if problem is None and node_id == fail_at and failure is not None:
@@ -1034,13 +1185,17 @@ class FakeComfyUI(FakeServer):
                     for i in range(1, count + 1):
                         tick += 1
                         await self._sleep_until(started + slot * tick)
-                        if self._interrupt:
+                        if self._interrupt:  # main.py's progress hook, once the step is done
                             raise _Interrupted(node_id)
                         value = round(i * maximum / count)
                         states[node_id] = _node_state(pid, node_id, "running", value, maximum)
                         self._emit_progress_state(cid, pid, states)
                         jpeg = self._previews[(seed + i) % len(self._previews)] if self.previews else None
                         self._emit_progress(cid, pid, node_id, value, maximum, jpeg)
+                elif node_id in tail:
+                    # No progress, so no interrupt check: the node runs to its end.
+                    await self._sleep_until(started + slot * steps_total + tail_share * (tail.index(node_id) + 1))
+                ui = None
                 if catalog.is_output(class_type):
                     try:
                         ui = await self._render(node_id, class_type, reader)
@@ -1048,23 +1203,19 @@ class FakeComfyUI(FakeServer):
                         raise _NodeFailed(node_id, exc.exception_type, str(exc)) from exc
                     if ui is not None:
                         outputs[node_id] = ui
-                        meta[node_id] = {
-                            "node_id": node_id,
-                            "display_node": node_id,
-                            "parent_node": None,
-                            "real_node_id": node_id,
-                        }
                         if cid is not None:
                             self._emit(
                                 cid,
                                 "executed",
                                 {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": pid},
                             )
+                if self.cache:
+                    self._cache[keys[node_id]] = ui
                 executed.append(node_id)
                 done = states[node_id]["max"]
                 states[node_id] = _node_state(pid, node_id, "finished", done, done)
                 self._emit_progress_state(cid, pid, states)
-            await asyncio.sleep(max(0.0, end - time.monotonic()))
+            await self._sleep_until(end)
             add_message("execution_success", {"prompt_id": pid}, False)
         except _Interrupted as exc:
             outcome = "interrupted"
@@ -1098,6 +1249,14 @@ class FakeComfyUI(FakeServer):
                 False,
             )
         self._last_node = None
+        if self.cache:  # the history lists the UI outputs the cache holds for this prompt's nodes
+            for node_id in prompt:
+                if self._cache.get(keys[node_id]) is not None:
+                    outputs.setdefault(node_id, self._cache[keys[node_id]])
+        meta = {
+            node_id: {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
+            for node_id in outputs
+        }
 
         # The §11.4 race: execution_success (or the error) is out before the history entry exists.
         await asyncio.sleep(self.history_write_delay)

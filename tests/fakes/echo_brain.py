@@ -4,7 +4,8 @@ answers them (optionally behind a bearer token).
 `memory_shape` picks how `search_memory` answers: "list" (a raw list, what Echo Brain sends), "results"
 (`{"results": [...]}`, its other version) or "mcp" (`{"result": {"content": [{"type": "text", "text": ...}]}}`,
 what an MCP server is meant to send and all the earlier studio could read). `answer` is what /api/echo/ask
-says ("" for an empty answer, None for a malformed reply without one).
+says ("" for an empty answer, None for a malformed reply without one); `cites` the sources it names (memory
+ids or other names; None: every memory).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FakeEchoBrain(FakeServer):
             {"id": "mem-2", "content": "The harbour scenes are set at dusk.", "score": 0.72},
         ]
         self.answer: str | None = "Koopa's shell is moss green with amber ridges."
+        self.cites: list[str] | None = None
         self.questions: list[dict[str, Any]] = []  # the bodies of /api/echo/ask, oldest first
         super().__init__(latency=latency, fail_with=fail_with)
 
@@ -67,12 +69,13 @@ class FakeEchoBrain(FakeServer):
             return refused
         body = await request.json()
         self.questions.append(body)
+        cited = self.cites if self.cites is not None else [m["id"] for m in self.memories]
         reply: dict[str, Any] = {
             "model": "qwen2.5:14b",
             "agent": "reasoning",
             "query_type": "question",
             "confidence": 0.82,
-            "sources": [{"source": m["id"]} for m in self.memories],
+            "sources": [{"source": name} for name in cited],
             "actions_taken": [],
             "execution_time_ms": 412,
         }

@@ -1,6 +1,23 @@
-"""Fake Ollama: its native API (/api/version, /api/tags, /api/ps, /api/chat) and the OpenAI-compatible
-/v1/models and /v1/chat/completions, which demand `Authorization: Bearer <api_key>` when the fake is
-built with `api_key` (as llama.cpp's `--api-key` or a proxy in front of Ollama would).
+"""Fake Ollama: its native API (/api/version, /api/tags, /api/ps, /api/show, /api/chat) and the
+OpenAI-compatible /v1/models and /v1/chat/completions, which demand `Authorization: Bearer <api_key>` when
+the fake is built with `api_key` (as llama.cpp's `--api-key` or a proxy in front of Ollama would).
+
+`server` says which real server it imitates where they differ (set it when building the fake):
+"ollama" (the default); "llama.cpp" (llama-server: `GET /props` reports `modalities.vision` of its model,
+the first of `models`, and its Ollama-style /api/show always says capabilities ["completion"]); "other"
+(llama-cpp-python, vLLM, LM Studio: neither /props nor /api/show exists). Models have capabilities as Ollama
+reports them (`CAPABILITIES`: gemma3:12b and llava:7b see images, qwen2.5:7b does not). Images sent to a model
+that cannot see are refused with the real server's error, unless `drops_images`: then the server ignores
+them silently (as servers whose chat template drops image parts do) and a text-only model invents an answer.
+
+`json_schema_support` is what /v1/chat/completions accepts as `response_format`: "full" (vLLM, llama.cpp,
+LM Studio, Ollama), "json_object" (llama-cpp-python: `json_schema` is a 500 naming the field) or "none"
+(a 400 for any JSON mode, as servers without one answer).
+
+Token limits are honoured like the real servers do, counting a word as a token: a reply longer than
+`options.num_predict` (Ollama) or `max_tokens` (OpenAI) stops there with done_reason / finish_reason "length",
+and without a limit at the 4096-token context. `ramble` makes the model never stop on its own: the reply
+repeats until a limit ends it.
 
 Chat knobs: `replies` is a FIFO script of reply texts; when it is empty, `reply_for(body)` computes one;
 without either, a request asking for JSON gets a review that approves (high scores, solo) and any other
@@ -22,15 +39,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from services.llm import LlmClient
 from tests.fakes.base import FakeServer
@@ -46,6 +64,17 @@ _KNOWN: dict[str, dict[str, Any]] = {
     },
 }
 _DEFAULT_SIZE = 4_000_000_000
+# What Ollama's /api/show lists as `capabilities` (real values); other names are text-only models.
+CAPABILITIES: dict[str, list[str]] = {
+    "gemma3:12b": ["completion", "vision"],
+    "llava:7b": ["completion", "vision"],
+    "qwen2.5:7b": ["completion", "tools", "insert"],
+}
+_TEXT_ONLY = ["completion"]
+# The context the fake's models run with (as /api/ps reports): an answer without a token limit ends there.
+CONTEXT_TOKENS = 4096
+ServerKind = Literal["ollama", "llama.cpp", "other"]
+JsonSchemaSupport = Literal["full", "json_object", "none"]
 # The key the key-protected fake of the shared test fixtures demands.
 TEST_API_KEY = "sk-good"
 
@@ -80,8 +109,16 @@ class FakeOllama(FakeServer):
         stream_pause: float = 0.0,
         stream_cut: bool = False,
         stream_error: str | None = None,
+        server: ServerKind = "ollama",
+        json_schema_support: JsonSchemaSupport = "full",
+        drops_images: bool = False,
+        ramble: bool = False,
     ) -> None:
         self.version = version
+        self.server: ServerKind = server
+        self.json_schema_support: JsonSchemaSupport = json_schema_support
+        self.drops_images = drops_images
+        self.ramble = ramble
         self.models: list[str] = ["gemma3:12b", "llava:7b"] if models is None else models
         self.loaded: list[str] = ["gemma3:12b"] if loaded is None else loaded
         # VRAM use per loaded model; unset models are fully in VRAM. Smaller than the size = CPU offload.
@@ -100,12 +137,18 @@ class FakeOllama(FakeServer):
         app.get("/api/version")(self.api_version)
         app.get("/api/tags")(self.api_tags)
         app.get("/api/ps")(self.api_ps)
+        app.post("/api/show")(self.api_show)
+        app.get("/props")(self.props)
         app.post("/api/chat")(self.api_chat)
         app.get("/v1/models")(self.v1_models)
         app.post("/v1/chat/completions")(self.v1_chat)
 
     def reset(self) -> None:
-        """Also forget the chat script, the recorded chats and streams, and stream normally again."""
+        """Also forget the chat script, the recorded chats and streams, stream normally again, and take images
+        and every JSON mode again (`server` stays what the fake was built as)."""
+        self.json_schema_support = "full"
+        self.drops_images = False
+        self.ramble = False
         self.replies.clear()
         self.reply_for = None
         self.chats.clear()
@@ -151,6 +194,41 @@ class FakeOllama(FakeServer):
             )
         return {"models": models}
 
+    async def api_show(self, request: Request) -> Any:
+        if self.server == "other":
+            return _not_found(self.server)
+        body = await _json_body(request)
+        model = body.get("model") or body.get("name") if isinstance(body, dict) else None
+        if self.server == "llama.cpp":  # its Ollama-style shim answers the same for any model
+            shim = {"modelfile": "", "parameters": "", "template": "", "model_info": "", "capabilities": ["completion"]}
+            return {**shim, "details": _details(self.models[0])}
+        if not model:
+            return JSONResponse({"error": "model is required"}, status_code=400)
+        if model not in self.models:
+            return JSONResponse({"error": f"model '{model}' not found"}, status_code=404)
+        return {
+            "modelfile": f"FROM {model}\n",
+            "parameters": "temperature 1",
+            "template": "{{ .Prompt }}",
+            "details": _details(model),
+            "model_info": {"general.architecture": _info(model)["family"], "general.parameter_count": 12_187_079_280},
+            "capabilities": capabilities_of(model),
+            "modified_at": "2025-09-30T11:02:17.123456789+02:00",
+        }
+
+    async def props(self) -> Any:
+        if self.server != "llama.cpp":
+            return _not_found(self.server)
+        model = self.models[0]
+        return {
+            "default_generation_settings": {"n_ctx": CONTEXT_TOKENS, "params": {"temperature": 0.8, "n_predict": -1}},
+            "total_slots": 1,
+            "model_path": f"/models/{model.replace(':', '-')}.gguf",
+            "modalities": {"vision": "vision" in capabilities_of(model), "audio": False},
+            "chat_template": "{{ messages }}",
+            "build_info": "b6550-f0ce7f33",
+        }
+
     async def api_chat(self, request: Request) -> Any:
         body = await _json_body(request)
         if not isinstance(body, dict):
@@ -166,20 +244,24 @@ class FakeOllama(FakeServer):
             for image in images or []:
                 if not _is_base64(image):
                     return JSONResponse({"error": "illegal base64 data at input byte 0"}, status_code=400)
-        content = self._reply(body, wants_json=body.get("format") is not None)
+        has_images = any(isinstance(m, dict) and m.get("images") for m in body.get("messages") or [])
+        if (blind := self._refuse_images(model, has_images)) is not None:
+            return JSONResponse({"error": blind}, status_code=500)
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        pieces, reason = self._answer(body, options.get("num_predict"), wants_json=body.get("format") is not None)
         created = "2025-10-01T12:00:00.000000000Z"
         stats = {
-            "done_reason": "stop",
+            "done_reason": reason,
             "done": True,
             "total_duration": 1_200_000_000,
             "prompt_eval_count": 300,
-            "eval_count": 80,
+            "eval_count": len(pieces),
         }
         if body.get("stream") is not True:
             return {
                 "model": model,
                 "created_at": created,
-                "message": {"role": "assistant", "content": content},
+                "message": {"role": "assistant", "content": "".join(pieces)},
                 **stats,
             }
 
@@ -188,7 +270,7 @@ class FakeOllama(FakeServer):
             return json.dumps({"model": model, "created_at": created, "message": message, "done": False, **rest}) + "\n"
 
         events = self._stream_events(
-            content,
+            pieces,
             piece=line,
             error=lambda error: json.dumps({"error": error}) + "\n",
             last=[line("", **stats)],  # the done line carries no more text: the pieces were the reply
@@ -222,17 +304,27 @@ class FakeOllama(FakeServer):
             for part in parts if isinstance(parts, list) else []:
                 if isinstance(part, dict) and part.get("type") == "image_url" and not _is_data_url(part):
                     return _openai_error(400, "invalid image input", "invalid_request_error")
-        content = self._reply(body, wants_json=body.get("response_format") is not None)
+        has_images = any(
+            isinstance(part, dict) and part.get("type") == "image_url"
+            for message in body.get("messages") or []
+            for part in (message.get("content") if isinstance(message, dict) else None) or []
+        )
+        if (blind := self._refuse_images(model, has_images)) is not None:
+            return _openai_error(500, blind, "server_error")
+        if (refused := self._refuse_json_mode(body.get("response_format"))) is not None:
+            return refused
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        wants_json = isinstance(body.get("response_format"), dict) and body["response_format"].get("type") != "text"
+        pieces, reason = self._answer(body, limit, wants_json=wants_json)
         head = {"id": f"chatcmpl-{len(self.chats)}", "created": int(time.time()), "model": model}
         if body.get("stream") is not True:
+            message = {"role": "assistant", "content": "".join(pieces)}
             return {
                 **head,
                 "object": "chat.completion",
                 "system_fingerprint": "fp_ollama",
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-                "usage": {"prompt_tokens": 300, "completion_tokens": 80, "total_tokens": 380},
+                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
+                "usage": {"prompt_tokens": 300, "completion_tokens": len(pieces), "total_tokens": 300 + len(pieces)},
             }
 
         def data(payload: dict[str, Any]) -> str:
@@ -245,19 +337,19 @@ class FakeOllama(FakeServer):
             )
 
         events = self._stream_events(
-            content,
+            pieces,
             first=[chunk({"role": "assistant"})],  # as OpenAI does: the role first, without text
             piece=lambda text: chunk({"content": text}),
             error=lambda error: data(
                 {"error": {"message": error, "type": "server_error", "param": None, "code": None}}
             ),
-            last=[chunk({}, "stop"), "data: [DONE]\n\n"],
+            last=[chunk({}, reason), "data: [DONE]\n\n"],
         )
         return StreamingResponse(events, media_type="text/event-stream")
 
     async def _stream_events(
         self,
-        content: str,
+        pieces: list[str],
         *,
         first: Sequence[str] = (),
         piece: Callable[[str], str],
@@ -266,7 +358,6 @@ class FakeOllama(FakeServer):
     ) -> AsyncIterator[str]:
         """The reply streamed word by word as the stream knobs say; `streamed` gets the pieces sent, however it ends
         (when the client goes away, Starlette cancels the stream as soon as it notices)."""
-        pieces = re.findall(r"\S+\s*|\s+", content)
         if self.stream_error is not None:
             pieces = pieces[:1]
         sent = 0
@@ -292,6 +383,44 @@ class FakeOllama(FakeServer):
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self.stream_pause)
+
+    def _answer(self, body: dict[str, Any], limit: Any, *, wants_json: bool) -> tuple[list[str], str]:
+        """The reply as word pieces (a word is a token here) and why it ended: "stop", or "length" when it ran
+        into the token limit (`limit`: num_predict or max_tokens, None or negative for none) or the context."""
+        pieces = re.findall(r"\S+\s*|\s+", self._reply(body, wants_json=wants_json))
+        cap = min(limit, CONTEXT_TOKENS) if isinstance(limit, int) and limit > 0 else CONTEXT_TOKENS
+        if self.ramble and pieces:
+            pieces = list(itertools.islice(itertools.cycle(pieces), cap + 1))
+        if len(pieces) > cap:
+            return pieces[:cap], "length"
+        return pieces, "stop"
+
+    def _refuse_images(self, model: str, has_images: bool) -> str | None:
+        """The real server's error for images sent to a model that cannot see; None when they are taken or
+        (with `drops_images`) silently ignored."""
+        if not has_images or self.drops_images or "vision" in capabilities_of(model):
+            return None
+        if self.server == "llama.cpp":
+            return "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"
+        return "this model is missing data required for image input"
+
+    def _refuse_json_mode(self, response_format: Any) -> JSONResponse | None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind in (None, "text") or self.json_schema_support == "full":
+            return None
+        if self.json_schema_support == "json_object":
+            if kind == "json_object":
+                return None
+            # llama-cpp-python: its request model allows "text" and "json_object"; its error handler turns the
+            # validation error into a 500 with the error's text.
+            return _openai_error(
+                500,
+                "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                f"'msg': \"Input should be 'text' or 'json_object'\", 'input': '{kind}', "
+                "'ctx': {'expected': \"'text' or 'json_object'\"}}",
+                "internal_server_error",
+            )
+        return _openai_error(400, f"response_format type {kind!r} is not supported", "invalid_request_error")
 
     def _reply(self, body: dict[str, Any], *, wants_json: bool) -> str:
         if self.replies:
@@ -344,6 +473,16 @@ def _is_data_url(part: dict[str, Any]) -> bool:
         return False
     header, _, data = url.partition(",")
     return header.endswith(";base64") and _is_base64(data)
+
+
+def capabilities_of(model: str) -> list[str]:
+    return CAPABILITIES.get(model, _TEXT_ONLY)
+
+
+def _not_found(server: ServerKind) -> Any:
+    if server == "ollama":
+        return PlainTextResponse("404 page not found", status_code=404)  # Go's net/http
+    return JSONResponse({"detail": "Not Found"}, status_code=404)  # FastAPI (llama-cpp-python, vLLM)
 
 
 def _info(name: str) -> dict[str, Any]:

@@ -7,8 +7,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from services.llm import LlmClient
+from services.llm import LlmClient, forget_servers
 from tests.fakes.ollama import TEST_API_KEY, FakeOllama, LlmServer
+
+
+@pytest.fixture(autouse=True)
+def _forget_llm_servers() -> Iterator[None]:
+    """What a test taught the LLM client about its fakes (JSON mode, vision) must not reach a later fake that
+    gets the same port."""
+    yield
+    forget_servers()
 
 
 @pytest.fixture(scope="module")

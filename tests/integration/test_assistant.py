@@ -117,9 +117,11 @@ async def test_echo_brain_answers_about_a_character_citing_its_bible_entry(
         "link": f"/characters?project={project_id}&character={made['koopa'].id}",
         "kind": "character",
     }
-    # After the production's notes: Echo Brain's own sources and the memories its memory search found.
-    assert {s["kind"] for s in answer.sources[1:]} == {"echo_brain", "memory"}
-    assert all(s["link"] == "" for s in answer.sources[1:])
+    # After the production's notes: the sources Echo Brain names, its memories by their text.
+    assert answer.sources[1:] == [
+        {"title": "Koopa's shell is moss green with amber ridges.", "link": "", "kind": "memory"},
+        {"title": "The harbour scenes are set at dusk.", "link": "", "kind": "memory"},
+    ]
     thread = await with_echo.assistant.history(project_id)
     assert [(m.role, m.author) for m in thread] == [("user", "tester"), ("assistant", "Echo Brain")]
     assert await with_echo.assistant.history(None) == []  # the thread outside projects is another thread

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from services.backends import BackendMonitor, BackendStatus, GpuMemory
+from services.backends.probes import comfyui_previews
 from studio.config import DeviceSettings, Settings
 from studio.events import BackendReachabilityChanged, EventBus
 from studio.secrets import SecretStore
@@ -121,6 +122,36 @@ async def test_comfyui_version_and_gpu_memory(tmp_path: Path, comfyui: FakeComfy
     )
     assert "11.0 GB free of 12.0 GB" in status.detail
     assert status.latency_ms is not None and status.latency_ms >= 0
+
+
+async def test_a_comfyui_started_without_a_preview_method_says_there_are_no_live_previews(
+    tmp_path: Path, comfyui: FakeComfyUI
+) -> None:
+    # 0.3.64 defaults to --preview-method none: its system_stats argv is the only place that tells.
+    settings = make_settings(tmp_path, devices=[{"name": "rtx3060", "comfyui_url": comfyui.url}])
+    comfyui.previews = False
+    status = row(await make_monitor(settings).probe_all(), "comfyui@rtx3060")
+    assert status.previews is False
+    assert status.detail.endswith("; no live previews: start ComfyUI with --preview-method auto")
+
+    comfyui.previews = True
+    status = row(await make_monitor(settings).probe_all(), "comfyui@rtx3060")
+    assert status.previews is True and "preview" not in status.detail
+
+
+@pytest.mark.parametrize(
+    ("argv", "previews"),
+    [
+        (["main.py", "--listen", "0.0.0.0"], False),
+        (["main.py", "--preview-method", "none"], False),
+        (["main.py", "--preview-method", "auto"], True),
+        (["main.py", "--preview-method=taesd", "--port", "8188"], True),
+        (["main.py", "--preview-method", "latent2rgb", "--preview-method", "none"], False),  # the last one wins
+        (None, None),  # a server that does not report its command line
+    ],
+)
+def test_the_preview_method_is_read_from_comfyuis_command_line(argv: list[str] | None, previews: bool | None) -> None:
+    assert comfyui_previews(argv) is previews
 
 
 async def test_comfyui_on_cpu_reports_system_memory(tmp_path: Path) -> None:

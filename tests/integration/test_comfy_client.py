@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from services.comfyui import (
     Connected,
     Preview,
     Progress,
+    PromptFailed,
     PromptFinished,
     PromptRejected,
     SocketMessage,
@@ -53,16 +55,21 @@ async def _collect_until_finished(socket: ComfySocket, prompt_id: str, connected
     return seen
 
 
+async def _run(client: ComfyClient, socket: ComfySocket, graph: dict[str, Any]) -> tuple[str, list[SocketMessage]]:
+    """Submit `graph` once the socket listens (events only reach a live socket); its id and every message seen."""
+    prompt_id = str(uuid.uuid4())
+    connected = asyncio.Event()
+    finished = asyncio.create_task(_collect_until_finished(socket, prompt_id, connected))
+    await asyncio.wait_for(connected.wait(), 10)
+    assert await client.submit(graph, prompt_id=prompt_id) == prompt_id
+    return prompt_id, await asyncio.wait_for(finished, 10)
+
+
 async def test_a_prompt_runs_and_its_outcome_and_files_come_back(fake: FakeComfyUI) -> None:
     client = ComfyClient(fake.url)
     socket = ComfySocket(fake.url, client.client_id)
     try:
-        prompt_id = str(uuid.uuid4())
-        connected = asyncio.Event()
-        finished = asyncio.create_task(_collect_until_finished(socket, prompt_id, connected))
-        await asyncio.wait_for(connected.wait(), 10)  # events only reach a live socket
-        assert await client.submit(_image_graph(), prompt_id=prompt_id) == prompt_id
-        seen = await asyncio.wait_for(finished, 10)
+        prompt_id, seen = await _run(client, socket, _image_graph())
         assert isinstance(seen[0], Connected)
         outcome = await client.history(prompt_id)
         assert outcome is not None and outcome.status == "success" and outcome.seconds is not None
@@ -75,6 +82,7 @@ async def test_a_prompt_runs_and_its_outcome_and_files_come_back(fake: FakeComfy
 
 
 async def test_sampler_progress_and_previews_carry_the_prompt_id(fake: FakeComfyUI) -> None:
+    fake.previews = True  # a server started with `--preview-method auto`
     client = ComfyClient(fake.url)
     socket = ComfySocket(fake.url, client.client_id)
     graph = {
@@ -100,12 +108,7 @@ async def test_sampler_progress_and_previews_carry_the_prompt_id(fake: FakeComfy
         "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "probe/sampled"}},
     }
     try:
-        prompt_id = str(uuid.uuid4())
-        connected = asyncio.Event()
-        finished = asyncio.create_task(_collect_until_finished(socket, prompt_id, connected))
-        await asyncio.wait_for(connected.wait(), 10)
-        await client.submit(graph, prompt_id=prompt_id)
-        seen = await asyncio.wait_for(finished, 10)
+        prompt_id, seen = await _run(client, socket, graph)
         progress = [m for m in seen if isinstance(m, Progress)]
         previews = [m for m in seen if isinstance(m, Preview)]
         assert [(p.value, p.maximum) for p in progress] == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -152,5 +155,31 @@ async def test_an_unreachable_server_is_reported_with_its_address() -> None:
     try:
         with pytest.raises(ComfyUnavailable, match=f"ComfyUI at {url} is unreachable"):
             await client.queue()
+    finally:
+        await client.aclose()
+
+
+async def test_a_runtime_failure_names_the_node_by_title_and_the_input_it_failed_on(fake: FakeComfyUI) -> None:
+    client = ComfyClient(fake.url)
+    socket = ComfySocket(fake.url, client.client_id)
+    # A v3 node's combo value is checked only at run time (0.3.64): the error quotes it.
+    graph = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 2, "color": 0}},
+        "2": {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": 8}},
+        "3": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["2", 0], "filename_prefix": "video/clip", "format": "avi", "codec": "auto"},
+            "_meta": {"title": "Save clip"},
+        },
+    }
+    try:
+        prompt_id, seen = await _run(client, socket, graph)
+        [failed] = [m for m in seen if isinstance(m, PromptFailed)]
+        outcome = await client.history(prompt_id)
+        assert outcome is not None and outcome.status == "error" and outcome.failure is not None
+        assert outcome.failure.describe() == (
+            "ValueError in Save clip (node 3, SaveVideo) with format=avi: 'avi' is not a valid VideoContainer"
+        )
+        assert failed.failure.inputs == (("format", "avi"),)  # the socket's event carries the same inputs
     finally:
         await client.aclose()

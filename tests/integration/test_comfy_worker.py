@@ -7,13 +7,15 @@ import io
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from services.comfyui import ComfyClient
-from services.generation import ImageBatchDraft, ImageJobHandler, read_provenance
+from services.generation import ImageBatchDraft, ImageJobHandler, LoraChoice, read_provenance
+from services.jobs import JobProgressed
 from studio.config import DeviceSettings, Settings
 from studio.models import ApprovalState, Job, JobState
 from studio.root import Studio
@@ -35,9 +37,14 @@ def _fake(job_seconds: float = 0.05) -> FakeComfyUI:
     return fake
 
 
-def _settings(data_dir: Path, *fakes: FakeComfyUI) -> Settings:
+def _settings(data_dir: Path, *fakes: FakeComfyUI, comfyui_timeout_seconds: float = 30.0) -> Settings:
     devices = [DeviceSettings(name=f"gpu{i + 1}", comfyui_url=fake.url) for i, fake in enumerate(fakes)]
-    return Settings(data_dir=data_dir, devices=devices, job_claim_poll_seconds=0.5)
+    return Settings(
+        data_dir=data_dir,
+        devices=devices,
+        job_claim_poll_seconds=0.5,
+        comfyui_timeout_seconds=comfyui_timeout_seconds,
+    )
 
 
 async def _started(settings: Settings) -> Studio:
@@ -344,5 +351,182 @@ async def test_collecting_a_prompt_twice_stores_its_images_once(tmp_path: Path, 
         assert again == done.result
         cards = await studio.characters.cards((await studio.characters.get(koopa)).project_id)
         assert [c.dataset for c in cards] == [{"pending": 1}]
+    finally:
+        await studio.stop()
+
+
+async def _dataset(studio: Studio, character_id: int) -> list[dict[str, int]]:
+    cards = await studio.characters.cards((await studio.characters.get(character_id)).project_id)
+    return [c.dataset for c in cards]
+
+
+async def test_the_prompt_queued_ahead_waits_on_the_device_until_comfyui_starts_it(tmp_path: Path) -> None:
+    with _fake(job_seconds=1.0) as fake:
+        studio = await _started(_settings(tmp_path / "data", fake))
+        try:
+            koopa = await _character(studio)
+            first, ahead = await studio.images.generate(koopa, ImageBatchDraft(count=2), "aiko")
+
+            async def first_runs_and_the_next_waits_on_the_server() -> bool:
+                running = await studio.jobs.get(first.id)  # type: ignore[arg-type]
+                return running.started_at is not None and len(fake.queue_pending) == 1
+
+            await _until(first_runs_and_the_next_waits_on_the_server, what="one running and one waiting prompt")
+            waiting = await studio.jobs.get(ahead.id)  # type: ignore[arg-type]
+            assert (waiting.state, waiting.started_at) == (JobState.RUNNING, None)
+            assert waiting.progress_message == "waiting on gpu1 (queued on ComfyUI)"
+            done = await _finished(studio, [first, ahead])
+            assert [j.state for j in done] == [JobState.SUCCEEDED] * 2
+            # Its run counts from when ComfyUI started it: after the first prompt's second on the GPU.
+            assert done[0].started_at is not None and done[1].started_at is not None
+            assert done[1].started_at - done[0].started_at >= timedelta(seconds=0.8)
+        finally:
+            await studio.stop()
+
+
+async def test_a_cancel_a_hung_server_missed_is_sent_again_when_it_answers(tmp_path: Path) -> None:
+    with _fake(job_seconds=3.0) as fake:
+        studio = await _started(_settings(tmp_path / "data", fake, comfyui_timeout_seconds=0.3))
+        try:
+            koopa = await _character(studio)
+            [job] = await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko")
+
+            async def running() -> bool:
+                return (await studio.jobs.get(job.id)).started_at is not None  # type: ignore[arg-type]
+
+            await _until(running, what="the prompt to start")
+            fake.hung = True  # accepts connections, answers nothing
+            await studio.jobs.cancel(job.id, "aiko")  # type: ignore[arg-type]
+            worker = studio.workers.workers[0]
+
+            async def cancel_not_heard() -> bool:
+                return worker.last_error is not None
+
+            await _until(cancel_not_heard, what="the cancel to time out")
+            assert "ComfyUI has not heard it yet (sent again when it answers)" in (worker.last_error or "")
+            fake.hung = False
+
+            async def prompt_over() -> bool:
+                return fake.executions[0].status != "running"
+
+            await _until(prompt_over, what="the prompt to end")
+            assert fake.executions[0].status == "interrupted"  # the cancel reached ComfyUI after all
+            cancelled = await studio.jobs.get(job.id)  # type: ignore[arg-type]
+            assert (cancelled.state, cancelled.result) == (JobState.CANCELLED, None)
+            assert await _dataset(studio, koopa) == [{}]
+        finally:
+            await studio.stop()
+
+
+async def test_a_cancel_comfyui_never_heard_before_a_studio_restart_is_carried_out_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    with _fake(job_seconds=4.0) as fake:
+        settings = _settings(tmp_path / "data", fake, comfyui_timeout_seconds=0.3)
+        studio = await _started(settings)
+        try:
+            koopa = await _character(studio)
+            [job] = await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko")
+
+            async def running() -> bool:
+                return (await studio.jobs.get(job.id)).started_at is not None  # type: ignore[arg-type]
+
+            await _until(running, what="the prompt to start")
+            fake.hung = True
+            await studio.jobs.cancel(job.id, "aiko")  # type: ignore[arg-type]
+        finally:
+            await studio.stop()  # the pending cancel dies with this run
+        fake.hung = False
+        assert fake.executions[0].status == "running"
+        studio = await _started(settings)
+        try:
+
+            async def prompt_over() -> bool:
+                return fake.executions[0].status != "running"
+
+            await _until(prompt_over, what="the prompt to end")
+            assert fake.executions[0].status == "interrupted"  # the next run found our prompt nobody follows
+            assert (await studio.jobs.get(job.id)).state == JobState.CANCELLED  # type: ignore[arg-type]
+            assert await _dataset(studio, koopa) == [{}]
+        finally:
+            await studio.stop()
+
+
+async def test_a_cancel_during_the_save_stores_nothing_and_a_retry_samples_from_the_cache(tmp_path: Path) -> None:
+    with _fake(job_seconds=0.2) as fake:
+        fake.tail_seconds = 1.0  # VAE decode and save take 0.5 s each, without progress
+        studio = await _started(_settings(tmp_path / "data", fake))
+        try:
+            koopa = await _character(studio)
+            saving = asyncio.Event()
+
+            def follow(event: JobProgressed) -> None:
+                if event.message == "running Save image":  # the node's title in our graph
+                    saving.set()
+
+            unsubscribe = studio.events.subscribe(JobProgressed, follow)
+            [job] = await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko")
+            await asyncio.wait_for(saving.wait(), 20)
+            unsubscribe()
+            await studio.jobs.cancel(job.id, "aiko")  # type: ignore[arg-type]
+            [cancelled] = await _finished(studio, [job])
+            assert cancelled.state == JobState.CANCELLED
+
+            async def prompt_over() -> bool:
+                return fake.executions[0].status != "running"
+
+            await _until(prompt_over, what="the prompt to end")
+            assert fake.executions[0].status == "success"  # too late for ComfyUI to stop the save
+            written = sorted(fake.output_dir.rglob("*.png"))
+
+            # The same job again, its files deleted on the server meanwhile: ComfyUI answers everything but the
+            # save node (its prefix names the run) from its cache, and the save writes the image anew.
+            for path in written:
+                path.unlink()
+            await studio.jobs.retry(job.id, "aiko")  # type: ignore[arg-type]
+            [retried] = await _finished(studio, [job])
+            assert retried.state == JobState.SUCCEEDED, retried.error
+            [image_id] = (retried.result or {})["image_ids"]
+            assert (await studio.images.image(image_id)).provenance["prompt_id"] == retried.external_handle
+            entry = fake.history[retried.external_handle or ""]
+            graph = entry["prompt"][2]
+            ran = {node for node, spec in graph.items() if spec["class_type"] == "SaveImage"}
+            assert set(entry["status"]["messages"][1][1]["nodes"]) == set(graph) - ran and len(ran) == 1
+            assert len(list(fake.output_dir.rglob("*.png"))) == 1
+            assert await _dataset(studio, koopa) == [{"pending": 1}]  # the cancelled attempt stored nothing
+        finally:
+            await studio.stop()
+
+
+async def test_failures_name_the_input_progress_names_the_node_and_a_rejected_prompt_keeps_no_id(
+    tmp_path: Path, fake: FakeComfyUI
+) -> None:
+    fake.models = {**fake.models, "loras": [*fake.models["loras"], "broken.safetensors"]}
+    studio = await _started(_settings(tmp_path / "data", fake))
+    messages: list[str] = []
+    studio.events.subscribe(JobProgressed, lambda event: messages.append(event.message))
+    try:
+        koopa = await _character(studio)
+        fake.fail_next(
+            "Error while deserializing header: HeaderTooLarge",
+            node_type="LoraLoader",
+            exception_type="safetensors_rust.SafetensorError",
+        )
+        draft = ImageBatchDraft(count=1, loras=[LoraChoice(name="broken.safetensors")])
+        [failed] = await _finished(studio, await studio.images.generate(koopa, draft, "aiko"))
+        assert failed.error is not None
+        assert "(LoraLoader) with lora_name=broken.safetensors: Error while deserializing header" in failed.error
+
+        [done] = await _finished(studio, await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko"))
+        assert done.state == JobState.SUCCEEDED
+        assert {"running Positive prompt", "running KSampler", "running Save image"} <= set(messages)
+        assert any(m.startswith("KSampler: step ") for m in messages)
+        assert not any(m.startswith("running node") for m in messages), messages
+
+        # ComfyUI refuses the prompt (its KSampler allows fewer steps than the studio's offline catalog).
+        fake.node_specs["KSampler"]["constraints"]["steps"]["max"] = 2
+        [rejected] = await _finished(studio, await studio.images.generate(koopa, ImageBatchDraft(count=1), "aiko"))
+        assert rejected.state == JobState.FAILED and "rejected the workflow" in (rejected.error or "")
+        assert rejected.external_handle is None
     finally:
         await studio.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import json
@@ -188,6 +189,7 @@ def png_of(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> byt
 
 
 async def test_success_event_order_and_history_entry(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.previews = True  # `--preview-method auto`
     async with websockets.connect(ws_url(fake, "c1")) as ws:
         assert await next_event(ws) == ("status", {"status": {"exec_info": {"queue_remaining": 0}}, "sid": "c1"})
         before = int(time.time() * 1000)
@@ -285,6 +287,7 @@ async def test_history_is_written_after_execution_success(fake: FakeComfyUI, htt
 
 
 async def test_preview_metadata_frames_come_before_their_progress(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.previews = True
     async with websockets.connect(ws_url(fake, "c2")) as ws:
         await ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
         assert (await next_event(ws))[0] == "status"
@@ -414,9 +417,151 @@ async def test_global_interrupt_without_body(fake: FakeComfyUI, http: httpx.Asyn
     assert [kind for kind, _ in events][-3] == "execution_interrupted"
 
 
+async def test_an_interrupt_waits_for_the_sampler_step_in_progress(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.job_seconds = 1.5
+    fake.steps = 2  # 0.5 s per step
+    async with websockets.connect(ws_url(fake, "c1")) as ws:
+        prompt_id = await submit(http, txt2img(steps=2), client_id="c1")
+        while (await next_event(ws))[0] != "progress":
+            pass
+        asked = time.monotonic()
+        assert (await http.post("/interrupt", json={"prompt_id": prompt_id})).status_code == 200
+        events = await events_until_done(ws, prompt_id)
+        seen = time.monotonic()
+    kinds = [kind for kind, _ in events]
+    assert kinds[-3:] == ["execution_interrupted", "status", "executing"] and "progress" not in kinds
+    # The step under way ends before the progress hook sees the interrupt: nothing cuts it short.
+    assert seen - asked >= 0.3, seen - asked
+
+
+async def test_nodes_without_progress_run_to_their_end_before_an_interrupt_is_seen(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    fake.job_seconds = 0.1
+    fake.tail_seconds = 0.8  # VAE decode and save share it: 0.4 s each
+    async with websockets.connect(ws_url(fake, "c1")) as ws:
+        # Interrupted during the save (the last node): the prompt ends as a success, files written.
+        saved = await submit(http, txt2img(seed=1, batch=1), client_id="c1")
+        while await next_event(ws) != ("executing", {"node": "9", "display_node": "9", "prompt_id": saved}):
+            pass
+        at_save = time.monotonic()
+        await http.post("/interrupt", json={"prompt_id": saved})
+        events = await events_until_done(ws, saved)
+        assert [kind for kind, _ in events][-4:] == ["executed", "execution_success", "status", "executing"]
+        assert time.monotonic() - at_save >= 0.3  # the no-progress tail took its time
+        # Interrupted during the VAE decode: seen when the save starts, so nothing is written.
+        decoded = await submit(http, txt2img(seed=2, batch=1), client_id="c1")
+        while await next_event(ws) != ("executing", {"node": "8", "display_node": "8", "prompt_id": decoded}):
+            pass
+        await http.post("/interrupt", json={"prompt_id": decoded})
+        events = await events_until_done(ws, decoded)
+    interrupted = next(data for kind, data in events if kind == "execution_interrupted")
+    assert (interrupted["node_id"], interrupted["executed"][-1]) == ("9", "8")
+    assert "executed" not in [kind for kind, _ in events]
+    assert [r.status for r in fake.executions] == ["success", "interrupted"]
+
+
+async def test_a_hung_server_accepts_but_answers_nothing_until_it_recovers(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    fake.job_seconds = 0.6
+    async with websockets.connect(ws_url(fake, "c1")) as ws:
+        await next_event(ws)
+        prompt_id = await submit(http, txt2img(), client_id="c1")
+        fake.hung = True
+        async with httpx.AsyncClient(base_url=fake.url, timeout=0.3) as impatient:
+            with pytest.raises(httpx.ReadTimeout):  # connected, then no answer
+                await impatient.get("/queue")
+            with pytest.raises(httpx.ReadTimeout):  # this cancel never reaches the server
+                await impatient.post("/interrupt", json={"prompt_id": prompt_id})
+        with pytest.raises(TimeoutError):
+            await websockets.connect(ws_url(fake, "c2"), open_timeout=0.3)
+        for _ in range(250):  # the prompt runs on (job_seconds), but its events wait
+            if fake.executions[-1].status != "running":
+                break
+            await asyncio.sleep(0.02)
+        assert fake.executions[-1].status == "success"
+        sent_before_the_hang = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                sent_before_the_hang.append(await next_event(ws, within=0.2))
+        assert ("executing", {"node": None, "prompt_id": prompt_id}) not in sent_before_the_hang
+        patient = asyncio.create_task(http.get(f"/history/{prompt_id}"))
+        await asyncio.sleep(0.1)
+        assert not patient.done()
+        fake.hung = False
+        assert prompt_id in (await patient).json()  # a request still waiting is answered
+        events = await events_until_done(ws, prompt_id)
+    assert "execution_success" in [kind for kind, _ in events]
+    assert [r.status for r in fake.executions] == ["success"]  # the lost cancel interrupted nothing
+    assert fake.requests_to("/interrupt") == [] and fake.internal_errors == []
+
+
+async def test_identical_nodes_are_answered_from_the_cache(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    def files() -> list[str]:
+        return sorted(p.name for p in (fake.output_dir / "probe").iterdir())
+
+    async with websockets.connect(ws_url(fake, "c1")) as ws:
+        first = await submit(http, txt2img(seed=5), client_id="c1")
+        await events_until_done(ws, first)
+        written = files()
+        again = await submit(http, txt2img(seed=5), client_id="c1")
+        events = await events_until_done(ws, again)
+        kinds = [kind for kind, _ in events]
+        assert kinds == [
+            "status",
+            "status",
+            "execution_start",
+            "execution_cached",
+            "executed",  # the old files, from the cache: no `executing`, no sampler steps
+            "execution_success",
+            "status",
+            "executing",
+        ]
+        assert sorted(events[3][1]["nodes"]) == ["3", "4", "5", "6", "7", "8", "9"]
+        old = (await http.get(f"/history/{first}")).json()[first]["outputs"]
+        assert (
+            events[4][1]["output"] == old["9"] and (await http.get(f"/history/{again}")).json()[again]["outputs"] == old
+        )
+        assert files() == written  # no new file
+        # Another seed: the loaders and prompts stay cached, the sampler and what follows run again.
+        other = await submit(http, txt2img(seed=6), client_id="c1")
+        events = await events_until_done(ws, other)
+        assert sorted(events[3][1]["nodes"]) == ["4", "5", "6", "7"]
+        assert [data["node"] for kind, data in events if kind == "executing"] == ["3", "8", "9", None]
+        # Only what the newest prompt used is kept: seed 5's sampler is gone.
+        back = await submit(http, txt2img(seed=5), client_id="c1")
+        assert "progress" in [kind for kind, _ in await events_until_done(ws, back)]
+    # `/free` with free_memory drops the cache before the next prompt; `cache = False` is --cache-none.
+    await http.post("/free", json={"unload_models": False, "free_memory": True})
+    freed = await wait_history(http, await submit(http, txt2img(seed=5)))
+    assert freed["status"]["messages"][1][1]["nodes"] == []
+    fake.cache = False
+    uncached = await wait_history(http, await submit(http, txt2img(seed=5)))
+    assert uncached["status"]["messages"][1][1]["nodes"] == []
+
+
+async def test_a_changed_input_image_is_not_answered_from_the_cache(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "ref.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "probe/ref"}},
+    }
+
+    async def run_with(color: tuple[int, int, int]) -> list[str]:
+        form = {"overwrite": "true"}
+        await http.post("/upload/image", files={"image": ("ref.png", png_of(color))}, data=form)
+        entry = await wait_history(http, await submit(http, graph))
+        return list(entry["status"]["messages"][1][1]["nodes"])
+
+    assert await run_with((255, 0, 0)) == []
+    assert sorted(await run_with((255, 0, 0))) == ["1", "2"]
+    assert await run_with((0, 0, 255)) == []  # LoadImage's IS_CHANGED: the file's hash
+
+
 async def test_prompt_without_client_id_only_broadcasts_status_and_progress(
     fake: FakeComfyUI, http: httpx.AsyncClient
 ) -> None:
+    fake.previews = True
     async with websockets.connect(ws_url(fake, "listener")) as ws:
         await next_event(ws)
         prompt_id = await submit(http, txt2img())
@@ -765,13 +910,14 @@ async def test_back_to_back_prompts_leave_no_idle_gap(fake: FakeComfyUI, http: h
 
 async def test_outputs_are_real_pngs_of_the_graph_size(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
     first = await wait_history(http, await submit(http, txt2img(seed=1)))
-    again = await wait_history(http, await submit(http, txt2img(seed=1)))
     other = await wait_history(http, await submit(http, txt2img(seed=2)))
-    names = [[i["filename"] for i in e["outputs"]["9"]["images"]] for e in (first, again, other)]
+    # Same sampler (cached), another file name prefix: only the SaveImage node runs again.
+    renamed = await wait_history(http, await submit(http, txt2img(seed=2, prefix="probe/dog")))
+    names = [[i["filename"] for i in e["outputs"]["9"]["images"]] for e in (first, other, renamed)]
     assert names == [
         ["cat_00001_.png", "cat_00002_.png"],
         ["cat_00003_.png", "cat_00004_.png"],
-        ["cat_00005_.png", "cat_00006_.png"],
+        ["dog_00001_.png", "dog_00002_.png"],
     ]
 
     async def fetch(name: str) -> bytes:
@@ -783,8 +929,8 @@ async def test_outputs_are_real_pngs_of_the_graph_size(fake: FakeComfyUI, http: 
     one = await fetch("cat_00001_.png")
     image = Image.open(io.BytesIO(one))
     assert (image.format, image.size) == ("PNG", (320, 256))
-    assert await fetch("cat_00003_.png") == one
-    assert await fetch("cat_00005_.png") != one
+    assert await fetch("cat_00003_.png") != one
+    assert await fetch("dog_00001_.png") == await fetch("cat_00003_.png")  # same seed, same pixels
     assert await fetch("cat_00002_.png") != one  # batch items differ
     assert (fake.output_dir / "probe" / "cat_00001_.png").read_bytes() == one
 

@@ -353,7 +353,12 @@ async def test_a_missing_node_pack_makes_its_engine_not_ready_and_names_the_pack
     framepack = engines["framepack"]
     assert framepack["ready"] is False
     assert framepack["missing_nodes"] == [
-        {"class_type": "FramePackSampler", "package": "kijai/ComfyUI-FramePackWrapper"}
+        {
+            "class_type": "FramePackSampler",
+            # The pack that runs both FramePack engines, in place of kijai's (the fake has its loader).
+            "package": "ShmuelRonen/ComfyUI-FramePackWrapper_Plus",
+            "replaces": "kijai/ComfyUI-FramePackWrapper",
+        }
     ]
     assert framepack["missing_models"] == []
     assert engines["framepack_f1"]["ready"] and engines["sd15_image"]["ready"], "only the engine needing it"

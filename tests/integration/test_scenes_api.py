@@ -31,6 +31,7 @@ async def api(tmp_path: Path, llm: FakeOllama) -> AsyncIterator[httpx.AsyncClien
         data_dir=tmp_path / "data",
         devices=[DeviceSettings(name="gpu1", llm_url=llm.url)],
         job_claim_poll_seconds=0.3,
+        story_timeout_seconds=1.5,  # the fake answers at once; a slow model is made with its latency
     )
     studio = Studio.build(settings)
     studio.migrate()
@@ -173,3 +174,16 @@ async def test_story_to_scenes_previews_a_valid_plan_and_saves_it_only_when_appl
         f"/api/projects/{project_id}/scenes/from-story/apply", json={"plan": json.loads(unknown), "replace": False}
     )
     assert refused.status_code == 422 and "Nobody" in refused.json()["detail"]
+
+
+async def test_a_failed_plan_is_a_502_that_says_why(api: httpx.AsyncClient, llm: FakeOllama) -> None:
+    project_id, _ = await _cast(api)
+    llm.replies = ["no plan", "still none", "none at all"]
+    failed = await api.post(f"/api/projects/{project_id}/scenes/from-story", json={})
+    assert failed.status_code == 502, failed.text  # the LLM answered, but no usable plan: as the assistant says
+    assert "answered invalid scenes 3 times: the reply contains no JSON object" in failed.json()["detail"]
+
+    llm.latency = 3.0
+    slow = await api.post(f"/api/projects/{project_id}/scenes/from-story", json={})
+    assert slow.status_code == 502, slow.text
+    assert "within 1.5 s — raise STUDIO_STORY_TIMEOUT_SECONDS" in slow.json()["detail"]

@@ -252,6 +252,34 @@ async def test_a_missing_model_falls_back_and_names_the_fix(
     assert score.error is not None and "ollama pull llava:34b" in score.error
 
 
+async def test_a_model_that_cannot_see_is_not_asked_and_the_clip_is_scored_locally(
+    clips: dict[str, Any],
+) -> None:
+    # A text-only model behind a server that drops images would rate frames it never saw.
+    with FakeOllama(models=["qwen2.5:7b"], drops_images=True, reply_for=lambda body: review()) as fake:
+        client = LlmClient(fake.url, "ollama", timeout=5)
+        try:
+            score = await vision_score(client, "qwen2.5:7b", clips["moving"], clips["source"], "a duel")
+        finally:
+            await client.aclose()
+    assert score.method == "local" and fake.chats == []
+    assert score.error is not None and score.error.startswith("qwen2.5:7b cannot see images")
+    assert "STUDIO_VISION_MODEL" in score.reasons[0]
+    assert score.score == local_score(clips["moving"], clips["source"]).score
+
+
+async def test_a_frame_review_cut_at_its_token_limit_is_asked_again(
+    ollama: tuple[FakeOllama, LlmClient], clips: dict[str, Any]
+) -> None:
+    fake, client = ollama
+    fake.replies = ["This frame shows " * 150, review(), review(), review()]
+
+    score = await vision_score(client, MODEL, clips["moving"], clips["source"], "a duel")
+
+    assert score.method == "vision" and len(fake.chats) == 4
+    assert "the answer stopped at the 300-token limit" in fake.chats[1]["messages"][2]["content"]
+
+
 # --- a whole attempt -------------------------------------------------------------------------------------------
 
 

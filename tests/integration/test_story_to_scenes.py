@@ -1,4 +1,6 @@
-"""Story to scenes against the fake Ollama over loopback, on both chat protocols: plans, retries, failures."""
+"""Story to scenes against the fake Ollama over loopback, on both chat protocols: plans, the schema a grammar
+enforces, retries (a stray name said once, a plan cut at the token limit), failures (a slow model names its
+setting)."""
 
 from __future__ import annotations
 
@@ -97,10 +99,20 @@ async def test_a_valid_plan_on_the_first_try(llm_server: LlmServer) -> None:
     if llm_server.api == "ollama":
         assert chat["options"] == {"temperature": 0.7, "num_predict": 4096}
         assert chat["format"]["title"] == "StoryPlan"
+        schema = chat["format"]
     else:
         assert (chat["temperature"], chat["max_tokens"]) == (0.7, 4096)
         assert chat["response_format"]["json_schema"]["name"] == "StoryPlan"
-        assert chat["response_format"]["json_schema"]["schema"]["required"] == ["scenes"]
+        schema = chat["response_format"]["json_schema"]["schema"]
+        assert schema["required"] == ["scenes"]
+    # What a grammar built from the schema enforces: required text is never empty, and a shot lasts whole
+    # seconds within bounds (llama.cpp bounds an integer, not a number). No maxLength: it breaks grammars.
+    planned_scene, planned_shot = schema["$defs"]["PlannedScene"], schema["$defs"]["PlannedShot"]["properties"]
+    assert planned_scene["properties"]["title"] == {"minLength": 1, "title": "Title", "type": "string"}
+    assert planned_shot["description"]["minLength"] == planned_shot["motion_prompt"]["minLength"] == 1
+    duration = planned_shot["duration_seconds"]
+    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 1, 10)
+    assert "maxLength" not in json.dumps(schema)
 
 
 async def test_invalid_json_is_asked_again_with_the_problem(llm_server: LlmServer) -> None:
@@ -124,8 +136,11 @@ async def test_an_unknown_character_is_asked_again_naming_the_cast(llm_server: L
     assert "Luigi" not in json.dumps(plan.model_dump())
     _, retry = llm_server.fake.chats
     fix = retry["messages"][3]["content"]
-    assert "- scene 2 ('The Castle'): unknown character 'Luigi' — the known characters are Mario, Princess Peach" in fix
-    assert "- scene 2 ('The Castle'), shot 2: unknown speaking_character 'LUIGI'" in fix
+    # One stray name in a scene, its shots and as a speaker is one problem naming the places, not four.
+    assert [line for line in fix.splitlines() if "luigi" in line.lower()] == [
+        "- unknown character 'Luigi' in scene 2 ('The Castle') (its characters, shot 1, shot 2 and shot 2's "
+        "speaking_character) — the known characters are Mario, Princess Peach"
+    ]
 
 
 async def test_three_invalid_answers_fail_naming_the_last_problems(llm_server: LlmServer) -> None:
@@ -147,6 +162,32 @@ async def test_three_invalid_answers_fail_naming_the_last_problems(llm_server: L
     assert (
         "Bowser" in third["messages"][2]["content"] and "unknown character 'Bowser'" in third["messages"][3]["content"]
     )
+
+
+async def test_a_plan_cut_at_the_token_limit_is_asked_again_shorter(llm_server: LlmServer) -> None:
+    endless = json.loads(three_scenes())
+    endless["scenes"][0]["description"] = " ".join(["and then"] * 3000)  # more words than the 4096-token limit
+    too_long = json.dumps(endless)
+    llm_server.fake.replies = [too_long, three_scenes()]
+    plan = await plan_scenes(llm_server.client, MODEL, CONTEXT)
+
+    assert len(plan.scenes) == 3
+    _, retry = llm_server.fake.chats
+    written = retry["messages"][2]["content"]  # the answer as far as the server wrote it
+    assert too_long.startswith(written) and len(written) < len(too_long)
+    fix = retry["messages"][3]["content"]
+    assert "- the plan stopped at the 4096-token limit before its JSON ended; write shorter descriptions" in fix
+
+
+async def test_a_model_slower_than_the_plan_timeout_names_the_setting(llm_server: LlmServer) -> None:
+    llm_server.fake.latency = 2.0
+    with pytest.raises(StoryPlanError) as caught:
+        await plan_scenes(llm_server.client, MODEL, CONTEXT, seconds=0.3)
+    assert str(caught.value) == (
+        f"{MODEL} did not finish a plan of 'Mushroom Saga' within 0.3 s — raise STUDIO_STORY_TIMEOUT_SECONDS, or use "
+        "a faster model"
+    )
+    assert len(llm_server.fake.chats) <= 1  # not asked again: a second try would take as long
 
 
 async def test_fewer_attempts_give_up_sooner(llm_server: LlmServer) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +49,32 @@ async def _ingest(studio: Studio, character_id: int, seeds: range) -> dict[str, 
     return dict(reviewed_job.result or {})
 
 
-@pytest.fixture
-async def rig(tmp_path: Path, database_url: str) -> Any:
-    with FakeOllama() as llm:
-        settings = Settings(
+@contextlib.asynccontextmanager
+async def running_studio(tmp_path: Path, database_url: str, llm: FakeOllama, **settings: Any) -> AsyncIterator[Any]:
+    """A started studio whose LLM device is `llm`, and a project to work in."""
+    studio = Studio.build(
+        Settings(
             data_dir=tmp_path / "data",
             database_url=database_url,
             devices=[DeviceSettings(name="gpu1", llm_url=llm.url)],
             job_claim_poll_seconds=0.5,
+            **settings,
         )
-        studio = Studio.build(settings)
-        studio.migrate()
-        await studio.start()
-        project = await studio.projects.create(GALAXY.model_copy(update={"name": f"G {uuid.uuid4().hex[:6]}"}), "a")
-        try:
-            yield studio, llm, project.id
-        finally:
-            await studio.stop()
+    )
+    studio.migrate()
+    await studio.start()
+    project = await studio.projects.create(GALAXY.model_copy(update={"name": f"G {uuid.uuid4().hex[:6]}"}), "a")
+    try:
+        yield studio, project.id
+    finally:
+        await studio.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, database_url: str) -> Any:
+    with FakeOllama() as llm:
+        async with running_studio(tmp_path, database_url, llm) as (studio, project_id):
+            yield studio, llm, project_id
 
 
 async def test_clear_passes_are_approved_failures_rejected_and_the_rest_wait(rig: Any) -> None:
@@ -106,3 +117,20 @@ async def test_a_review_that_fails_twice_leaves_the_image_to_a_person(rig: Any) 
     (image,) = await studio.images.images([1])
     assert image.approval_state == ApprovalState.PENDING and image.vision_status == VisionStatus.NEEDS_HUMAN
     assert image.review["error"]
+
+
+async def test_a_model_that_cannot_see_decides_nothing_and_teaches_nothing(tmp_path: Path, database_url: str) -> None:
+    # Behind a server that drops images, a text-only model would invent a verdict (here: a rejection).
+    rejecting = {**DEFAULT_REVIEW, "character_match": 1, "clarity": 2, "training_value": 1, "issues": ["off-model"]}
+    with FakeOllama(models=["qwen2.5:7b"], drops_images=True, reply_for=lambda body: json.dumps(rejecting)) as llm:
+        async with running_studio(tmp_path, database_url, llm, vision_model="qwen2.5:7b") as (studio, project_id):
+            rin = await studio.characters.create(project_id, HERO, "aiko")
+            tally = await _ingest(studio, rin.id, range(30, 32))
+            assert (tally["needs_human"], tally["rejected"]) == (2, 0)
+            for image in await studio.images.images([1, 2]):
+                assert image.approval_state == ApprovalState.PENDING
+                assert image.vision_status == VisionStatus.NEEDS_HUMAN and image.rejection_categories == []
+                assert "qwen2.5:7b cannot see images" in image.review["error"]
+                assert "STUDIO_VISION_MODEL" in image.review["reasons"][0]
+                assert await studio.decisions.history(image.id) == []  # no rejection, so no learned negative
+    assert llm.chats == []

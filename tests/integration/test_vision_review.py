@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from services.datasets.vision import ReviewSubject, VisionReviewer
-from services.llm import ChatMessage, LlmClient, LlmError
+from services.llm import DEFAULT_MAX_TOKENS, ChatMessage, LlmClient, LlmError
 from services.prompts.species import BUILTIN_SPECIES_RULES, classify_species
 from tests.fakes import FakeOllama
 from tests.fakes.ollama import DEFAULT_REVIEW, TEST_API_KEY, LlmServer
@@ -256,7 +256,7 @@ async def test_plain_chat_and_jpeg_data_urls(shared_openai: FakeOllama) -> None:
     [chat] = shared_openai.chats
     assert chat["messages"][0] == {"role": "system", "content": "Be brief."}
     assert chat["messages"][1]["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
-    assert "max_tokens" not in chat and "response_format" not in chat
+    assert chat["max_tokens"] == DEFAULT_MAX_TOKENS and "response_format" not in chat  # no answer is unbounded
 
 
 async def test_an_image_in_an_unknown_format_is_refused_before_sending(llm_server: LlmServer) -> None:
@@ -283,3 +283,100 @@ async def test_the_fake_refuses_images_that_are_not_base64_or_data_urls(shared_o
         assert compatible.json()["error"]["message"] == "invalid image input"
         missing = await http.post("/v1/chat/completions", json={"model": "nope:1b", "messages": []})
         assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+
+
+# --- a model that cannot see is never asked --------------------------------------------------------------
+
+
+REJECTING = review_json(character_match=1, clarity=2, training_value=1, issues=["wrong outfit"])
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+async def test_a_text_only_model_is_never_asked_and_the_image_waits_for_a_person(api: str) -> None:
+    # The real failure: a server that drops images, a text-only model, an invented verdict that rejected.
+    with FakeOllama(models=["qwen2.5:7b"], drops_images=True, reply_for=lambda body: REJECTING) as fake:
+        client = LlmClient(fake.url, api)  # type: ignore[arg-type]
+        try:
+            outcome = await VisionReviewer(client, "qwen2.5:7b").review(IMAGE, MARIO)
+        finally:
+            await client.aclose()
+    assert (outcome.status, outcome.categories, outcome.score, outcome.attempts) == ("needs_human", [], None, 0)
+    assert outcome.error == (
+        f"qwen2.5:7b cannot see images: Ollama at {fake.url} reports its capabilities as completion, tools, "
+        "insert — set STUDIO_VISION_MODEL to a vision model (e.g. gemma3:12b, qwen2.5vl:7b or llava:7b) and pull "
+        "it there"
+    )
+    assert fake.chats == []
+
+
+@pytest.mark.parametrize(("model", "status"), [("qwen2.5:7b", "needs_human"), ("gemma3:12b", "approved")])
+async def test_llama_cpp_says_in_props_whether_its_model_sees(model: str, status: str) -> None:
+    # Its Ollama-style /api/show says "completion" for every model: /props is the one to believe.
+    with FakeOllama(server="llama.cpp", models=[model], drops_images=True) as fake:
+        client = LlmClient(fake.url, "openai")
+        try:
+            outcome = await VisionReviewer(client, model).review(IMAGE, MARIO)
+        finally:
+            await client.aclose()
+    assert outcome.status == status
+    if status == "needs_human":
+        assert outcome.error is not None
+        assert outcome.error.startswith(f"{model} cannot see images: llama.cpp's server at {fake.url} reports no")
+        assert "--mmproj" in outcome.error and fake.chats == []
+    else:
+        assert not any("not verified" in reason for reason in outcome.reasons)
+
+
+async def test_a_server_that_reports_nothing_is_trusted_and_the_review_says_it_is_unverified() -> None:
+    with FakeOllama(server="other") as fake:
+        client = LlmClient(fake.url, "openai")
+        try:
+            outcome = await VisionReviewer(client, MODEL).review(IMAGE, MARIO)
+        finally:
+            await client.aclose()
+    assert outcome.status == "approved"
+    assert outcome.reasons[-1] == (
+        f"not verified that {MODEL} sees images: the server at {fake.url} does not report it (llama-cpp-python, "
+        "vLLM, LM Studio and older Ollama do not) — make sure STUDIO_VISION_MODEL names a vision model"
+    )
+
+
+async def test_what_the_server_reports_is_remembered(llm_server: LlmServer) -> None:
+    reviewer = VisionReviewer(llm_server.client, MODEL)
+    for _ in range(3):
+        assert (await reviewer.review(IMAGE, MARIO)).status == "approved"
+    assert len(llm_server.fake.requests_to("/api/show")) == 1
+    assert len(llm_server.fake.chats) == 3
+
+
+async def test_the_fake_refuses_images_for_a_model_that_cannot_see_unless_it_drops_them() -> None:
+    png = base64.b64encode(IMAGE).decode()
+    with FakeOllama(models=["qwen2.5:7b"]) as fake:
+        async with httpx.AsyncClient(base_url=fake.url) as http:
+            message = {"role": "user", "content": "look", "images": [png]}
+            body = {"model": "qwen2.5:7b", "messages": [message], "stream": False}
+            refused = await http.post("/api/chat", json=body)
+            assert refused.status_code == 500
+            assert refused.json() == {"error": "this model is missing data required for image input"}
+            fake.drops_images = True
+            assert (await http.post("/api/chat", json=body)).status_code == 200
+            shown = await http.post("/api/show", json={"model": "qwen2.5:7b"})
+            assert shown.json()["capabilities"] == ["completion", "tools", "insert"]
+            assert (await http.get("/props")).status_code == 404  # Ollama has no /props
+
+
+# --- answers cut at the token limit --------------------------------------------------------------------------
+
+
+async def test_a_review_that_rambles_past_its_token_limit_is_asked_again(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = ["The image shows " * 200, review_json()]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, MARIO)
+    assert (outcome.status, outcome.attempts) == ("approved", 2)
+    retry = llm_server.fake.chats[1]["messages"][2]
+    assert "the answer stopped at the 400-token limit, so its JSON is incomplete" in text_of(retry)
+
+
+async def test_a_species_answer_cut_at_its_limit_still_counts_by_its_first_word(llm_server: LlmServer) -> None:
+    llm_server.fake.replies = [review_json(is_human=False), "No, " + "it looks like a person in a costume " * 10]
+    outcome = await VisionReviewer(llm_server.client, MODEL).review(IMAGE, KOOPA)
+    assert (outcome.status, outcome.species_ok) == ("rejected", False)

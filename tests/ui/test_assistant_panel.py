@@ -157,3 +157,30 @@ async def test_without_an_assistant_the_panel_says_how_to_set_one_up(user: User)
     await user.should_see("STUDIO_ECHO_BRAIN_URL")
     assert not visible(user, "assistant-input")
     assert isinstance(element(user, "assistant-identity"), ui.chip)
+
+
+@pytest.fixture
+def short_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers of at most 16 tokens. Request it before `user`: main.py reads settings at start."""
+    monkeypatch.setenv("STUDIO_ASSISTANT_MAX_TOKENS", "16")
+
+
+async def test_a_cut_answer_says_so_and_a_cleared_thread_comes_back_with_undo(
+    ollama: FakeOllama, short_answers: None, user: User
+) -> None:
+    ollama.replies.append(" ".join(f"word{n}" for n in range(100)))
+    await open_panel(user, "/")
+    await ask(user, "Tell me everything")
+    await user.should_see(marker="assistant-cut", retries=WAIT)
+    [cut] = visible(user, "assistant-cut")
+    assert cut.text == "Cut at the 16-token limit — raise STUDIO_ASSISTANT_MAX_TOKENS for longer answers"
+    [answer] = visible(user, "assistant-answer")
+    assert answer.content.startswith("word0 word1") and "word16" not in answer.content
+
+    user.find(marker="assistant-clear").click()
+    await user.should_see("Cleared the thread (2 messages)", retries=WAIT)
+    assert not visible(user, "assistant-answer") and not visible(user, "assistant-cut")
+    assert await running_studio().assistant.history(None) == []
+    user.find(marker="undo").click()
+    await user.should_see(marker="assistant-cut", retries=WAIT)
+    await user.should_see("Tell me everything")

@@ -27,6 +27,7 @@ KOOPA = {"name": "Koopa King", "design_prompt": "a huge turtle king with a spike
 def comfy_device(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeComfyUI]:
     """A fake ComfyUI configured as device gpu1. Request it before `user`: main.py reads settings at start."""
     with FakeComfyUI(job_seconds=0.6, steps=4) as fake:
+        fake.previews = True  # a ComfyUI started with `--preview-method auto`
         monkeypatch.setenv("STUDIO_DEVICES", json.dumps([{"name": "gpu1", "comfyui_url": fake.url}]))
         yield fake
 
@@ -130,7 +131,7 @@ async def test_two_images_progress_live_then_show_thumbnails_with_their_provenan
 
     await eventually(finished, seconds=20)
     for job_id in ids:
-        assert any(m.startswith("step ") for m in messages[job_id]), messages[job_id]
+        assert any(m.startswith("KSampler: step ") for m in messages[job_id]), messages[job_id]
     assert previews, "no live preview frame was shown"
 
     done = sorted(await jobs(user, kind="image.generate"), key=lambda j: j["id"])
@@ -183,7 +184,7 @@ async def test_cancel_on_a_held_job_marks_it_cancelled_and_removes_it_from_comfy
     await user.should_see("Queued 1 image", retries=WAIT)
     [job] = await jobs(user)
     await eventually(lambda: len(comfy.queue_pending) == 1, seconds=20)  # on the server, waiting
-    await eventually(lambda: state_of(user, job["id"]) == "running", seconds=20)
+    await eventually(lambda: state_of(user, job["id"]) == "waiting", seconds=20)  # ComfyUI has not started it
 
     user.find(marker=f"cancel-job-{job['id']}").click()
     await user.should_see(f"Job {job['id']} cancelled", retries=WAIT)

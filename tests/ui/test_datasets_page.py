@@ -66,7 +66,7 @@ async def three_ingested(user: User) -> tuple[int, int, int, int]:
         koopa,
         [
             ("good.png", drawing(1)),
-            ("small.png", drawing(2, (300, 300))),
+            ("small.png", drawing(2, (200, 200))),  # below every built-in profile's min_side
             ("again.jpg", drawing(1, fmt="JPEG")),  # the same picture, re-encoded: a near duplicate
         ],
     )
@@ -274,7 +274,7 @@ async def test_the_detail_panel_shows_triage_decisions_and_the_duplicate_group(u
 
     user.find(marker=f"thumb-{small}").click()
     await user.should_see(f"Image {small}", marker="detail-title", retries=WAIT)
-    assert element(user, "triage-size").text == "300x300 px"
+    assert element(user, "triage-size").text == "200x200 px"
     assert float(element(user, "triage-sharpness").text) > 30
     for key in ("brightness", "faces", "nsfw"):
         assert element(user, f"triage-{key}").text not in ("", "—")

@@ -86,7 +86,10 @@ async def test_a_held_job_is_cancelled_from_its_row_and_a_stale_row_reports_the_
     comfy.hold()
     await user.open("/jobs")
     job_id = await one_job(user, character_id)
-    await eventually(lambda: state_of(user, job_id) == "running", seconds=20)  # live: no reload needed
+    # Queued on ComfyUI, which has not started it: waiting on the device, not running, no start time.
+    await eventually(lambda: state_of(user, job_id) == "waiting", seconds=20)  # live: no reload needed
+    await user.should_see("waiting on gpu1 (queued on ComfyUI)", retries=WAIT)
+    assert (await api(user, "GET", f"/jobs/{job_id}"))["started_at"] is None
     await eventually(
         lambda: bool(visible(user, "worker-gpu1")) and "1 in flight" in visible(user, "worker-gpu1")[0].text
     )
@@ -105,6 +108,6 @@ async def test_a_held_job_is_cancelled_from_its_row_and_a_stale_row_reports_the_
     await user.should_see("only failed or cancelled jobs can be retried", retries=WAIT)
     for timer in user.find(kind=ui.timer).elements:
         timer.activate()
-    await eventually(lambda: state_of(user, job_id) in ("queued", "running"), seconds=20)
+    await eventually(lambda: state_of(user, job_id) in ("queued", "waiting"), seconds=20)
     comfy.release()
     await eventually(lambda: state_of(user, job_id) == "succeeded", seconds=20)

@@ -40,6 +40,7 @@ def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
 def gpu(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeComfyUI, FakeOllama]]:
     """A fake ComfyUI and a fake LLM on device gpu1 (requested before `user`: main.py reads settings at start)."""
     with FakeComfyUI(job_seconds=1.5, steps=4) as comfy, FakeOllama() as llm:
+        comfy.previews = True  # a ComfyUI started with `--preview-method auto`
         device = {"name": "gpu1", "comfyui_url": comfy.url, "llm_url": llm.url}
         monkeypatch.setenv("STUDIO_DEVICES", json.dumps([device]))
         yield comfy, llm

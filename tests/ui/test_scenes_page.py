@@ -534,3 +534,17 @@ async def test_a_generating_scene_refuses_edits_with_the_services_reason(user: U
     await eventually(lambda: "is generating; cancel it or wait" in element(user, "shot-problem").text)
     user.find(marker="close-shot").click()  # as a person would: the panel closes and is gone
     await user.should_not_see(marker="shot-editor", retries=WAIT)
+
+
+async def test_asking_for_a_plan_can_be_cancelled(llm: FakeOllama, user: User) -> None:
+    project_id, _ = await cast(user, KOOPA)
+    llm.latency = 10.0  # a model still thinking
+    await user.open(f"/scenes?project={project_id}")
+    user.find(marker="plan-from-story").click()
+    await user.should_see(marker="plan-dialog", retries=WAIT)
+    user.find(marker="ask-model").click()
+    await user.should_see(marker="plan-cancel", retries=WAIT)
+    user.find(marker="plan-cancel").click()
+    await eventually(lambda: element(user, "plan-problem").text.startswith("Cancelled: the model was stopped"))
+    assert not visible(user, "plan-spinner") and element(user, "ask-model").enabled
+    assert visible(user, "plan-add") == [] and await running_studio().scenes.list(project_id) == []

@@ -40,7 +40,8 @@ async def test_each_engine_says_ready_or_exactly_what_is_missing(comfy: FakeComf
     assert texts(user, "engine-state-gpu1-sd15_image") == ["ready"]
     assert texts(user, "engine-state-gpu1-framepack") == ["missing"]
     assert texts(user, "missing-node-gpu1-framepack") == [
-        "missing node FramePackSampler (install kijai/ComfyUI-FramePackWrapper)"
+        "missing node FramePackSampler (install ShmuelRonen/ComfyUI-FramePackWrapper_Plus in place of "
+        "kijai/ComfyUI-FramePackWrapper, which registers the same node names: keep only one)"
     ]
     assert texts(user, "engine-state-gpu1-framepack_f1") == ["ready"]  # F1 has its own sampler node
     [ltx_model, *_] = texts(user, "missing-model-gpu1-ltx_t2v")

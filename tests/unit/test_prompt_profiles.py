@@ -9,16 +9,18 @@ from services.prompts import BUILTIN_PROFILES, ModelProfile, match_profile, vali
 PROFILES = {profile.name: profile for profile in BUILTIN_PROFILES}
 
 
-def test_builtin_profiles_are_the_nine_families_with_one_catch_all() -> None:
+def test_builtin_profiles_are_the_eleven_families_with_one_catch_all() -> None:
     assert list(PROFILES) == [
         "NoobAI-XL v-pred",
         "NoobAI-XL",
+        "Illustrious-XL",
         "Counterfeit",
         "Pony Diffusion",
         "CyberRealistic",
         "RealCartoon-Pixar",
         "Realistic Vision",
         "DreamShaper",
+        "SDXL",
         "Default",
     ]
     assert [p.name for p in BUILTIN_PROFILES if p.match == ()] == ["Default"]
@@ -85,7 +87,10 @@ def test_only_the_vpred_profile_is_v_prediction_with_rescale_cfg() -> None:
         ("Realistic_Vision_V5.1.safetensors", "Realistic Vision"),
         ("dreamshaper_8.safetensors", "DreamShaper"),
         ("SD15/DreamShaper_8_pruned.safetensors", "DreamShaper"),
-        ("sd_xl_base_1.0.safetensors", "Default"),
+        ("sd_xl_base_1.0.safetensors", "SDXL"),
+        ("illustriousXL_v01.safetensors", "Illustrious-XL"),
+        ("animagineXL40_v4Opt.safetensors", "Illustrious-XL"),
+        ("juggernautXL_v9.safetensors", "Default"),
         ("v1-5-pruned-emaonly.safetensors", "Default"),
         ("", "Default"),
     ],

@@ -137,10 +137,16 @@ def test_a_plan_has_one_to_twelve_scenes() -> None:
     assert len(StoryPlan.model_validate({"scenes": [scene()] * 12}).scenes) == 12
 
 
-def test_the_schema_sent_keeps_the_vocabulary_but_leaves_string_lengths_to_validation() -> None:
+def test_the_schema_sent_keeps_what_a_grammar_enforces_and_leaves_length_caps_to_validation() -> None:
     text = json.dumps(PLAN_SCHEMA)
-    assert "maxLength" not in text and "minLength" not in text  # llama.cpp refuses char{0,2000} grammars
+    assert "maxLength" not in text  # llama.cpp refuses char{0,2000} grammars
     shot_schema = PLAN_SCHEMA["$defs"]["PlannedShot"]
+    # Required text cannot be empty, and a shot lasts whole seconds (a grammar bounds integers, not numbers).
+    assert shot_schema["properties"]["description"]["minLength"] == 1
+    assert PLAN_SCHEMA["$defs"]["PlannedScene"]["properties"]["title"]["minLength"] == 1
+    duration = shot_schema["properties"]["duration_seconds"]
+    assert (duration["type"], duration["minimum"], duration["maximum"]) == ("integer", 1, 10)
+    assert PlannedShot.model_validate(shot(duration_seconds=2.5)).duration_seconds == 2.5  # a fraction still passes
     assert shot_schema["properties"]["shot_type"]["enum"] == list(SHOT_TYPES)
     assert shot_schema["properties"]["characters"]["maxItems"] == 6
     assert PLAN_SCHEMA["properties"]["scenes"]["maxItems"] == 12
@@ -190,18 +196,32 @@ def test_names_match_the_cast_ignoring_case() -> None:
 def test_an_unknown_character_is_named_with_the_known_ones() -> None:
     bad = plan(scene("A", shots=[shot(characters=["Mario", "Luigi"])]), scene("B"), scene("C"))
     assert validate_against_cast(bad, CAST) == [
-        "scene 1 ('A'), shot 1: unknown character 'Luigi' — the known characters are Mario, Princess Peach"
+        "unknown character 'Luigi' in scene 1 ('A') (shot 1) — the known characters are Mario, Princess Peach"
     ]
 
 
 def test_an_unknown_scene_character_is_a_problem() -> None:
     problems = validate_against_cast(plan(scene("A", characters=["Bowser"]), scene("B"), scene("C")), CAST)
-    assert problems == ["scene 1 ('A'): unknown character 'Bowser' — the known characters are Mario, Princess Peach"]
+    assert problems == [
+        "unknown character 'Bowser' in scene 1 ('A') (its characters) — the known characters are Mario, Princess Peach"
+    ]
 
 
-def test_without_a_cast_any_name_is_unknown() -> None:
-    [problem, *_] = validate_against_cast(plan(), set())
-    assert problem == "scene 1 ('One'): unknown character 'Mario' — the project has no characters yet; name none"
+def test_without_a_cast_any_name_is_unknown_and_said_once() -> None:
+    # Mario is in every scene and one shot of each: one problem naming the six places, not six problems.
+    assert validate_against_cast(plan(), set()) == [
+        "unknown character 'Mario' in scene 1 ('One') (its characters and shot 2); scene 2 ('Two') (its characters "
+        "and shot 2); scene 3 ('Three') (its characters and shot 2) — the project has no characters yet; name none"
+    ]
+
+
+def test_a_stray_name_in_any_spelling_and_as_a_speaker_is_one_problem() -> None:
+    line = shot(characters=["Mario", "luigi", "Luigi"], dialogue_text="Wahoo", speaking_character="LUIGI")
+    problems = validate_against_cast(plan(scene("A", characters=["Luigi"], shots=[line]), scene("B"), scene("C")), CAST)
+    assert problems == [
+        "unknown character 'Luigi' in scene 1 ('A') (its characters, shot 1 and shot 1's speaking_character) — the "
+        "known characters are Mario, Princess Peach"
+    ]
 
 
 def test_a_speaker_must_be_in_the_shot() -> None:
@@ -216,7 +236,7 @@ def test_a_speaker_must_be_in_the_shot() -> None:
 def test_an_unknown_speaker_is_a_problem() -> None:
     line = shot(characters=["Mario"], dialogue_text="Mamma mia", speaking_character="Toad")
     [problem] = validate_against_cast(plan(scene("A", shots=[line]), scene("B"), scene("C")), CAST)
-    assert problem.startswith("scene 1 ('A'), shot 1: unknown speaking_character 'Toad' — the known characters")
+    assert problem.startswith("unknown character 'Toad' in scene 1 ('A') (shot 1's speaking_character) — the known")
 
 
 def test_dialogue_without_a_speaker_is_a_problem() -> None:
@@ -314,7 +334,7 @@ def test_the_prompt_carries_the_story_the_world_the_cast_and_the_rules() -> None
     assert (system.role, user.role) == ("system", "user")
     assert "scene planner" in system.content
     assert "Plan 3 to 8 scenes" in system.content and "2 to 5 shots" in system.content
-    assert "2 to 5 seconds" in system.content
+    assert "2 to 5 whole seconds" in system.content
     assert "establishing shots show the place and have no characters" in system.content
     for word in (*SHOT_TYPES, *CAMERA_ANGLES, *TIMES_OF_DAY):
         assert word in system.content
