@@ -63,18 +63,13 @@ def word_diff(before: str, after: str) -> str:
 
 
 def assistant_panel(studio: Studio, request: Request, principal: Principal) -> AssistantPanel:
-    """The floating button and the side panel, open if it was left open; the thread is read by `open`."""
+    """The side panel, open if it was left open; the thread is read by `open`. Its button is `panel.button()`."""
     ui.add_css(PANEL_CSS, shared=True)
     panel = AssistantPanel(studio, request, principal)
     left_open = bool(app.storage.user.get(OPEN_KEY))
     with ui.right_drawer(value=left_open, bordered=True).props("width=440").classes("p-0") as drawer:
         panel.host = ui.column().classes("w-full h-full gap-2 p-3 no-wrap")
     panel.drawer = drawer
-    # Above page content that stacks itself (the timeline's tracks, the kiosk's image).
-    with ui.page_sticky(position="bottom-right", x_offset=24, y_offset=24).style("z-index: 3000"):
-        ui.button(icon="forum", on_click=panel.toggle).props('fab color=deep-purple-6 aria-label="Assistant"').tooltip(
-            "Assistant"
-        ).mark("assistant-button")
     return panel
 
 
@@ -87,6 +82,16 @@ class AssistantPanel:
         self.built = False
         self.turn: Turn | None = None
         self.live: ui.markdown | None = None
+
+    def button(self) -> ui.button:
+        """The header's button that opens and closes the panel (floating over the page, it covered the corner
+        controls of the review station, the video menu and Assemble)."""
+        return (
+            ui.button(icon="forum", on_click=self.toggle)
+            .props('flat round dense color=white aria-label="Assistant"')
+            .tooltip("Assistant")
+            .mark("assistant-button")
+        )
 
     async def toggle(self) -> None:
         if self.drawer.value:
@@ -127,7 +132,7 @@ class AssistantPanel:
                 ui.label(scope).classes("text-sm opacity-70").mark("assistant-scope")
             if who.kind == "none":
                 with ui.card().classes("w-full bg-amber-1 text-black").mark("assistant-not-configured"):
-                    ui.label(HOW_TO_CONFIGURE).classes("text-sm")
+                    ui.label(HOW_TO_CONFIGURE).classes("text-sm studio-wrap")
                     ui.link("Open Settings", "/settings").classes("text-sm")
             self.thread = ui.scroll_area().classes("w-full grow assistant-thread").mark("assistant-thread")
             with ui.row().classes("w-full items-center gap-2 no-wrap") as self.thinking:

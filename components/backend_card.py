@@ -33,7 +33,11 @@ def backend_card(status: BackendStatus) -> None:
         if line:
             ui.label(line).classes("text-sm")
         if status.detail:
-            ui.label(status.detail).classes("text-sm opacity-80")
+            ui.label(status.detail).classes("text-sm opacity-80 studio-wrap")
+        if status.state == "not_configured":
+            ui.link("Connect it on Settings → Connections", "/settings#connections").classes("text-sm").mark(
+                f"connect-{status.key}"
+            )
         for gpu in status.gpus:
             if gpu.used_bytes is not None and gpu.total_bytes:
                 # The detail line names each GPU's free memory; the bar shows how full it is at a glance.

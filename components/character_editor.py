@@ -9,9 +9,10 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from components.character_references import problem_text, reference_strip
-from components.confirm import confirm, throwaway_dialog
+from components.confirm import throwaway_dialog
 from components.form_errors import explain
 from components.prompt_preview import prompt_preview
+from components.unsaved import UnsavedMarker, close_on_escape
 from components.voice_editor import voice_editor
 from services.bible.schemas import AppearanceData, CharacterChanges
 from services.errors import Conflict, Invalid, NotFound
@@ -175,6 +176,19 @@ async def open_character_editor(
 ) -> None:
     """Open the editor for `character`; `on_change` runs after a save or a reference change (to refresh cards)."""
     character_id: int = character.id  # type: ignore[assignment]
+    # A person may type while the other tabs still load: the marker and buttons follow once they exist.
+    built = False
+
+    def mark_dirty() -> None:
+        if not built:
+            return
+        dirty = form.snapshot() != saved
+        unsaved.show(dirty)
+        save_button.set_enabled(dirty)
+        revert_button.set_enabled(dirty)
+        if dirty:
+            saved_label.text = ""
+
     dialog = throwaway_dialog().props("position=right persistent full-height")
     with (
         dialog,
@@ -185,12 +199,12 @@ async def open_character_editor(
     ):
         with ui.row().classes("w-full items-center px-4 pt-3 gap-2 no-wrap"):
             title = ui.label(character.name).classes("text-xl font-semibold")
-            dirty_badge = ui.badge("unsaved changes", color="warning").mark("unsaved")
-            dirty_badge.visible = False
+            unsaved = UnsavedMarker(character.name, "unsaved")
             ui.space()
             ui.button(icon="close", on_click=lambda: close()).props('flat round aria-label="Close editor"').mark(
                 "close-editor"
             )
+            close_on_escape(lambda: close())
         with ui.tabs().classes("w-full px-4").props("align=left dense no-caps inline-label") as tabs:
             details_tab = ui.tab("Details", icon="edit_note")
             ui.tab("References", icon="photo_library")
@@ -205,6 +219,7 @@ async def open_character_editor(
             with ui.tab_panel("Details").classes("gap-3"):
                 errors = ui.column().classes("w-full gap-1").mark("form-errors")
                 form = AppearanceForm(character, lambda: mark_dirty())
+                saved = form.snapshot()
             with ui.tab_panel("References"):
                 await reference_strip(studio, character_id, actor, on_change)
             with ui.tab_panel("Prompt preview"):
@@ -217,15 +232,7 @@ async def open_character_editor(
             revert_button = ui.button("Discard changes", on_click=lambda: revert()).props("flat")
             saved_label = ui.label("").classes("text-sm opacity-70")
 
-    saved = form.snapshot()
-
-    def mark_dirty() -> None:
-        dirty = form.snapshot() != saved
-        dirty_badge.visible = dirty
-        save_button.set_enabled(dirty)
-        revert_button.set_enabled(dirty)
-        if dirty:
-            saved_label.text = ""
+    built = True
 
     def show_errors(lines: list[str]) -> None:
         errors.clear()
@@ -263,11 +270,9 @@ async def open_character_editor(
         mark_dirty()
 
     async def close() -> None:
-        if form.snapshot() != saved:
-            with dialog:
-                lost = f"Your edits to {character.name} are lost."
-                if not await confirm("Discard unsaved changes?", lost, "Discard"):
-                    return
+        with dialog:
+            if not await unsaved.discard_ok():
+                return
         dialog.close()
 
     mark_dirty()

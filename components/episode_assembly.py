@@ -10,6 +10,7 @@ from nicegui import ui
 
 from components.episode_job import FollowedJob
 from components.form_errors import explain
+from components.out_of_date import out_of_date_notice
 from services.errors import Conflict, Invalid, NotFound
 from services.jobs import JobChanged
 from studio.models import Episode
@@ -114,13 +115,7 @@ class EpisodeAssemblyCard:
                     with ui.row().classes("items-start gap-1 no-wrap text-sm text-warning"):
                         ui.icon("warning", size="xs")
                         ui.label(warning)
-        if reasons:
-            with ui.column().classes("w-full gap-0 p-2 rounded bg-amber-1 text-amber-10").mark("episode-out-of-date"):
-                ui.label("The assembled video is out of date; press Assemble again to bring it up to date:").classes(
-                    "text-sm font-medium"
-                )
-                for reason in reasons:
-                    ui.label(f"• {reason[:1].upper()}{reason[1:]}").classes("text-sm")
+        out_of_date_notice(reasons, "episode-out-of-date")
 
     def job_changed(self, event: JobChanged) -> None:
         error = self.job.failure(event)

@@ -1,6 +1,7 @@
 """One dataset image in full, in a side panel: the picture, its triage values, the vision review, every
 decision (who or what decided, and why), its duplicate group, regenerations and provenance, with
-approve, reject, regenerate (with the negatives the rejections taught) and generate-again.
+approve, reject, regenerate (with the negatives the rejections taught) and generate-again. The panel steps
+through the grid with ← → (or its previous/next buttons), and the picture opens in a lightbox with zoom.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import KeyEventArguments
 from pydantic import ValidationError
 
 from components.confirm import throwaway_dialog
@@ -27,6 +29,9 @@ from studio.models import ApprovalState, DatasetImage, Decider, ReviewDecision, 
 from studio.root import Studio
 
 Changed = Callable[[DatasetImage], Awaitable[None] | None]
+# The images before and after one in the grid the panel was opened from (None: the grid's first or last).
+Neighbours = Callable[[int], tuple[int | None, int | None]]
+ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)  # the lightbox's steps beyond fitting the window, in image pixels per pixel
 # (key, label) of the triage values people read; width and height show as one size row.
 TRIAGE_VALUES = (
     ("sharpness", "Sharpness"),
@@ -92,14 +97,18 @@ async def _image_or_none(studio: Studio, image_id: int | None) -> DatasetImage |
 class DetailPanel:
     """A side panel showing one image at a time; `on_changed` hears of every decision made in it."""
 
-    def __init__(self, studio: Studio, actor: str, on_changed: Changed) -> None:
-        self.studio, self.actor, self.on_changed = studio, actor, on_changed
+    def __init__(self, studio: Studio, actor: str, on_changed: Changed, neighbours: Neighbours) -> None:
+        self.studio, self.actor, self.on_changed, self.neighbours = studio, actor, on_changed, neighbours
         self.image_id: int | None = None
         self.latest = 0  # a load started later wins over one that finishes later
         # Notices and the undo bar go here: the button that asked for them is gone once the panel redraws.
         self.layout = page_level()
         self.dialog: ui.dialog | None = None  # made on opening, gone on closing: no hidden panel lingers
         self.body: ui.card | None = None
+        self.lightbox: ui.dialog | None = None
+        with self.layout:
+            # Not ignoring buttons (NiceGUI's default): after a click on "next" the focus is on that button.
+            ui.keyboard(self._key, ignore=["input", "select", "textarea"])
 
     @property
     def showing(self) -> int | None:
@@ -129,6 +138,24 @@ class DetailPanel:
     async def refresh(self) -> None:
         if self.showing is not None:
             await self.show(self.showing)
+
+    async def step(self, direction: int) -> None:
+        """Show the grid's previous (-1) or next (+1) image; nothing at either end."""
+        if self.showing is None:
+            return
+        before, after = self.neighbours(self.showing)
+        target = before if direction < 0 else after
+        if target is not None:
+            await self.show(target)
+
+    async def _key(self, event: KeyEventArguments) -> None:
+        lightbox_open = self.lightbox is not None and not self.lightbox.is_deleted and self.lightbox.value
+        if not event.action.keydown or lightbox_open:
+            return
+        if event.key.arrow_left:
+            await self.step(-1)
+        elif event.key.arrow_right:
+            await self.step(1)
 
     # --- actions --------------------------------------------------------------------------------------
 
@@ -197,6 +224,10 @@ class DetailPanel:
         with self.layout:
             ui.notify(f"Queued job {job.id}: {job.title}", type="positive")
 
+    def _open_lightbox(self, image: DatasetImage) -> None:
+        with self.layout:
+            self.lightbox = lightbox(image)
+
     # --- rendering ------------------------------------------------------------------------------------
 
     def _render(self, detail: ImageDetail) -> None:
@@ -204,16 +235,22 @@ class DetailPanel:
         assert self.body is not None and self.dialog is not None
         dialog = self.dialog
         self.body.clear()
+        before, after = self.neighbours(image.id)  # type: ignore[arg-type]
         with self.body:
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
                 ui.label(f"Image {image.id}").classes("text-xl font-semibold").mark("detail-title")
                 ui.badge(image.approval_state.value, color=STATE_COLOR[image.approval_state]).mark("detail-state")
                 ui.label(detail.character).classes("opacity-70 truncate")
                 ui.space()
+                previous = ui.button(icon="chevron_left", on_click=lambda: self.step(-1)).props("flat round dense")
+                previous.tooltip("Previous image (←)").mark("detail-previous").set_enabled(before is not None)
+                following = ui.button(icon="chevron_right", on_click=lambda: self.step(1)).props("flat round dense")
+                following.tooltip("Next image (→)").mark("detail-next").set_enabled(after is not None)
                 ui.button(icon="close", on_click=dialog.close).props("flat round dense").mark("close-detail")
-            ui.element("img").props(f'src="{image_src(image.id)}" alt="image {image.id}"').classes(  # type: ignore[arg-type]
-                "w-full max-h-[50vh] object-contain rounded"
-            ).mark("detail-image")
+            picture = ui.element("img").props(f'src="{image_src(image.id)}" alt="image {image.id}"')  # type: ignore[arg-type]
+            picture.classes("w-full max-h-[50vh] object-contain rounded cursor-zoom-in").mark("detail-image")
+            picture.on("click", lambda: self._open_lightbox(image))
+            picture.tooltip("Click to see it large, with zoom")
             source = f"{image.source}" + (f" · {image.source_ref}" if image.source_ref else "")
             ui.label(f"{image.width}x{image.height} · {source} · added {image.created_at:%Y-%m-%d %H:%M}").classes(
                 "text-xs opacity-70 break-all"
@@ -293,6 +330,47 @@ class DetailPanel:
             with ui.row().classes("gap-2 flex-wrap"):
                 for other in detail.regenerations:
                     thumbnail(other, self.show, f"open-image-{other.id}")
+
+
+def lightbox(image: DatasetImage) -> ui.dialog:
+    """The image over the whole window, fitted; zoom to its own pixels and beyond, scrolling to look around."""
+    dialog = throwaway_dialog().props("maximized")
+    with dialog, ui.column().classes("w-full h-full gap-0 no-wrap bg-black text-white").mark("image-lightbox"):
+        with ui.row().classes("w-full items-center gap-2 p-2 no-wrap"):
+            ui.label(f"Image {image.id} · {image.width}x{image.height}").classes("text-base")
+            ui.space()
+            zoom_out = ui.button(icon="zoom_out").props("flat round dense color=white").mark("lightbox-zoom-out")
+            shown = ui.label().classes("w-20 text-center").mark("lightbox-zoom")
+            zoom_in = ui.button(icon="zoom_in").props("flat round dense color=white").mark("lightbox-zoom-in")
+            fit = ui.button("Fit", icon="fit_screen").props("flat dense no-caps color=white").mark("lightbox-fit")
+            ui.button(icon="close", on_click=dialog.close).props("flat round dense color=white").mark("lightbox-close")
+        with ui.element("div").classes("w-full grow overflow-auto flex"):
+            picture = ui.element("img").props(f'src="{image_src(image.id)}" alt="image {image.id} large"')  # type: ignore[arg-type]
+            picture.classes("m-auto").mark("lightbox-image")
+    zoom: list[int] = [-1]  # an index into ZOOMS; -1 fits the window
+
+    def show() -> None:
+        if zoom[0] < 0:
+            picture.style(replace="max-width: 100%; max-height: 100%; object-fit: contain; cursor: zoom-in")
+            shown.text = "Fit"
+        else:
+            factor = ZOOMS[zoom[0]]
+            picture.style(replace=f"width: {round(image.width * factor)}px; max-width: none; cursor: zoom-out")
+            shown.text = f"{factor:.0%}"
+        zoom_out.set_enabled(zoom[0] >= 0)
+        zoom_in.set_enabled(zoom[0] < len(ZOOMS) - 1)
+
+    def to(index: int) -> None:
+        zoom[0] = max(-1, min(index, len(ZOOMS) - 1))
+        show()
+
+    zoom_in.on_click(lambda: to(zoom[0] + 1))
+    zoom_out.on_click(lambda: to(zoom[0] - 1))
+    fit.on_click(lambda: to(-1))
+    picture.on("click", lambda: to(0 if zoom[0] < 0 else -1))  # a click toggles fitted and actual size
+    show()
+    dialog.open()
+    return dialog
 
 
 def _heading(text: str) -> None:

@@ -29,7 +29,7 @@ const STATUS_TEXT = {
 
 export default {
   template: `
-    <div class="kiosk-station" :class="{ 'kiosk-is-fullscreen': fullscreen }"
+    <div class="kiosk-station" :class="{ 'kiosk-is-fullscreen': fullscreen }" :style="{ '--kiosk-around': around + 'px' }"
          :data-current-image="view.id || ''" :data-shown-image="shownId || ''" :data-unsaved="unsaved">
       <section class="kiosk-stage-wrap" @touchstart.passive="touchStart" @touchend="touchEnd">
         <div ref="stage" class="kiosk-stage"></div>
@@ -71,15 +71,18 @@ export default {
       <nav class="kiosk-controls">
         <div class="kiosk-main-buttons">
           <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('undo', null, $event.timeStamp)">Undo</button>
-          <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('previous', null, $event.timeStamp)">←</button>
+          <button type="button" tabindex="-1" class="kiosk-button kiosk-browse" @mousedown.prevent @click="act('previous', null, $event.timeStamp)" aria-label="Previous image">←</button>
           <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('skip', null, $event.timeStamp)">Skip</button>
-          <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('next', null, $event.timeStamp)">→</button>
-          <button type="button" tabindex="-1" class="kiosk-button kiosk-approve" @mousedown.prevent @click="act('approve', null, $event.timeStamp)">Approve</button>
-          <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('fullscreen', null, $event.timeStamp)" title="Full screen (F)"><span class="material-icons">{{ fullscreen ? "fullscreen_exit" : "fullscreen" }}</span></button>
+          <button type="button" tabindex="-1" class="kiosk-button kiosk-browse" @mousedown.prevent @click="act('next', null, $event.timeStamp)" aria-label="Next image">→</button>
+          <button type="button" tabindex="-1" class="kiosk-button kiosk-reasons-button" data-testid="kiosk-reasons-button" @mousedown.prevent @click="act('reasons', null, $event.timeStamp)">Reject…</button>
+          <button type="button" tabindex="-1" class="kiosk-button kiosk-approve" data-testid="kiosk-approve" @mousedown.prevent @click="act('approve', null, $event.timeStamp)">Approve</button>
+          <button type="button" tabindex="-1" class="kiosk-button" @mousedown.prevent @click="act('fullscreen', null, $event.timeStamp)" title="Full screen (F)" aria-label="Full screen"><span class="material-icons">{{ fullscreen ? "fullscreen_exit" : "fullscreen" }}</span></button>
         </div>
-        <div class="kiosk-reject-buttons">
+        <div class="kiosk-reject-buttons" :class="{ 'kiosk-reasons-open': reasonsOpen }" data-testid="kiosk-reasons">
+          <div class="kiosk-reasons-title">Reject: why?</div>
           <button v-for="c in config.categories" :key="c.key" type="button" tabindex="-1" class="kiosk-button kiosk-reject"
                   @mousedown.prevent @click="act('reject', c.key, $event.timeStamp)">{{ c.key }} {{ c.label }}</button>
+          <button type="button" tabindex="-1" class="kiosk-button kiosk-reasons-cancel" @mousedown.prevent @click="reasonsOpen = false">Cancel</button>
         </div>
       </nav>
     </div>`,
@@ -98,6 +101,8 @@ export default {
       toast: "",
       loading: true,
       fullscreen: false,
+      reasonsOpen: false, // on a phone the rejection reasons are a sheet, opened by a swipe left or "Reject…"
+      around: 150, // the page's height above and below the station: the station takes the rest of the window
       // Station state that must not be reactive: thousands of entries and <img> elements.
       s: markRaw({
         tape: [], // every image this station holds, in queue order
@@ -117,6 +122,7 @@ export default {
         showSeq: 0,
         waitingKeyAt: null, // a key pressed while the station waited for more images
         touch: null,
+        resizeObserver: null,
         recheck: null,
         toastTimer: null,
         timers: new Set(),
@@ -140,16 +146,32 @@ export default {
       event.returnValue = "";
     };
     this.onOnline = () => this.s.wake?.();
+    this.onResize = () => {
+      // Below the station only the padding of the elements around it (never the empty window: that would
+      // shrink the station on every measurement).
+      let below = parseFloat(getComputedStyle(this.$el).marginBottom) || 0;
+      for (let node = this.$el.parentElement; node && node !== document.documentElement; node = node.parentElement) {
+        below += parseFloat(getComputedStyle(node).paddingBottom) || 0;
+      }
+      this.around = Math.max(0, Math.round(this.$el.getBoundingClientRect().top + window.scrollY + below));
+    };
+    this.onResize();
+    // Measured again when the page around it settles (fonts, the pickers wrapping, the header hidden here).
+    this.s.resizeObserver = new ResizeObserver(this.onResize);
+    this.s.resizeObserver.observe(document.body);
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("fullscreenchange", this.onFullscreen);
+    window.addEventListener("resize", this.onResize);
     window.addEventListener("beforeunload", this.onUnload);
     window.addEventListener("online", this.onOnline);
     this.restoreOutbox();
     this.fetchMore();
   },
   unmounted() {
+    this.s.resizeObserver?.disconnect();
     document.removeEventListener("keydown", this.onKey);
     document.removeEventListener("fullscreenchange", this.onFullscreen);
+    window.removeEventListener("resize", this.onResize);
     window.removeEventListener("beforeunload", this.onUnload);
     window.removeEventListener("online", this.onOnline);
     for (const timer of this.s.timers) clearTimeout(timer);
@@ -175,6 +197,7 @@ export default {
       else if (key === "ArrowRight") action = "next";
       else if (key === "ArrowLeft") action = "previous";
       else if (key === "f" || key === "F") action = "fullscreen";
+      else if (key === "Escape" && this.reasonsOpen) action = "reasons";
       else if (key === "Escape" && document.fullscreenElement === this.$el) action = "fullscreen"; // browsers in kiosk mode may pass Esc on
       if (!action) return;
       event.preventDefault();
@@ -196,10 +219,16 @@ export default {
       const dx = t.clientX - start.x;
       const dy = t.clientY - start.y;
       if (Math.abs(dx) < SWIPE_PX || Math.abs(dx) < 1.5 * Math.abs(dy)) return;
-      this.act(dx < 0 ? "next" : "previous", null, event.timeStamp);
+      // As on a card: to the right keeps the image, to the left asks why it goes.
+      this.act(dx > 0 ? "approve" : "reasons", null, event.timeStamp);
     },
 
     act(action, arg, keyAt) {
+      if (action === "reasons") {
+        this.reasonsOpen = !this.reasonsOpen && Boolean(this.s.tape[this.s.pos]);
+        return;
+      }
+      this.reasonsOpen = false;
       if (action === "approve") this.decide("approved", null, keyAt);
       else if (action === "reject") {
         const category = this.config.categories.find((c) => c.key === arg);

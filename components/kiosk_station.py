@@ -1,4 +1,5 @@
-"""The kiosk review station: one image at a time, keyboard first, decisions saved in the background.
+"""The kiosk review station: one image at a time, keyboard first (swipes on a phone), decisions saved in the
+background.
 
 The station itself runs in the browser (kiosk_station.js): a keypress must show the next image without a
 server round trip, so the client holds the review queue, decodes the next images ahead of time and sends

@@ -18,6 +18,7 @@ from components.story_widgets import (
     show_error,
 )
 from components.style_editor import number, sampler_options, whole
+from components.unsaved import EditorGuard
 from services.bible.schemas import ProfileDraft
 from services.errors import Conflict, StudioError
 from studio.models import ModelProfileRow
@@ -125,9 +126,16 @@ def open_profile_editor(
         vision_hint = ui.textarea("Hint for the vision reviewer", value=start.vision_hint).props(f"{dense} autogrow")
         vision_hint.classes("w-full")
         error = error_label("profile-error")
-        with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=dialog.close).props("flat")
+        with ui.row().classes("w-full justify-end items-center gap-2"):
+            what = f"the model profile '{start.name}'" if row else "the new model profile"
+            guard = EditorGuard(dialog, what, "profile-unsaved")
+            ui.button("Cancel", on_click=guard.close).props("flat").mark("profile-cancel")
             save_button = ui.button("Save profile", icon="save").props("unelevated").mark("profile-save")
+        guard.unsaved.watch(
+            name, priority, architecture, prompt_format, prediction, match, quality_prefix, quality_negative, strip,
+            solo, background, style_label, cfg, steps, sampler, scheduler, rescale, min_side, max_side, offset,
+            ip_adapter, vision_hint,
+        )  # fmt: skip
 
     async def save() -> None:
         try:
@@ -161,7 +169,7 @@ def open_profile_editor(
         except (ValidationError, StudioError, ValueError) as exc:
             show_error(error, explain(exc))
             return
-        dialog.close()
+        guard.saved()
         ui.notify(f"Profile '{draft.name}' saved", type="positive")
         await saved()
 

@@ -17,6 +17,7 @@ from components.story_widgets import (
     marker_name,
     show_error,
 )
+from components.unsaved import EditorGuard
 from services.bible.schemas import SpeciesRuleDraft
 from services.errors import Conflict, StudioError
 from services.prompts import NON_HUMAN_NEGATIVES
@@ -95,9 +96,11 @@ def open_rule_editor(
             look_for = chips("Review looks for", start.look_for, "rule-look-for")
             wrong_if = chips("Image is wrong if", start.wrong_if, "rule-wrong-if")
         error = error_label("rule-error")
-        with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=dialog.close).props("flat")
+        with ui.row().classes("w-full justify-end items-center gap-2"):
+            guard = EditorGuard(dialog, f"the species rule '{start.name}'" if row else "the new rule", "rule-unsaved")
+            ui.button("Cancel", on_click=guard.close).props("flat").mark("rule-cancel")
             save_button = ui.button("Save rule", icon="save").props("unelevated").mark("rule-save")
+        guard.unsaved.watch(name, non_human, keywords, negatives, question, look_for, wrong_if)
 
     async def save() -> None:
         try:
@@ -116,7 +119,7 @@ def open_rule_editor(
         except (ValidationError, StudioError, ValueError) as exc:
             show_error(error, explain(exc))
             return
-        dialog.close()
+        guard.saved()
         ui.notify(f"Rule '{draft.name}' saved", type="positive")
         await saved()
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from nicegui import ui
 
 from components.form_errors import explain
+from components.out_of_date import out_of_date_notice
 from services.assembly import ASSEMBLY_JOB
 from services.errors import Conflict, Invalid, NotFound
 from services.jobs import JobChanged, JobProgressed
@@ -142,6 +143,7 @@ class SceneAssemblyPanel:
         """Redraw from the scene row: the running job, or the last assembly's player and warnings."""
         self.scene = await self.studio.scenes.get(self.scene.id)
         running = await self.studio.scene_assembly.running_job(self.scene)
+        reasons = await self.studio.scene_assembly.out_of_date(self.scene)
         if self.result.is_deleted:
             return
         self.job_id = running.id if running else None
@@ -154,9 +156,9 @@ class SceneAssemblyPanel:
             self.progress_text.text = running.progress_message or running.state
         self.result.clear()
         with self.result:
-            self._assembled()
+            self._assembled(reasons)
 
-    def _assembled(self) -> None:
+    def _assembled(self, reasons: list[str]) -> None:
         scene = self.scene
         if not scene.final_video_path:
             ui.label("Not assembled yet: press Assemble when the shots are rendered.").classes(
@@ -185,6 +187,7 @@ class SceneAssemblyPanel:
                     with ui.row().classes("items-start gap-1 no-wrap text-sm text-warning"):
                         ui.icon("warning", size="xs")
                         ui.label(warning)
+        out_of_date_notice(reasons, "scene-out-of-date")
 
     # --- live updates -----------------------------------------------------------------------------
 

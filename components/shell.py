@@ -13,7 +13,10 @@ from nicegui import app, ui
 from starlette.requests import Request
 
 from components.assistant_panel import assistant_panel
+from components.job_indicator import JobIndicator
 from components.principal import principal_of
+from components.project_context import project_for_page, project_switcher
+from components.unsaved import leave_to
 from services.errors import StudioError, report_unexpected
 from studio.auth import Principal
 from studio.root import Studio
@@ -33,6 +36,10 @@ class Area:
     label: str
     icon: str
     path: str
+
+    def covers(self, path: str) -> bool:
+        """Whether the page at `path` belongs to this area (the Scenes area holds /scenes/…/monitor)."""
+        return path == self.path or (self.path != "/" and path.startswith(self.path.rstrip("/") + "/"))
 
 
 def studio_page(path: str) -> ui.page:
@@ -73,13 +80,25 @@ async def frame(
         _remember_dark_mode(principal, wanted)
         dark.value = wanted
 
-    with ui.header(elevated=True).classes("items-center gap-3 px-4 py-2 studio-header"):
+    panel = assistant_panel(studio, request, principal)
+    jobs = JobIndicator(studio, principal.name)
+    with ui.header(elevated=True).classes("items-center gap-3 px-4 py-2 studio-header no-wrap"):
         ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round dense color=white").tooltip(
             "Show or hide navigation"
         )
-        ui.label("Anime Studio").classes("text-lg font-semibold")
-        ui.label(title).classes("text-lg opacity-80").props('data-testid="page-title"')
+        ui.label("Anime Studio").classes("text-lg font-semibold gt-xs")
+        ui.label(title).classes("text-lg opacity-80 ellipsis").props('data-testid="page-title"')
         ui.space()
+        # Filled once the page has its content: which project is current is read from the database.
+        project_slot = ui.element("div").classes("gt-xs")
+        if studio.settings_editor.restart_needed():  # a small file read, no database
+            ui.button(icon="restart_alt", on_click=lambda: ui.navigate.to("/settings")).props(
+                'flat round dense color=amber aria-label="Restart needed"'
+            ).tooltip("Restart needed: settings changed in the app apply at the next start").mark(
+                "header-restart-needed"
+            )
+        jobs.build()
+        panel.button()
         ui.button(icon="dark_mode", on_click=toggle_dark).props(
             'flat round dense color=white aria-label="Toggle dark mode"'
         ).tooltip("Toggle dark mode").mark("dark-toggle")
@@ -88,10 +107,11 @@ async def frame(
     with ui.left_drawer(value=not full_width, bordered=True).classes("studio-nav").props("width=220") as drawer:
         with ui.list().props("dense padding").classes("w-full"):
             for area in areas:
-                active = request.url.path == area.path
+                # A boolean, not the string "true": Quasar highlights an item only when `active === true`.
+                active = area.covers(request.url.path)
                 with (
-                    ui.item(on_click=lambda a=area: ui.navigate.to(a.path))
-                    .props(f'clickable active={"true" if active else "false"} active-class="studio-nav-active"')
+                    ui.item(on_click=lambda a=area: leave_to(a.path))  # asks first when a form holds edits
+                    .props("clickable active-class=studio-nav-active" + (" active" if active else ""))
                     .classes("rounded-lg")
                     .mark("nav-" + re.sub(r"[^a-z0-9]+", "-", area.label.lower()))
                 ):
@@ -99,7 +119,6 @@ async def frame(
                         ui.icon(area.icon)
                     with ui.item_section():
                         ui.item_label(area.label)
-    panel = assistant_panel(studio, request, principal)
     loading = ui.row().classes("w-full justify-center items-center gap-3 p-8")
     with loading.props('data-testid="page-loading"').mark("page-loading"):
         ui.spinner(size="lg")
@@ -132,13 +151,25 @@ async def frame(
             content.set_visibility(True)
     if client.is_deleted:
         return
-    # After the page's own content: the theme this browser had not seen yet, the panel left open.
+    # After the page's own content: the current project, the jobs in flight, the theme this browser had not seen
+    # yet, the panel left open.
+    with project_slot:
+        await _header_project(studio, request)
+    await jobs.load()
     saved_dark = await studio.preferences.get(principal.name, DARK_MODE_KEY, None)
     if saved_dark != dark.value:  # chosen in another browser
         _remember_dark_mode(principal, saved_dark)
         dark.value = saved_dark
     if panel.drawer.value:
         await panel.open()
+
+
+async def _header_project(studio: Studio, request: Request) -> None:
+    """The current project (the one the page's address names, else the remembered one) and a switcher that opens
+    this page for another."""
+    current = await project_for_page(studio, request)
+    switcher = await project_switcher(studio, current, request.url.path, label="Project")
+    switcher.classes("w-56").props('dark dense standout data-testid="header-project"').mark("header-project")
 
 
 def _load_failed(reason: str) -> None:
@@ -176,6 +207,15 @@ def studio_css() -> str:
     return """
     .studio-header { background: #3b2a5c; }
     .body--dark .studio-header { background: #1f1733; }
+    .studio-wrap { overflow-wrap: anywhere; }  /* instructions with long tokens (JSON, addresses) wrap, not clip */
     .studio-nav-active { color: #7c4dff; background: rgba(124, 77, 255, 0.10); font-weight: 600; }
+    .body--dark .studio-nav-active { color: #b39ddb; background: rgba(179, 157, 219, 0.16); }
+    /* Warning banners are pale amber cards with dark text: in dark mode, a dim amber with light text. Quasar's
+       colour classes are !important in NiceGUI's last layer; an earlier layer's !important outranks them. */
+    @layer overrides {
+      .body--dark .bg-amber-1 { background: rgba(255, 179, 0, 0.14) !important; }
+      .body--dark .bg-amber-1, .body--dark .bg-amber-1 .text-black, .body--dark .bg-amber-1.text-black,
+      .body--dark .bg-amber-1 .text-amber-10, .body--dark .bg-amber-1.text-amber-10 { color: #ffe0a3 !important; }
+    }
     .state-ok { color: #2e7d32; } .state-down { color: #c62828; } .state-not_configured { color: #757575; }
     """

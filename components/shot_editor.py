@@ -23,6 +23,7 @@ from components.line_player import LineButton
 from components.page_level import page_level
 from components.timeline import STATUS_COLOR, engine_label, kept_attempt, shot_picture, status_text
 from components.undo import offer_undo
+from components.unsaved import UnsavedMarker, close_on_escape
 from services.datasets import ImageQuery, thumbnail_url
 from services.errors import Conflict, Invalid, NotFound
 from services.scenes import (
@@ -162,6 +163,8 @@ class ShotEditor:
         self.source: DatasetImage | None = None  # the dataset image the form holds (saved or just chosen)
         self.source_changed = False
         self.proposed: str | None = None
+        self.unsaved: UnsavedMarker | None = None
+        self.saved_form: tuple = ()
 
     @property
     def showing(self) -> uuid.UUID | None:
@@ -169,10 +172,25 @@ class ShotEditor:
         return self.shot.id if open_ and self.shot is not None else None
 
     def close(self) -> None:
+        """Close the panel, edits and all (the shot is gone or another scene is shown: the page asked already)."""
+        if self.unsaved is not None:
+            self.unsaved.forget()
         if self.dialog is not None and not self.dialog.is_deleted:
             self.dialog.close()
 
+    async def close_asking(self) -> None:
+        """Close the panel once its unsaved edits are saved or the person agreed to lose them."""
+        if self.unsaved is not None:
+            with self.layout:
+                if not await self.unsaved.discard_ok():
+                    return
+        self.close()
+
     async def show(self, shot_id: uuid.UUID) -> None:
+        if self.showing is not None and self.unsaved is not None:
+            with self.layout:
+                if not await self.unsaved.discard_ok():
+                    return
         self.latest += 1
         mine = self.latest
         try:
@@ -192,7 +210,8 @@ class ShotEditor:
         self.source, self.source_changed = source, False
         if self.showing is None:
             with self.layout:
-                self.dialog = throwaway_dialog().props("position=right full-height")
+                # Persistent: a click beside the panel must not throw its edits away; Esc and Close ask first.
+                self.dialog = throwaway_dialog().props("position=right full-height persistent")
                 with self.dialog:
                     self.body = ui.card().classes("shot-editor gap-2").mark("shot-editor")
             self.dialog.open()
@@ -225,8 +244,10 @@ class ShotEditor:
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
                 title = f"Shot {shot.shot_number} of {scene.title or f'scene {scene.scene_number}'}"
                 ui.label(title).classes("text-xl font-semibold").mark("shot-editor-title")
+                self.unsaved = UnsavedMarker(f"shot {shot.shot_number}", "shot-unsaved")
                 ui.space()
-                ui.button(icon="close", on_click=self.dialog.close).props("flat round dense").mark("close-shot")
+                ui.button(icon="close", on_click=self.close_asking).props("flat round dense").mark("close-shot")
+                close_on_escape(self.close_asking)
             self.status_host = ui.column().classes("w-full gap-1")
             self._status(shot)
             with ui.row().classes("w-full gap-2 no-wrap"):
@@ -297,7 +318,7 @@ class ShotEditor:
                     "delete-shot"
                 )
                 ui.space()
-                ui.button("Cancel", on_click=self.dialog.close).props("flat")
+                ui.button("Cancel", on_click=self.close_asking).props("flat").mark("cancel-shot")
                 ui.button("Save", icon="save", on_click=self._save).props("unelevated").mark("save-shot")
         self._show_source()
         self.kind.on_value_change(self._kind_changed)
@@ -306,6 +327,33 @@ class ShotEditor:
         for field in (self.duration, self.engine):
             field.on_value_change(self._propose)
         self._propose()
+        self.saved_form = self._form()
+        for field in self._fields():
+            field.on_value_change(self._mark)
+
+    def _fields(self) -> tuple[ui.element, ...]:
+        return (
+            self.kind,
+            self.angle,
+            self.duration,
+            self.description,
+            self.motion,
+            self.present,
+            self.dialogue,
+            self.speaker,
+            self.transition,
+            self.transition_seconds,
+            self.engine,
+        )
+
+    def _form(self) -> tuple:
+        """What the form holds, to tell edits from the saved shot."""
+        values = tuple(getattr(field, "value", None) for field in self._fields())
+        return (*values, self.source_changed, self.source.id if self.source else None)
+
+    def _mark(self) -> None:
+        if self.unsaved is not None and self.body is not None and not self.body.is_deleted:
+            self.unsaved.show(self._form() != self.saved_form)
 
     def _select(self, label: str, options: Iterable[str], value: str, marker: str) -> ui.select:
         choices = {option: _words(option) for option in options}
@@ -382,11 +430,13 @@ class ShotEditor:
         self.source, self.source_changed = image, True
         self._show_source()
         self._propose()
+        self._mark()
 
     def _clear_source(self) -> None:
         self.source, self.source_changed = None, True
         self._show_source()
         self._propose()
+        self._mark()
 
     # --- engine -------------------------------------------------------------------------------------
 
@@ -514,6 +564,8 @@ class ShotEditor:
         except (ValidationError, Invalid, Conflict, NotFound) as exc:
             self.problem.text = explain(exc)
             return
+        if self.unsaved is not None:
+            self.unsaved.show(False)  # saved: showing it again must not ask
         await self.show(saved.id)  # the form as saved (the source's path, a refused value put right)
         with self.layout:
             ui.notify(f"Shot {saved.shot_number} saved", type="positive")

@@ -84,7 +84,7 @@ class StorylineForm(_Form):
             self.summary.props("input-style='min-height: 5em'").mark("story-summary")
             self.themes = chips("Themes", [], "story-themes", self.changed)
             self.arcs = ArcRows("story-arc", [], self.changed)
-            self.bar = SaveBar("storyline", self.save, self.discard)
+            self.bar = SaveBar("storyline", "the storyline", self.save, self.discard)
         self.fill(self.loaded)
         self.changed()
 
@@ -157,7 +157,7 @@ class WorldForm(_Form):
                     "Negative prompt guidance", "world-negative", "What images of this world must never show"
                 )
             self.issues = chips("Known issues", [], "world-issues", self.changed)
-            self.bar = SaveBar("world", self.save, self.discard)
+            self.bar = SaveBar("world", "the world settings", self.save, self.discard)
         self.fill(self.loaded)
         self.changed()
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from nicegui import ui
 
+from components.unsaved import UnsavedMarker
+
 Changed = Callable[[], None]
 
 
@@ -75,20 +77,20 @@ def optional(text: str | None) -> str | None:
 
 
 class SaveBar:
-    """Save, discard, an 'unsaved changes' hint and the error of the last attempt, for one form."""
+    """Save, discard, the 'unsaved changes' marker and the error of the last attempt, for one form."""
 
-    def __init__(self, marker: str, save: Callable[[], Any], discard: Callable[[], Any]) -> None:
+    def __init__(self, marker: str, what: str, save: Callable[[], Any], discard: Callable[[], Any]) -> None:
         with ui.row().classes("w-full items-center gap-3"):
             self.error = error_label(f"{marker}-error")
             ui.space()
-            self.hint = ui.label("Unsaved changes").classes("text-sm text-warning italic").mark(f"{marker}-unsaved")
+            self.unsaved = UnsavedMarker(what, f"{marker}-unsaved")
             self.discard = ui.button("Discard changes", icon="undo", on_click=discard).props("flat dense")
             self.discard.mark(f"{marker}-discard")
             self.save = ui.button("Save", icon="save", on_click=save).props("unelevated").mark(f"{marker}-save")
         self.dirty(False)
 
     def dirty(self, changed: bool) -> None:
-        self.hint.visible = changed
+        self.unsaved.show(changed)
         self.discard.enabled = changed
 
 

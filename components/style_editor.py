@@ -8,6 +8,7 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from components.form_errors import explain
+from components.model_picker import offer_models
 from components.story_widgets import editor_dialog, error_label, optional, show_error
 from services.bible.schemas import StyleDraft
 from services.errors import StudioError
@@ -152,8 +153,14 @@ async def open_style_editor(
         except (ValidationError, StudioError, ValueError) as exc:
             show_error(error, explain(exc))
             return
-        dialog.close()
+        # Before closing: a closed editor removes itself, and a notification from a removed element raises.
         ui.notify(f"Style '{draft.name}' saved", type="positive")
+        dialog.close()
         await saved(draft.name)
 
     save_button.on_click(save)
+    # Asked after the dialog shows: a slow device delays only the drop-down. The studio accepts a checkpoint by
+    # its file name alone, so files ComfyUI lists in subfolders are not offered.
+    files = [name for name in await studio.capabilities.model_files("checkpoints") if "/" not in name]
+    if not dialog.is_deleted:
+        offer_models(checkpoint, files, "style-checkpoint")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from nicegui import ui
 
 from components.confirm import confirm
@@ -99,6 +101,12 @@ class StyleList:
                     "flat dense round size=sm color=negative"
                 ).tooltip("Delete").mark(f"style-delete-{marker_name(style.name)}")
 
+    def tell(self, message: str, kind: Literal["positive", "negative"]) -> None:
+        # The clicked row is usually rebuilt by then (the change's own event refreshes the list), and a
+        # notification sent from a removed element raises instead of showing: send it from the anchor.
+        with self.anchor:
+            ui.notify(message, type=kind, multi_line=True)
+
     async def ask(self, title: str, message: str, action: str) -> bool:
         with self.anchor:
             return await confirm(title, message, action)
@@ -123,9 +131,9 @@ class StyleList:
                 self.actor,
             )
         except StudioError as exc:
-            ui.notify(str(exc), type="negative", multi_line=True)
+            self.tell(str(exc), "negative")
             return
-        ui.notify(f"'{style.name}' is now the default style of {self.project.name}", type="positive")
+        self.tell(f"'{style.name}' is now the default style of {self.project.name}", "positive")
         await self.refresh()
 
     async def delete(self, style: GenerationStyle) -> None:
@@ -136,7 +144,7 @@ class StyleList:
         try:
             await self.studio.styles.delete(style.name, self.actor)
         except StudioError as exc:
-            ui.notify(f"Not deleted: {exc}", type="negative", multi_line=True)
+            self.tell(f"Not deleted: {exc}", "negative")
             return
         await self.refresh()
         draft = draft_of(style)

@@ -9,11 +9,13 @@ from pages import (
     create,
     datasets,
     episodes,
+    home,
     ingest,
     jobs,
     kiosk,
     login,
     music,
+    not_found,
     projects,
     scene_monitor,
     scenes,
@@ -25,6 +27,7 @@ from studio.root import Studio
 
 # The navigation, in order. An area is added here when its page works end to end.
 AREAS: tuple[Area, ...] = (
+    Area("Home", "home", home.PATH),
     Area("Projects", "movie_filter", "/projects"),
     Area("Story & World", "auto_stories", "/story"),
     Area("Characters", "face", "/characters"),
@@ -35,7 +38,7 @@ AREAS: tuple[Area, ...] = (
     Area("Music", "library_music", "/music"),
     Area("Episodes", "live_tv", "/episodes"),
     Area("Jobs", "work_history", "/jobs"),
-    Area("Status", "monitor_heart", "/"),
+    Area("Status", "monitor_heart", status.PATH),
     Area("Activity", "history", "/activity"),
     Area("Settings", "settings", "/settings"),
 )
@@ -43,6 +46,8 @@ AREAS: tuple[Area, ...] = (
 
 def register_pages(studio: Studio) -> None:
     login.register(studio)
+    not_found.register()
+    home.register(studio, AREAS)
     status.register(studio, AREAS)
     projects.register(studio, AREAS)
     story.register(studio, AREAS)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from components.form_errors import explain
 from components.job_progress import JobCard, cancel_job, result_image_ids, retry_job, with_latest_preview
+from components.model_picker import offer_models
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.provenance import open_provenance
 from components.shell import Area, frame, principal_of, studio_page
@@ -63,6 +64,7 @@ class CreateView:
         self.last_progress: dict[int, JobProgressed] = {}  # re-applied when a card is redrawn
         self.lock = asyncio.Lock()
         self.loras: list[tuple[ui.row, ui.input, ui.number]] = []
+        self.lora_files: list[str] | None = None  # what the devices' ComfyUI lists, asked when first needed
 
     # --- the form -----------------------------------------------------------------------------------
 
@@ -181,10 +183,12 @@ class CreateView:
             with ui.card().classes("w-full gap-1 bg-amber-1 text-black").mark("no-comfy-device"):
                 ui.label("No device has a ComfyUI server, so images cannot be generated yet.").classes("font-medium")
                 ui.label(
-                    "Add one to the `devices` setting (environment, .env or studio.toml) and restart the studio, e.g. "
-                    + COMFYUI_DEVICE_EXAMPLE
-                ).classes("text-sm font-mono break-all")
-                ui.button("Open Settings", on_click=lambda: ui.navigate.to("/settings")).props("flat dense")
+                    "Connect a GPU box with its ComfyUI address: it is used at once, no restart. (Or set "
+                    f"{COMFYUI_DEVICE_EXAMPLE} where the studio starts.)"
+                ).classes("text-sm studio-wrap")
+                ui.button("Connect a GPU box", on_click=lambda: ui.navigate.to("/settings#connections")).props(
+                    "flat dense"
+                ).mark("connect-device")
         if not characters:
             with ui.card().classes("w-full gap-1").mark("no-characters-to-generate"):
                 ui.label(f"{self.project.name} has no characters yet: add one to generate its images.")
@@ -200,7 +204,7 @@ class CreateView:
                 ).props("flat dense")
         return not has_device or not characters or not styles
 
-    def add_lora(self) -> None:
+    async def add_lora(self) -> None:
         with self.lora_host, ui.row().classes("items-center gap-2") as row:
             name = (
                 ui.input("LoRA file", placeholder="koopa_lora.safetensors")
@@ -220,6 +224,11 @@ class CreateView:
             )
         self.loras.append(entry)
         self.add_lora_button.set_enabled(len(self.loras) < MAX_LORAS)
+        # The row is there at once; the choices follow when the devices have answered (once per page).
+        if self.lora_files is None:
+            self.lora_files = await self.studio.capabilities.model_files("loras")
+        if not row.is_deleted:
+            offer_models(name, self.lora_files, "lora-name")
 
     def remove_lora(self, entry: tuple[ui.row, ui.input, ui.number]) -> None:
         self.loras.remove(entry)

@@ -190,7 +190,7 @@ class DatasetsView:
             self.pager.props("max-pages=9 boundary-links").mark("pagination")
         # Notices after an undo go here: the undo bar that asked for them is gone by then.
         self.layout = ui.context.client.layout
-        self.detail = DetailPanel(self.studio, self.actor, self.image_changed)
+        self.detail = DetailPanel(self.studio, self.actor, self.image_changed, self.neighbours)
         self._selection_changed()
         self._links()
         client = ui.context.client
@@ -310,6 +310,14 @@ class DatasetsView:
                         on_select=self.select,
                     )
         self._selection_changed()
+
+    def neighbours(self, image_id: int) -> tuple[int | None, int | None]:
+        """The images before and after `image_id` on the grid's page (none for an image not on it)."""
+        shown = list(self.cards)
+        if image_id not in shown:
+            return None, None
+        at = shown.index(image_id)
+        return (shown[at - 1] if at > 0 else None), (shown[at + 1] if at + 1 < len(shown) else None)
 
     def _empty(self) -> None:
         with ui.card().classes("w-full items-center gap-2 p-8").mark("no-images"):

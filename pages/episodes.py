@@ -23,6 +23,7 @@ from components.project_context import no_project_yet, project_for_page, project
 from components.shell import Area, frame, principal_of, studio_page
 from components.timeline import ORDER_EVENT, TIMELINE_HEAD
 from components.undo import offer_undo
+from components.unsaved import UnsavedMarker, page_edits
 from services.episodes import EPISODE_ASSEMBLY_JOB, EpisodeChanged, EpisodeChanges, EpisodeDraft, episode_label
 from services.episodes.publishing import EPISODE_PUBLISH_JOB
 from services.errors import Conflict, Invalid, NotFound
@@ -121,9 +122,10 @@ class EpisodesView:
         ui.timer(REDRAW_SECONDS, self.redraw)
 
     async def load(self, wanted: uuid.UUID | None) -> None:
+        """Show `wanted`, else the first episode: at the start, or once the episode shown is deleted."""
         await self.reload_list()
         live = [e.id for e in self.episodes if e.deleted_at is None]
-        await self.select(wanted if wanted in live else next(iter(live), None))
+        await self.select(wanted if wanted in live else next(iter(live), None), ask=False)
 
     def notify(self, message: str, **options: Any) -> None:
         with self.layout:
@@ -167,6 +169,9 @@ class EpisodesView:
                 ).mark(f"restore-episode-{episode.id}").tooltip("Restore this episode")
 
     async def new_episode(self) -> None:
+        with self.layout:
+            if not await page_edits().discard_ok():  # the new episode replaces the form
+                return
         try:
             episode = await self.studio.episodes.create(self.project_id, EpisodeDraft(), self.actor)
         except (Conflict, NotFound) as exc:
@@ -196,9 +201,14 @@ class EpisodesView:
 
     # --- the selected episode -----------------------------------------------------------------------
 
-    async def select(self, episode_id: uuid.UUID | None) -> None:
+    async def select(self, episode_id: uuid.UUID | None, *, ask: bool = True) -> None:
+        """Show `episode_id` in the form, after asking about the form's edits unless `ask` is False (the
+        episode they edit is gone)."""
         # The list item or button that asked may be gone once the list redraws: work at page level.
         with self.layout:
+            if ask and not await page_edits().discard_ok():
+                return
+            page_edits().discard()
             await self._select(episode_id)
 
     async def _select(self, episode_id: uuid.UUID | None) -> None:
@@ -248,6 +258,7 @@ class EpisodesView:
                 self.heading = ui.label(f"Episode {episode.episode_number}").classes("text-lg font-semibold")
                 self.heading.mark("episode-heading")
                 self.status = status_badge(episode, "episode-status")
+                unsaved = UnsavedMarker(f"episode {episode.episode_number}", "episode-unsaved")
                 ui.space()
                 ui.button("Delete", icon="delete", on_click=lambda: self.delete(episode.id)).props(
                     "flat color=negative"
@@ -260,6 +271,7 @@ class EpisodesView:
             description = ui.textarea("Description", value=episode.description).props("outlined dense autogrow")
             description.classes("w-full").mark("episode-description")
             problem = ui.label().classes("text-negative text-sm whitespace-pre-wrap").mark("episode-problem")
+            unsaved.watch(number, title, description)
 
             async def save() -> None:
                 problem.text = ""
@@ -275,6 +287,7 @@ class EpisodesView:
                 except (ValidationError, Invalid, Conflict, NotFound) as exc:
                     problem.text = explain(exc)
                     return
+                unsaved.saved()
                 self.notify(f"Episode {episode_label(saved)} saved", type="positive")
                 await self.reload_list()
 

@@ -1,12 +1,16 @@
-"""Jobs: every queued, running and finished job, filtered, live, with cancel and retry; and each device worker."""
+"""Jobs: every queued, running and finished job, filtered by project, state, kind and device, live, with cancel
+and retry, each named in words with its duration, progress bar and the scene, episode or character it is for;
+and each device worker."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from nicegui import ui
 from starlette.requests import Request
 
+from components.job_kinds import duration_text, job_subject, kind_name
 from components.job_progress import (
     CANCELLABLE,
     LiveProgress,
@@ -24,10 +28,10 @@ from studio.root import Studio
 
 ALL = ""
 LIMIT = 200
-HEADERS = ("ID", "Job", "State", "Device", "Progress", "Attempts", "When (UTC)", "Error", "")
+HEADERS = ("ID", "Job", "State", "Device", "Progress", "Duration", "Attempts", "When (UTC)", "Error", "")
 COLUMNS = (
     "max-content minmax(150px, 1.5fr) max-content max-content minmax(110px, 1fr) max-content max-content "
-    "minmax(160px, 2fr) max-content"
+    "max-content minmax(160px, 2fr) max-content"
 )
 REDRAW_SECONDS = 0.25
 # Worker state (connected, in flight) lives in memory and changes without an event of its own; reading it
@@ -41,7 +45,7 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
         async with frame(studio, request, "Jobs", areas) as content:
             with content:
                 view = JobsView(studio, principal_of(request).name)
-                view.build()
+                view.build({s.project.id: s.project.name for s in await studio.projects.list()})  # type: ignore[misc]
             await view.reload()
 
 
@@ -54,10 +58,16 @@ class JobsView:
         self.progress: dict[int, JobProgressed] = {}
         self.latest = 0  # a reload started later wins over one that finishes later
 
-    def build(self) -> None:
+    def build(self, projects: dict[int, str]) -> None:
         self.workers_host = ui.row().classes("w-full items-center gap-2").mark("workers")
         self.workers()
         with ui.row().classes("w-full items-end gap-3"):
+            self.project = (
+                ui.select({ALL: "All projects", **projects}, value=ALL, label="Project", on_change=self.reload)
+                .props("outlined dense")
+                .classes("w-56")
+                .mark("project-filter")
+            )
             self.state = (
                 ui.select(
                     {s.value: s.value for s in JobState},
@@ -116,6 +126,7 @@ class JobsView:
         jobs = await self.studio.jobs.list(
             JobFilter(
                 states=[JobState(s) for s in self.state.value or []],
+                project_id=self.project.value or None,
                 kind=self.kind.value or None,
                 device=self.device.value or None,
                 limit=LIMIT,
@@ -124,7 +135,7 @@ class JobsView:
         if mine != self.latest or self.table_host.is_deleted:
             return
         self.kinds.update(job.kind for job in jobs)
-        options = {ALL: "All kinds", **{k: k for k in sorted(self.kinds)}}
+        options = {ALL: "All kinds", **{k: kind_name(k) for k in sorted(self.kinds, key=kind_name)}}
         if options != self.kind.options:
             self.kind.set_options(options, value=self.kind.value)
         self.count.text = f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}" + (
@@ -135,29 +146,38 @@ class JobsView:
         with self.table_host:
             if not jobs:
                 with ui.card().classes("w-full items-center p-6").mark("no-jobs"):
-                    filtered = bool(self.state.value or self.kind.value or self.device.value)
+                    filtered = bool(self.project.value or self.state.value or self.kind.value or self.device.value)
                     ui.label("No job matches these filters." if filtered else "No jobs yet.").classes("opacity-70")
                 return
+            now = self.studio.clock.now()
             with ui.grid(columns=COLUMNS).classes("w-full gap-x-4 gap-y-2 items-center text-sm"):
                 for header in HEADERS:
                     ui.label(header).classes("font-semibold opacity-70")
                 for job in jobs:
-                    self._row(job)
+                    self._row(job, now)
 
-    def _row(self, job: Job) -> None:
+    def _row(self, job: Job, now: datetime) -> None:
         # `display: contents` lets one element hold a row's cells while the grid lays the cells out.
         with ui.element("div").style("display: contents").mark(f"job-row-{job.id}"):
             ui.label(str(job.id))
             with ui.column().classes("gap-0 min-w-0"):
-                ui.label(job.title or job.kind).classes("break-words")
-                ui.label(job.kind).classes("text-xs opacity-60")
+                ui.label(job.title or kind_name(job.kind)).classes("break-words")
+                with ui.row().classes("gap-2 items-baseline"):
+                    ui.label(kind_name(job.kind)).classes("text-xs opacity-60").mark(f"job-kind-{job.id}")
+                    subject = job_subject(job)
+                    if subject is not None:
+                        ui.link(f"open {subject.label}", subject.address).classes("text-xs").mark(f"job-link-{job.id}")
             state_chip(job)
             ui.label(device_label(job))
             with ui.column().classes("gap-0 w-full"):
                 if job.state in CANCELLABLE:
                     self.live[job.id] = live_progress(job, with_preview=False)  # type: ignore[index]
                 else:
-                    ui.label(f"{job.progress:.0%}")
+                    ui.linear_progress(value=round(job.progress, 3), show_value=False).props("rounded size=8px").mark(
+                        f"job-progress-{job.id}"
+                    )
+                    ui.label(f"{job.progress:.0%}").classes("text-xs opacity-70")
+            ui.label(duration_text(job, now)).classes("whitespace-nowrap").mark(f"job-duration-{job.id}")
             ui.label(f"{job.attempts}/{job.max_attempts}")
             with ui.column().classes("gap-0 text-xs whitespace-nowrap"):
                 for word, at in (

@@ -1,4 +1,5 @@
-"""Review station: a full-screen kiosk that reviews a project's pending images one at a time, keyboard first.
+"""Review station: a full-screen kiosk that reviews a project's pending images one at a time, keyboard first
+(or by touch on a phone: swipe right approves, swipe left asks for the reason).
 
 `/kiosk?project=ID&character=ID` (character optional: every character of the project). The station runs
 in the browser (components/kiosk_station.py explains why); this page picks what it reviews, shows the empty
@@ -30,11 +31,11 @@ PUSH_SECONDS = 0.5
 def register(studio: Studio, areas: Sequence[Area]) -> None:
     @studio_page(PATH)
     async def kiosk_page(request: Request) -> None:
-        # The station wants the whole width; the header's menu button still opens the navigation.
+        # The station wants the whole width; while it shows, the whole window (assets/kiosk.css).
         async with frame(studio, request, "Review station", areas, full_width=True) as content:
             project = await project_for_page(studio, request)
             with content:
-                header = ui.row().classes("w-full items-center gap-3").mark("kiosk-header")
+                header = ui.row().classes("w-full items-center gap-3 kiosk-header no-wrap").mark("kiosk-header")
                 with header:
                     await project_picker(studio, project, PATH)
                 if project is None:
@@ -65,17 +66,22 @@ class KioskView:
         active = [card for card in cards if card.character.deleted_at is None]
         chosen = next((c for c in active if wanted and str(c.character.id) == wanted), None)
         self.character_id = chosen.character.id if chosen else None
+        pending = self._pending(counts)
         with header:
             self._character_picker(active, counts)
-            ui.space()
-            ui.label("A approve · 1-9 reject · S skip · Z undo · ←/→ browse · F full screen").classes(
-                "text-sm opacity-70"
-            )
+            if pending:
+                ui.space()
+                ui.label("A approve · 1-9 reject · S skip · Z undo · ←/→ browse · F full screen").classes(
+                    "text-sm opacity-70 kiosk-keys"
+                )
+                # The studio header is hidden while the station shows: this is the way out.
+                ui.button(icon="close", on_click=lambda: ui.navigate.to(self._datasets_address())).props(
+                    'flat round dense aria-label="Leave the review station"'
+                ).tooltip("Leave the review station").mark("kiosk-leave")
         if wanted and chosen is None:
             ui.label(
                 f"Character {wanted} is not an active character of {self.project.name}: reviewing all its characters."
             ).classes("text-warning").mark("unknown-character")
-        pending = self._pending(counts)
         client = ui.context.client
         if pending == 0:
             self._all_caught_up()
@@ -87,6 +93,7 @@ class KioskView:
                 pending=pending,
                 actor=self.actor,
             ).mark("kiosk-station")
+            ui.query("body").classes("kiosk-page")
             client.on_delete(self.studio.events.subscribe(ImageDecided, self.image_decided))
         client.on_delete(self.studio.events.subscribe(ImageAdded, self.image_added))
         client.on_delete(self.studio.events.subscribe(ImagesReassigned, self.images_reassigned))
@@ -113,9 +120,11 @@ class KioskView:
         with ui.card().classes("w-full items-center gap-3 p-10").mark("kiosk-empty"):
             ui.icon("task_alt").classes("text-6xl text-positive")
             ui.label("Nothing to review — all caught up").classes("text-xl")
-            scope = f"&character={self.character_id}" if self.character_id else ""
-            ui.link("Open the dataset", f"/datasets?project={self.project_id}{scope}").mark("to-datasets")
+            ui.link("Open the dataset", self._datasets_address()).mark("to-datasets")
             ui.label("New images appear here as soon as they arrive.").classes("text-sm opacity-70")
+
+    def _datasets_address(self) -> str:
+        return f"/datasets?project={self.project_id}" + (f"&character={self.character_id}" if self.character_id else "")
 
     def _covers(self, project_id: int, character_id: int | None) -> bool:
         return project_id == self.project_id and (self.character_id is None or character_id == self.character_id)

@@ -11,6 +11,7 @@ from nicegui import ui
 from starlette.requests import Request
 
 from components.form_errors import explain
+from components.generate_again import generate_again_ok
 from components.job_progress import CANCELLABLE, LiveProgress, live_progress, state_chip, with_latest_preview
 from components.shell import Area, frame, principal_of, studio_page
 from components.shot_attempts import ShotActions, ShotCard, ShotState
@@ -273,7 +274,9 @@ class SceneMonitor:
     # --- actions ------------------------------------------------------------------------------------
 
     async def generate(self) -> None:
-        await self._start(None, "Scene generation queued")
+        assert self.scene_id is not None
+        if await generate_again_ok(self.studio, self.scene_id):
+            await self._start(None, "Scene generation queued")
 
     async def regenerate(self, shot: Shot) -> None:
         await self._start([shot.id], f"Shot {shot.shot_number} queued to render again")

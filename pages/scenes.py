@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from components.confirm import confirm, throwaway_dialog
 from components.form_errors import explain
+from components.generate_again import generate_again_ok
 from components.page_level import page_level
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.scene_assembly import SceneAssemblyPanel
@@ -24,6 +25,7 @@ from components.shell import Area, frame, principal_of, studio_page
 from components.shot_editor import ShotEditor
 from components.timeline import ORDER_EVENT, TIMELINE_HEAD, Timeline
 from components.undo import offer_undo
+from components.unsaved import UnsavedMarker, page_edits
 from services.errors import Conflict, Invalid, NotFound
 from services.jobs import JobChanged
 from services.scenes import (
@@ -125,11 +127,12 @@ class ScenesView:
         ui.timer(REDRAW_SECONDS, self.redraw)
 
     async def load(self, wanted: uuid.UUID | None) -> None:
+        """Show `wanted`, else the first scene: at the start, or once the scene shown is deleted."""
         await self.reload_list()
         known = {s.scene.id for s in self.summaries if s.scene.deleted_at is None}
         if wanted not in known:
             wanted = next(iter(s.scene.id for s in self.summaries if s.scene.deleted_at is None), None)
-        await self.select(wanted)
+        await self.select(wanted, ask=False)
 
     def notify(self, message: str, **options: Any) -> None:
         with self.layout:
@@ -183,6 +186,9 @@ class ScenesView:
                 ).mark(f"delete-scene-{scene.id}").tooltip("Delete this scene (Undo brings it back)")
 
     async def add_scene(self) -> None:
+        with self.layout:
+            if not await page_edits().discard_ok():  # the new scene replaces the form
+                return
         try:
             scene = await self.studio.scenes.create(self.project_id, SceneDraft(), self.actor)
         except NotFound as exc:
@@ -215,9 +221,14 @@ class ScenesView:
 
     # --- the selected scene -------------------------------------------------------------------------
 
-    async def select(self, scene_id: uuid.UUID | None) -> None:
+    async def select(self, scene_id: uuid.UUID | None, *, ask: bool = True) -> None:
+        """Show `scene_id`. It replaces the scene form and closes the shot panel: their edits go, after asking
+        unless `ask` is False (the scene they edit is gone)."""
         # The list item, button or dialog that asked may be gone once the list redraws: work at page level.
         with self.layout:
+            if ask and not await page_edits().discard_ok():
+                return
+            page_edits().discard()
             await self._select(scene_id)
 
     async def _select(self, scene_id: uuid.UUID | None) -> None:
@@ -269,6 +280,7 @@ class ScenesView:
         with ui.card().classes("w-full gap-2").mark("scene-form"):
             with ui.row().classes("w-full items-center gap-2"):
                 ui.label(f"Scene {scene.scene_number}").classes("text-lg font-semibold").mark("scene-heading")
+                unsaved = UnsavedMarker(f"scene {scene.scene_number}", "scene-unsaved")
             with ui.row().classes("w-full gap-2 no-wrap"):
                 title = ui.input("Title", value=scene.title).props("outlined dense").classes("flex-grow")
                 title.mark("scene-title")
@@ -293,6 +305,7 @@ class ScenesView:
                 .mark("scene-description")
             )
             problem = ui.label().classes("text-negative text-sm whitespace-pre-wrap").mark("scene-problem")
+            unsaved.watch(title, location, time_of_day, mood, description)
 
             async def save() -> None:
                 problem.text = ""
@@ -308,6 +321,7 @@ class ScenesView:
                 except (ValidationError, Invalid, Conflict, NotFound) as exc:
                     problem.text = explain(exc)
                     return
+                unsaved.saved()
                 self.notify(f"Scene {_scene_name(saved)} saved", type="positive")
                 await self.reload_list()
 
@@ -345,6 +359,9 @@ class ScenesView:
     async def generate(self) -> None:
         assert self.scene_id is not None
         self.generate_problem.text = ""
+        with self.layout:
+            if not await generate_again_ok(self.studio, self.scene_id):
+                return
         try:
             job = await self.studio.scene_generation.start(self.scene_id, self.actor)
         except (Invalid, Conflict, NotFound) as exc:

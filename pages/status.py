@@ -14,13 +14,15 @@ from components.shell import Area, frame, studio_page
 from services.backends import BackendStatus
 from studio.root import Studio
 
+PATH = "/status"
+
 
 def _gib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB"
 
 
 def register(studio: Studio, areas: Sequence[Area]) -> None:
-    @studio_page("/")
+    @studio_page(PATH)
     async def status_page(request: Request) -> None:
         async with frame(studio, request, "Status", areas) as content:
             with content:

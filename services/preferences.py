@@ -21,19 +21,27 @@ class Preferences:
             row = await session.get(UserPreference, (principal, key))
             return default if row is None else row.value
 
-    async def set(self, principal: str, key: str, value: Any) -> None:
-        """Save one preference. Tabs saving the same new one at once all succeed; the last write wins."""
-        try:
-            await self._save(principal, key, value)
-        except IntegrityError:  # another tab inserted it between our read and our insert: now it is an update
-            await self._save(principal, key, value)
-        await self._events.emit(PreferenceChanged(actor=principal, key=key, value=value))
+    async def set(self, principal: str, key: str, value: Any, *, announce: bool = True) -> None:
+        """Save one preference. Tabs saving the same new one at once all succeed; the last write wins.
 
-    async def _save(self, principal: str, key: str, value: Any) -> None:
+        Only a change is written and announced (audited). `announce=False` remembers a value the person did not
+        choose as a setting, such as the project of a page they opened by its address.
+        """
+        try:
+            changed = await self._save(principal, key, value)
+        except IntegrityError:  # another tab inserted it between our read and our insert: now it is an update
+            changed = await self._save(principal, key, value)
+        if changed and announce:
+            await self._events.emit(PreferenceChanged(actor=principal, key=key, value=value))
+
+    async def _save(self, principal: str, key: str, value: Any) -> bool:
         async with self._db.session() as session:
             row = await session.get(UserPreference, (principal, key))
             if row is None:
                 session.add(UserPreference(principal=principal, key=key, value=value))
+            elif row.value == value:
+                return False
             else:
                 row.value = value
                 session.add(row)
+        return True

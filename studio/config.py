@@ -14,13 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from studio.settings_file import read_in_app
 
 ENV_PREFIX = "STUDIO_"
 CONFIG_FILE_ENV = "STUDIO_CONFIG_FILE"
@@ -29,11 +34,131 @@ DEFAULT_CONFIG_FILE = "studio.toml"
 # How a user adds a ComfyUI device, quoted wherever the studio says one is missing.
 COMFYUI_DEVICE_EXAMPLE = 'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\''
 
+# Where a person connects GPU boxes and services from the browser, named wherever one is missing.
+CONNECTIONS_PAGE = "Settings → Connections (/settings#connections)"
+
 CONTENT_RATINGS = ("G", "PG", "PG-13", "R", "NC-17")
 
 _DEVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The Settings page's groups, in page order; every setting is in exactly one (a test checks).
+SETTING_GROUPS: dict[str, tuple[str, ...]] = {
+    "Connections": (
+        "devices",
+        "echo_brain_url",
+        "echo_brain_token",
+        "llm_api_key",
+        "jellyfin_url",
+        "jellyfin_api_key",
+        "voice_service_url",
+        "voice_service_api",
+        "vault_addr",
+        "vault_token",
+        "vault_role_id",
+        "vault_secret_id",
+        "vault_mount",
+        "vault_path",
+    ),
+    "Media": (
+        "import_folders",
+        "max_video_upload_mb",
+        "video_max_frames",
+        "video_interval_seconds",
+        "video_scene_threshold",
+        "dedup_hamming_threshold",
+        "max_music_upload_mb",
+    ),
+    "Review": (
+        "triage_min_side",
+        "triage_blur_min",
+        "triage_dark_below",
+        "triage_bright_above",
+        "nsfw_limits",
+        "vision_model",
+        "vision_device",
+        "vision_reject_below",
+        "vision_approve_at",
+        "vision_timeout_seconds",
+    ),
+    "Generation": ("ip_adapter_weight", "story_model", "story_timeout_seconds", "music_timeout_seconds"),
+    "Sound and assembly": ("voice_timeout_seconds", "assembly_preset", "assembly_crf", "loudness_target_lufs"),
+    "Publishing": (
+        "library_dir",
+        "library_file_mode",
+        "jellyfin_library_dir",
+        "jellyfin_library_path",
+        "jellyfin_verify_seconds",
+    ),
+    "Assistant": (
+        "assistant_timeout_seconds",
+        "assistant_max_tokens",
+        "assistant_max_seconds",
+        "assistant_history_chars",
+    ),
+    "Jobs": (
+        "cpu_job_concurrency",
+        "job_claim_poll_seconds",
+        "comfyui_timeout_seconds",
+        "backend_timeout_seconds",
+        "status_refresh_seconds",
+    ),
+    "Access": ("trusted_networks", "trusted_proxies", "jwt_secret", "token_ttl_minutes"),
+    "Server and storage": ("host", "port", "data_dir", "log_level", "database_url", "database_password"),
+}
+
+# Settings the app may change at once: every reader looks them up on the studio's settings object each time
+# it uses them, so a new value counts from the next upload, review, assembly or answer.
+LIVE_SETTINGS = frozenset(
+    {
+        "max_video_upload_mb",
+        "video_max_frames",
+        "video_interval_seconds",
+        "video_scene_threshold",
+        "dedup_hamming_threshold",
+        "max_music_upload_mb",
+        "triage_min_side",
+        "triage_blur_min",
+        "triage_dark_below",
+        "triage_bright_above",
+        "nsfw_limits",
+        "vision_model",
+        "vision_reject_below",
+        "vision_approve_at",
+        "vision_timeout_seconds",
+        "ip_adapter_weight",
+        "story_model",
+        "story_timeout_seconds",
+        "music_timeout_seconds",
+        "assembly_preset",
+        "assembly_crf",
+        "loudness_target_lufs",
+        "assistant_timeout_seconds",
+        "assistant_max_tokens",
+        "assistant_max_seconds",
+        "assistant_history_chars",
+        "status_refresh_seconds",
+    }
+)
+
+# Settings the app may change for the next start: services copy them when the studio is built (workers,
+# token service, library clients, logging). The rest (where the studio listens, its data, access, secrets)
+# are set only where the studio starts, and connections on Settings → Connections: a mistake made in the
+# browser there could lock the browser out.
+RESTART_SETTINGS = frozenset(
+    {
+        "log_level",
+        "token_ttl_minutes",
+        "cpu_job_concurrency",
+        "job_claim_poll_seconds",
+        "comfyui_timeout_seconds",
+        "backend_timeout_seconds",
+        "voice_timeout_seconds",
+        "library_file_mode",
+        "jellyfin_verify_seconds",
+    }
+)
 
 
 class DeviceSettings(BaseModel):
@@ -458,12 +583,60 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Precedence: explicit arguments > environment > .env > TOML file > defaults.
-        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        # Precedence: explicit arguments > environment > .env > TOML file > set in the app > defaults.
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        if toml_file.is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        toml = _toml_source(settings_cls)
+        if toml is not None:
+            sources.append(toml)
+        sources.append(InAppSettingsSource(settings_cls, list(sources)))
         return tuple(sources)
+
+
+def _toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource | None:
+    toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+    return TomlConfigSettingsSource(settings_cls, toml_file=toml_file) if toml_file.is_file() else None
+
+
+class InAppSettingsSource(PydanticBaseSettingsSource):
+    """The values changed in the app (`<data_dir>/settings.json`), for the settings the app may change.
+
+    The data folder holding the file is itself a setting, so it is taken from the sources above this one.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], above: list[PydanticBaseSettingsSource]) -> None:
+        super().__init__(settings_cls)
+        self._above = above
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        data_dir = next((found["data_dir"] for source in self._above if "data_dir" in (found := source())), None)
+        folder = Path(data_dir if data_dir is not None else Settings.model_fields["data_dir"].default)
+        return in_app_values(folder.expanduser().resolve())
+
+
+def in_app_values(data_dir: Path) -> dict[str, Any]:
+    """The values stored by the app, for the settings it may change (a hand-added other key is ignored)."""
+    return {name: value for name, value in read_in_app(data_dir).items() if name in LIVE_SETTINGS | RESTART_SETTINGS}
+
+
+def setting_sources(settings: Settings) -> dict[str, str]:
+    """Where each setting not at its default came from: `environment`, `.env`, `TOML` or `set in the app`."""
+    found = dict.fromkeys(in_app_values(settings.data_dir), "set in the app")
+    toml = _toml_source(Settings)
+    layers = [("TOML", toml)] if toml is not None else []
+    layers += [(".env", DotEnvSettingsSource(Settings)), ("environment", EnvSettingsSource(Settings))]
+    for label, source in layers:  # lowest precedence first: a higher one overwrites the label
+        found.update(dict.fromkeys(source(), label))
+    # Connections saved on Settings → Connections live in the database and are laid over the settings object
+    # (services.connections): a connection off its default that no file or variable set was set there.
+    for name in SETTING_GROUPS["Connections"]:
+        if name not in found and getattr(settings, name) != Settings.model_fields[name].get_default(
+            call_default_factory=True
+        ):
+            found[name] = "set in the app"
+    return found
 
 
 def describe_settings() -> list[dict[str, str]]:
@@ -500,15 +673,19 @@ def settings_markdown() -> str:
         "",
         f"Every setting is an environment variable (`{ENV_PREFIX}NAME`), a line in `.env`, or a key in the",
         f"TOML file named by `{CONFIG_FILE_ENV}` (default `{DEFAULT_CONFIG_FILE}` in the working folder).",
-        "Precedence: environment > `.env` > TOML > default. Secrets may instead come from Vault/OpenBao.",
+        "Precedence: environment > `.env` > TOML > Settings page > default. Secrets may instead come from",
+        "Vault/OpenBao. *In the app*: `live` settings change on the Settings page and apply at once, `restart`",
+        "ones change there and apply at the next start; the others are set only where the studio starts.",
         "",
-        "| Variable | Default | Secret | Description |",
-        "|---|---|---|---|",
+        "| Variable | Default | Secret | In the app | Description |",
+        "|---|---|---|---|---|",
     ]
     for row in describe_settings():
         default = f"`{row['default']}`" if row["default"] else "(unset)"
         description = row["description"].replace("|", "\\|")
-        lines.append(f"| `{row['env']}` | {default} | {row['secret']} | {description} |")
+        edit = setting_edit(row["name"])
+        in_app = "" if edit == "fixed" else edit
+        lines.append(f"| `{row['env']}` | {default} | {row['secret']} | {in_app} | {description} |")
     lines += ["", "## Device fields", "", "| Field | Default | Description |", "|---|---|---|"]
     for name, field in DeviceSettings.model_fields.items():
         default = field.get_default()
@@ -517,8 +694,18 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def setting_edit(name: str) -> Literal["live", "restart", "fixed"]:
+    """How the app may change a setting: at once, for the next start, or not at all."""
+    return "live" if name in LIVE_SETTINGS else ("restart" if name in RESTART_SETTINGS else "fixed")
+
+
+def setting_group(name: str) -> str:
+    return next(group for group, names in SETTING_GROUPS.items() if name in names)
+
+
 def settings_view(settings: Settings) -> list[dict[str, str]]:
-    """Effective values for display, secrets masked, with where each value came from."""
+    """Effective values for display, secrets masked, with where each value came from and its group."""
+    sources = setting_sources(settings)
     rows = []
     for row in describe_settings():
         value = getattr(settings, row["name"])
@@ -532,10 +719,17 @@ def settings_view(settings: Settings) -> list[dict[str, str]]:
             shown = ", ".join(str(v.name if isinstance(v, DeviceSettings) else v) for v in value)
         else:
             shown = str(value)
-        source = (
-            "environment"
-            if row["env"] in os.environ
-            else ("default" if row["name"] not in settings.model_fields_set else "file")
+        source, edit = sources.get(row["name"], "default"), setting_edit(row["name"])
+        # The app changes only what it may, and never what the environment, `.env` or TOML set (they win).
+        editable = edit != "fixed" and source in ("default", "set in the app")
+        rows.append(
+            {
+                **row,
+                "value": shown,
+                "source": source,
+                "group": setting_group(row["name"]),
+                "edit": edit,
+                "editable": "yes" if editable else "",
+            }
         )
-        rows.append({**row, "value": shown, "source": source})
     return rows

@@ -173,6 +173,24 @@ class BackendReachabilityChanged(StudioEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SettingChanged(StudioEvent):
+    """A setting changed in the app (never a secret: the app changes none). `value` None: back to its default."""
+
+    name: ClassVar[str] = "setting.changed"
+    setting: str
+    value: Any
+    previous: Any
+    live: bool
+
+    def subject(self) -> tuple[str | None, str | None]:
+        return "setting", self.setting
+
+    def summary(self) -> str:
+        to = "its default" if self.value is None else repr(self.value)
+        return f"{self.actor} set {self.setting} to {to}" + ("" if self.live else " (from the next start)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class PreferenceChanged(StudioEvent):
     name: ClassVar[str] = "preference.changed"
     key: str

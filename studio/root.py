@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from services.assistant import Assistant, ProductionIndex
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight, StyleCheckpoint
+from services.connections import Connections
+from services.connections.probe import DeviceTester
 from services.datasets import (
     INGEST_KINDS,
     Curation,
@@ -44,6 +47,7 @@ from services.media_store import MediaStore
 from services.music import MusicJobHandler, MusicLibrary
 from services.partial_files import sweep_partial_files
 from services.preferences import Preferences
+from services.prompts import ModelProfile
 from services.publishing import libraries
 from services.scenes import (
     FramePackGradioHandler,
@@ -55,13 +59,14 @@ from services.scenes import (
     available_engines,
     select_engine,
 )
+from services.settings_editor import SettingsEditor
 from services.toolchain import LocalTool, probe_media_tools
 from services.voice import DialogueVoices, VoiceJobHandler
 from studio import __version__, migrate
 from studio.audit import AuditTrail
 from studio.auth import AccessPolicy, TokenService
 from studio.clock import Clock, SystemClock
-from studio.config import Settings
+from studio.config import DeviceSettings, Settings
 from studio.db import Database
 from studio.events import EventBus, StudioStarted
 from studio.models import Shot
@@ -90,6 +95,7 @@ class Studio:
     tokens: TokenService
     accounts: Accounts
     preferences: Preferences
+    settings_editor: SettingsEditor
     backends: BackendMonitor
     media: MediaStore
     library: PromptLibrary
@@ -99,6 +105,8 @@ class Studio:
     archives: BibleArchives
     jobs: JobQueue
     workers: DeviceWorkers
+    connections: Connections
+    device_tester: DeviceTester
     images: ImageGeneration
     capabilities: DeviceCapabilities
     datasets: DatasetBrowser
@@ -133,7 +141,7 @@ class Studio:
         events = EventBus(audit)
         media = MediaStore(settings.data_dir)
         capabilities = DeviceCapabilities(
-            settings.comfyui_devices,
+            lambda: settings.comfyui_devices,
             # /object_info is large and slow to build on a busy server: allow more than a probe.
             timeout=max(10.0, settings.backend_timeout_seconds),
         )
@@ -160,16 +168,8 @@ class Studio:
             preflights = await _preflights(capabilities, styles, library, ENGINE_CHECK_MAX_AGE)
             return available_engines(key for preflight in preflights for key in preflight.ready_engines)
 
-        # FramePack's own Gradio apps, by the engine each renders (asked when a job runs, not probed here).
-        gradio_engines = {
-            engine
-            for device in settings.framepack_devices.values()
-            for engine, url in (("framepack", device.framepack_url), ("framepack_f1", device.framepack_f1_url))
-            if url
-        }
-
         async def engines_ready() -> set[str]:
-            return await comfy_engines_ready() | gradio_engines
+            return await comfy_engines_ready() | gradio_engines(settings.devices)
 
         async def propose_engine(shot: Shot) -> str:
             engine, _reason = select_engine(
@@ -207,8 +207,10 @@ class Studio:
         )
         episodes = Episodes(db, events, clock, jobs)
         episode_assembly = EpisodeAssembly(settings=settings, db=db, clock=clock, media=media, episodes=episodes)
+        # Rebuilt in place when Jellyfin's connection changes in the app: publishing holds this very dict.
+        publishing_libraries = libraries(settings, secrets)
         episode_publishing = EpisodePublishing(
-            db=db, clock=clock, media=media, episodes=episodes, libraries=libraries(settings, secrets)
+            db=db, clock=clock, media=media, episodes=episodes, libraries=publishing_libraries
         )
         backends = BackendMonitor(settings, secrets, events)
         assistant = Assistant(
@@ -239,8 +241,28 @@ class Studio:
                 settings=settings, db=db, media=media, characters=characters, library=library, decisions=decisions
             )
         )
+        workers = DeviceWorkers(settings, jobs, handlers, events)
+
+        def connections_applied() -> None:
+            publishing_libraries.clear()
+            publishing_libraries.update(libraries(settings, secrets))
+
         return cls(
             settings=settings,
+            connections=Connections(
+                settings=settings,
+                secrets=secrets,
+                db=db,
+                events=events,
+                workers=workers,
+                on_applied=connections_applied,
+            ),
+            device_tester=DeviceTester(
+                backends=backends,
+                capabilities=capabilities,
+                checkpoints=lambda: _style_checkpoints(styles, library),
+                gradio_engines=gradio_engines,
+            ),
             music=music,
             voices=voices,
             scene_assembly=scene_assembly,
@@ -261,6 +283,8 @@ class Studio:
                 episodes=episodes,
                 episode_assembly=episode_assembly,
                 episode_publishing=episode_publishing,
+                styles=styles,
+                music=music,
             ),
             secrets=secrets,
             clock=clock,
@@ -271,6 +295,7 @@ class Studio:
             tokens=TokenService(secrets.jwt_key(), timedelta(minutes=settings.token_ttl_minutes)),
             accounts=Accounts(db, events, clock),
             preferences=Preferences(db, events),
+            settings_editor=SettingsEditor(settings, events),
             backends=backends,
             assistant=assistant,
             media=media,
@@ -280,7 +305,7 @@ class Studio:
             characters=characters,
             archives=BibleArchives(db, events, media, styles, library),
             jobs=jobs,
-            workers=DeviceWorkers(settings, jobs, handlers, events),
+            workers=workers,
             images=ImageGeneration(
                 settings=settings,
                 db=db,
@@ -313,6 +338,7 @@ class Studio:
 
         The schema must already be migrated.
         """
+        await self.connections.load()  # devices and services added in the app, before any worker starts
         await self.library.ensure_builtins()
         partial = await asyncio.to_thread(sweep_partial_files, self.settings.data_dir)
         if partial:
@@ -343,10 +369,26 @@ class Studio:
         await self.db.dispose()
 
 
+def gradio_engines(devices: Iterable[DeviceSettings]) -> set[str]:
+    """The engines FramePack's own Gradio apps on these devices render (asked when a job runs, not probed)."""
+    return {
+        engine
+        for device in devices
+        for engine, url in (("framepack", device.framepack_url), ("framepack_f1", device.framepack_f1_url))
+        if url
+    }
+
+
 async def _preflights(
     capabilities: DeviceCapabilities, styles: GenerationStyles, library: PromptLibrary, max_age: float
 ) -> list[DevicePreflight]:
     """Every ComfyUI device's preflight, judging the checkpoints the generation styles name by the model
     profiles (an SDXL engine is ready only with an SDXL checkpoint)."""
-    checkpoints = [StyleCheckpoint.of(style) for style in await styles.list()]
-    return await capabilities.check_all(checkpoints, await library.model_profiles(), max_age)
+    return await capabilities.check_all(*await _style_checkpoints(styles, library), max_age)
+
+
+async def _style_checkpoints(
+    styles: GenerationStyles, library: PromptLibrary
+) -> tuple[list[StyleCheckpoint], list[ModelProfile]]:
+    """The checkpoints the generation styles name, and the model profiles that tell their families."""
+    return [StyleCheckpoint.of(style) for style in await styles.list()], await library.model_profiles()

@@ -35,7 +35,7 @@ from services.assembly.loudness import LoudnessLog
 from services.assembly.subtitles import Cue, cue, reading_seconds, to_srt, to_vtt
 from services.assembly.timeline import Timeline, frame_rate, plan_timeline
 from services.errors import Conflict, Invalid, StudioError
-from services.jobs import JobDraft, JobQueue, ProgressSink
+from services.jobs import JobDraft, JobFilter, JobQueue, ProgressSink
 from services.media import grab_jpeg, probe_video
 from services.media.frames import run_ffmpeg
 from services.media_store import MediaStore
@@ -45,7 +45,7 @@ from studio.clock import Clock
 from studio.config import Settings
 from studio.db import Database
 from studio.events import EventBus
-from studio.models import Character, Job, JobPriority, Project, Scene, Shot
+from studio.models import Character, Job, JobPriority, JobState, Project, Scene, Shot
 
 if TYPE_CHECKING:
     from services.music import MusicLibrary
@@ -74,6 +74,48 @@ class Assembled:
     render: SceneRender
     cues: list[Cue]
     warnings: list[str]
+
+
+def made_from(scene: Scene, shots: list[Shot]) -> dict[str, Any]:
+    """What an assembly of the scene is made of: each shot's video, transition and line, the music and the
+    post-processing. Kept in the assembly job's result, it tells later whether the video is out of date."""
+    return {
+        "shots": [_made_from_shot(s) for s in shots],
+        "music": scene.music_track_id,
+        "post": [scene.post_interpolate_fps, scene.post_upscale_factor],
+    }
+
+
+def _made_from_shot(shot: Shot) -> list[Any]:
+    # id, video, transition (type, seconds), line (text, speaker): what changes_since compares, by position.
+    return [
+        str(shot.id),
+        shot.output_video_path,
+        shot.transition_type,
+        shot.transition_duration,
+        shot.dialogue_text,
+        shot.dialogue_character_id,
+    ]
+
+
+def changes_since(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What changed between two `made_from` records, in words."""
+    if [row[0] for row in before["shots"]] != [row[0] for row in now["shots"]]:
+        reasons = ["shots were added, removed or reordered since the scene was assembled"]
+    else:
+        reasons = []
+        for number, (old, new) in enumerate(zip(before["shots"], now["shots"], strict=True), start=1):
+            if old[1] != new[1]:
+                reasons.append(f"shot {number} was rendered again")
+            if old[2:4] != new[2:4]:
+                reasons.append(f"the transition into shot {number} changed")
+            if old[4:6] != new[4:6]:
+                reasons.append(f"the dialogue of shot {number} changed")
+    if before["music"] != now["music"]:
+        reasons.append("the music changed")
+    if before["post"] != now["post"]:
+        reasons.append("the post-processing changed")
+    return reasons
 
 
 class SceneAssembly:
@@ -132,6 +174,20 @@ class SceneAssembly:
     async def running_job(self, scene: Scene) -> Job | None:
         """The scene's assembly job while it is queued or running (a cancelled or lost one does not count)."""
         return await self._jobs.unfinished(scene.assembly_job_id)
+
+    async def out_of_date(self, scene: Scene) -> list[str]:
+        """Why the assembled video no longer matches the scene's shots and sound ([] when it does, when the
+        scene was never assembled, or when the job that assembled it is no longer on record)."""
+        if not scene.final_video_path:
+            return []
+        assemblies = await self._jobs.list(
+            JobFilter(states=(JobState.SUCCEEDED,), kind=ASSEMBLY_JOB, project_id=scene.project_id, limit=1000)
+        )
+        # The job's result names the video it made: the one whose video the scene shows made the scene's.
+        made = next((j.result for j in assemblies if (j.result or {}).get("video") == scene.final_video_path), None)
+        if made is None or "made_from" not in made:
+            return []
+        return changes_since(made["made_from"], made_from(scene, await self._scenes.shots(scene.id)))
 
     # --- the job ----------------------------------------------------------------------------------
 
@@ -209,6 +265,7 @@ class SceneAssembly:
         await self._store(scene, video, poster, subtitles, rendered.duration_seconds, warnings)
         await self._announce(job.created_by or "studio", scene, "assembled")
         return {
+            "made_from": made_from(scene, shots),
             "video": video,
             "seconds": rendered.duration_seconds,
             "poster": poster,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from services.echo import EchoBrainClient, EchoBrainError, EchoBrainTimeout, Memory
 from services.llm import LLM_DEVICE_EXAMPLE, ChatMessage, configured_llm
-from studio.config import Settings
+from studio.config import CONNECTIONS_PAGE, Settings
 from studio.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ AssistantKind = Literal["echo_brain", "llm", "none"]
 HOW_TO_CONFIGURE = (
     "No assistant is set up. Point the studio at your Echo Brain with STUDIO_ECHO_BRAIN_URL (for example "
     "http://127.0.0.1:8309), or give a device an LLM server (Ollama or OpenAI-compatible), for example "
-    f"{LLM_DEVICE_EXAMPLE}; the assistant then chats with STUDIO_STORY_MODEL. Then restart the studio."
+    f"{LLM_DEVICE_EXAMPLE}, and restart the studio; the assistant then chats with STUDIO_STORY_MODEL. Or connect "
+    f"either on {CONNECTIONS_PAGE}: in use at once, no restart."
 )
 # Memories of Echo Brain searched for the question: those its answer names as sources are shown by their text
 # (Echo Brain names them by id).

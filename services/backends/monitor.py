@@ -13,8 +13,8 @@ import httpx
 from services.backends.http import ProbeContext, ProbeFailure
 from services.backends.probes import PROBES, ProbeResult
 from services.backends.status import BackendState, BackendStatus
-from services.backends.targets import Target, plan_targets
-from studio.config import Settings
+from services.backends.targets import Target, device_targets, plan_targets
+from studio.config import DeviceSettings, Settings
 from studio.events import BackendReachabilityChanged, EventBus
 from studio.secrets import SecretStore
 
@@ -61,17 +61,19 @@ class BackendMonitor:
 
     async def probe_all(self) -> list[BackendStatus]:
         """Probe all configured backends concurrently; never raises for a backend's failure."""
-        timeout = self._settings.backend_timeout_seconds
-        # trust_env=False: the backends are LAN services; a desktop's HTTP(S)_PROXY would misroute them.
-        async with httpx.AsyncClient(
-            timeout=timeout, trust_env=False, headers={"User-Agent": "anime-studio"}
-        ) as client:
+        async with self._client() as client:
             results = await asyncio.gather(*(self._probe(client, target) for target in self.targets()))
         self._last = list(results)
         self._last_probed_at = datetime.now(UTC)
         self._last_probed_monotonic = time.monotonic()
         await self._announce(self._changes(self._last))
         return list(self._last)
+
+    async def probe_device(self, device: DeviceSettings) -> list[BackendStatus]:
+        """Probe one device's services now, whether or not it is configured (Test before Save); nothing is
+        remembered or announced."""
+        async with self._client() as client:
+            return list(await asyncio.gather(*(self._probe(client, target) for target in device_targets(device))))
 
     async def current(self, max_age: float) -> list[BackendStatus]:
         """The latest probe if it is at most `max_age` seconds old, else a new one.
@@ -90,6 +92,12 @@ class BackendMonitor:
         self._in_flight = None
 
     # --- probing ---------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        # trust_env=False: the backends are LAN services; a desktop's HTTP(S)_PROXY would misroute them.
+        return httpx.AsyncClient(
+            timeout=self._settings.backend_timeout_seconds, trust_env=False, headers={"User-Agent": "anime-studio"}
+        )
 
     def _without_probe(self, target: Target) -> BackendStatus:
         status = target.unprobed()

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.backends.status import BackendKind, BackendStatus
-from studio.config import COMFYUI_DEVICE_EXAMPLE, DeviceSettings, Settings
+from studio.config import COMFYUI_DEVICE_EXAMPLE, CONNECTIONS_PAGE, DeviceSettings, Settings
 
 LlmApi = Literal["ollama", "openai"]
 
-# Shown when no device is configured at all: a copy-pasteable STUDIO_DEVICES value per service.
+# Shown when no device is configured at all: the page to add one on, and a STUDIO_DEVICES value for the shell.
 _LLM_EXAMPLE = '[{"name":"rx9070","llm_url":"http://127.0.0.1:11434","llm_api":"ollama"}]'
+ADD_DEVICE = f"add one on {CONNECTIONS_PAGE}"
 
 NOT_PROBED = "not probed yet"
 
@@ -54,7 +55,7 @@ def plan_targets(settings: Settings) -> list[Target]:
     if not settings.devices:
         targets += _no_device_targets()
     for device in settings.devices:
-        targets += _device_targets(device)
+        targets += device_targets(device)
     targets += _global_targets(settings)
     return targets
 
@@ -68,7 +69,7 @@ def _no_device_targets() -> list[Target]:
             service="ComfyUI",
             device=None,
             url=None,
-            hint=f"no GPU device is configured: add one with {COMFYUI_DEVICE_EXAMPLE}",
+            hint=f"no GPU device is configured: {ADD_DEVICE}, or set {COMFYUI_DEVICE_EXAMPLE}",
         ),
         Target(
             key="llm",
@@ -77,13 +78,13 @@ def _no_device_targets() -> list[Target]:
             service="Ollama",
             device=None,
             url=None,
-            hint=f"no GPU device is configured: add one with STUDIO_DEVICES='{_LLM_EXAMPLE}'",
+            hint=f"no GPU device is configured: {ADD_DEVICE}, or set STUDIO_DEVICES='{_LLM_EXAMPLE}'",
             llm_api="ollama",
         ),
     ]
 
 
-def _device_targets(device: DeviceSettings) -> list[Target]:
+def device_targets(device: DeviceSettings) -> list[Target]:
     name = device.name
     targets: list[Target] = []
     if device.comfyui_url:
@@ -108,8 +109,8 @@ def _device_targets(device: DeviceSettings) -> list[Target]:
             _comfyui(
                 name,
                 None,
-                hint=f"device '{name}' hosts no service: set its comfyui_url, llm_url or ace_step_url "
-                "in STUDIO_DEVICES",
+                hint=f"device '{name}' hosts no service: give it a ComfyUI, LLM or ACE-Step address on "
+                f"{CONNECTIONS_PAGE} (or its comfyui_url, llm_url or ace_step_url in STUDIO_DEVICES)",
             )
         )
     return targets
@@ -149,7 +150,8 @@ def _global_targets(settings: Settings) -> list[Target]:
             service="Echo Brain",
             device=None,
             url=settings.echo_brain_url,
-            hint="set STUDIO_ECHO_BRAIN_URL (e.g. http://127.0.0.1:8309) to use the Echo Brain assistant",
+            hint=f"connect it on {CONNECTIONS_PAGE}, or set STUDIO_ECHO_BRAIN_URL (e.g. http://127.0.0.1:8309), "
+            "to use the Echo Brain assistant",
         ),
         Target(
             key="jellyfin",
@@ -158,7 +160,8 @@ def _global_targets(settings: Settings) -> list[Target]:
             service="Jellyfin",
             device=None,
             url=settings.jellyfin_url,
-            hint="set STUDIO_JELLYFIN_URL (e.g. http://127.0.0.1:8096) and STUDIO_JELLYFIN_API_KEY to publish episodes",
+            hint=f"connect it on {CONNECTIONS_PAGE}, or set STUDIO_JELLYFIN_URL (e.g. http://127.0.0.1:8096) and "
+            "STUDIO_JELLYFIN_API_KEY, to publish episodes",
         ),
         Target(
             key="vault",

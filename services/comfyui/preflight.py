@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import difflib
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,8 +343,8 @@ def _checkpoint_of(
 class DeviceCapabilities:
     """Preflight of every ComfyUI device, cached briefly: `/object_info` is half a megabyte per server."""
 
-    def __init__(self, devices: Mapping[str, str], timeout: float) -> None:
-        self._devices = dict(devices)  # device name -> ComfyUI URL
+    def __init__(self, devices: Callable[[], Mapping[str, str]], timeout: float) -> None:
+        self._devices = devices  # device name -> ComfyUI URL, asked each time: devices change in the app
         self._timeout = timeout
         self._cache: tuple[float, tuple[Any, ...], list[DevicePreflight]] | None = None
         self._lock = asyncio.Lock()
@@ -354,14 +354,14 @@ class DeviceCapabilities:
     ) -> list[DevicePreflight]:
         key = (tuple(styles), tuple(profiles))
         async with self._lock:  # tabs opened together share one round of requests
+            devices = dict(self._devices())
+            key = (*key, tuple(devices.items()))  # a device added, changed or removed is checked at once
             now = time.monotonic()
             if self._cache is not None:
                 at, cached_key, result = self._cache
                 if now - at <= max_age and cached_key == key:
                     return result
-            result = list(
-                await asyncio.gather(*(self._check(d, u, styles, profiles) for d, u in self._devices.items()))
-            )
+            result = list(await asyncio.gather(*(self.check(d, u, styles, profiles) for d, u in devices.items())))
             self._cache = (time.monotonic(), key, result)
             return result
 
@@ -371,11 +371,30 @@ class DeviceCapabilities:
         checked = self._cache[2] if self._cache is not None else []
         return SamplerNames.union(p.sampler_names for p in checked if p.sampler_names is not None)
 
-    async def _check(
+    async def check(
         self, device: str, url: str, styles: Sequence[StyleCheckpoint], profiles: Sequence[ModelProfile]
     ) -> DevicePreflight:
+        """One server's preflight now, uncached (also for an address not saved yet)."""
         client = ComfyClient(url, timeout=self._timeout)
         try:
             return await check_device(device, client, styles, profiles)
         finally:
             await client.aclose()
+
+    async def model_files(self, folder: str) -> list[str]:
+        """Every file the ComfyUI devices list in one model folder (`GET /models/{folder}`), for pickers.
+
+        A device that does not answer (or answers nonsense) lists nothing: the picker still takes a typed name.
+        """
+
+        async def listed(url: str) -> list[str]:
+            client = ComfyClient(url, timeout=self._timeout)
+            try:
+                return await client.models(folder)
+            except (ComfyUnavailable, ValueError):  # ValueError: a body that is not JSON
+                return []
+            finally:
+                await client.aclose()
+
+        lists = await asyncio.gather(*(listed(url) for url in dict(self._devices()).values()))
+        return sorted({name for files in lists for name in files}, key=str.lower)

@@ -88,6 +88,21 @@ def portrait(name: str, side: int = 768) -> bytes:
     return canvas.png()
 
 
+# Where the face sits and how large, per candidate: nearer, further, off to one side.
+CANDIDATE_FRAMINGS = ((0.5, 0.5, 1.15), (0.36, 0.6, 0.7), (0.64, 0.55, 0.85))
+
+
+def candidate(name: str, variant: int, side: int = 768) -> bytes:
+    """A would-be dataset picture of a character (the review station's practice): the portrait's bust, framed
+    differently per `variant`, on the portrait's backdrop."""
+    look = LOOKS[name]
+    canvas = _Canvas(side, side)
+    top, bottom = ((250, 236, 214), (246, 190, 160)) if look is MIRA else ((214, 226, 246), (150, 170, 214))
+    canvas.gradient([(0.0, bottom), (1.0, top)])  # the backdrop upside down: not mistaken for the reference
+    canvas.bust(look, *CANDIDATE_FRAMINGS[variant % len(CANDIDATE_FRAMINGS)])
+    return canvas.png()
+
+
 def _harbor_wide(c: _Canvas) -> None:
     c.dusk_sky(sun=(0.36, 0.58), stars=40)
     c.hills(0.58)

@@ -6,6 +6,10 @@ music, assembled into episode 1 and published to the folder library. Everything 
 services a person uses from the pages: the keyframes are uploaded to the characters' datasets and approved,
 the shots pick them as source images, and each long step is a job on the cpu device. `python -m studio demo`
 and the Projects page's "Create sample project" both run it; the page polls `SampleProduction.state`.
+
+So that the rest of the studio has something to show, the project also gets a default generation style (the
+prompt preview), a few pending pictures of each character (the review station) and the scene's temp music
+kept in its music library.
 """
 
 from __future__ import annotations
@@ -21,13 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from services.assembly import SceneAssembly
-from services.bible import Characters, Projects
-from services.bible.schemas import AppearanceData, CharacterDraft, ProjectDraft, StorylineDraft, WorldDraft
+from services.bible import Characters, GenerationStyles, Projects
+from services.bible.schemas import (
+    AppearanceData,
+    CharacterDraft,
+    ProjectChanges,
+    ProjectDraft,
+    StorylineDraft,
+    StyleDraft,
+    WorldDraft,
+)
 from services.datasets import DatasetStore, NewImage, ReviewDecisions, Verdict
-from services.demo.drawing import Keyframe, keyframe, portrait
+from services.demo.drawing import Keyframe, candidate, keyframe, portrait
 from services.episodes import EpisodeAssembly, EpisodeDraft, EpisodePublishing, Episodes, EpisodeSceneEntry
 from services.errors import Conflict, StudioError, report_unexpected
 from services.jobs import FINISHED_STATES, JobChanged, JobProgressed, JobQueue
+from services.music import MusicLibrary
 from services.scenes import SceneDraft, SceneGeneration, Scenes, ShotDraft
 from services.toolchain import INSTALL_HINT, probe_media_tools
 from services.voice import DialogueVoices, VoiceProfile
@@ -50,7 +63,20 @@ KEYFRAME_SIZE = (1280, 720)  # drawn at twice the frame: the animatic's camera m
 # Every shot's seed, so the sample renders the same everywhere; above 2^31, so a sample production on PostgreSQL
 # stores a seed beyond a 32-bit column (the sample once failed there in most runs).
 SAMPLE_SEED = 3_000_000_000
-
+# Shared by every sample project (styles belong to the studio): a later sample uses the one there.
+SAMPLE_STYLE = StyleDraft(
+    name="Harbor Lights anime",
+    checkpoint_model="animagine-xl-3.1.safetensors",
+    cfg_scale=6.0,
+    steps=28,
+    sampler="Euler a",
+    width=1344,
+    height=768,
+    positive_prompt_template="anime screencap, flat colour, clean dark outlines, dusk light",
+    negative_prompt_template="3d render, photorealistic, watermark",
+)
+PENDING_PER_CHARACTER = 2  # pictures left for the review station
+MOOD = "peaceful"
 # Where each step starts on the progress bar (the rest of the bar is the next step's). Measured on 2 cores:
 # rendering the four shots and assembling the scene take most of the time.
 STEPS = {
@@ -207,6 +233,8 @@ class SampleProduction:
         episodes: Episodes,
         episode_assembly: EpisodeAssembly,
         episode_publishing: EpisodePublishing,
+        styles: GenerationStyles,
+        music: MusicLibrary,
     ) -> None:
         self._events = events
         self._jobs = jobs
@@ -221,6 +249,8 @@ class SampleProduction:
         self._episodes = episodes
         self._episode_assembly = episode_assembly
         self._publishing = episode_publishing
+        self._styles = styles
+        self._music = music
         self._state: SampleRun | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -297,6 +327,7 @@ class SampleProduction:
         cast = await self._cast(project_id, actor)
         await progress(STEPS["keyframes"], "Drawing the four keyframes and approving them")
         sources = await self._keyframes(cast, actor)
+        await self._pending(cast, actor)
         await progress(STEPS["scene"], "Writing scene 1: four shots with dialogue")
         scene_id = await self._scene(project_id, cast, sources, actor)
 
@@ -311,6 +342,7 @@ class SampleProduction:
         job = await self._scene_assembly.start(scene_id, actor)
         label = "Assembling the scene (voices, temp music, transitions)"
         await self._follow(job, label, "assemble_scene", "assemble_episode", progress)
+        await self._music.keep_temp_bed(project_id, MOOD, actor)  # the bed the scene just used, kept
 
         episode = await self._episodes.create(
             project_id, EpisodeDraft(title=EPISODE_TITLE, description=_EPISODE_DESCRIPTION), actor
@@ -383,7 +415,17 @@ class SampleProduction:
             ),
             actor,
         )
+        style = await self._style(actor)
+        await self._projects.update(project.id, ProjectChanges(default_style=style), actor)
         return project.id, project.name
+
+    async def _style(self, actor: str) -> str:
+        """The sample's generation style: made by the first sample, used by the later ones."""
+        try:
+            await self._styles.create(SAMPLE_STYLE, actor)
+        except Conflict:  # an earlier sample made it (or someone named a style so): theirs stays as it is
+            pass
+        return SAMPLE_STYLE.name
 
     async def _cast(self, project_id: int, actor: str) -> dict[str, Character]:
         cast = {}
@@ -419,6 +461,19 @@ class SampleProduction:
             approved[shot.keyframe] = image_id
         return approved
 
+    async def _pending(self, cast: dict[str, Character], actor: str) -> None:
+        """A few pictures of each character left pending, to try the review station on."""
+        for name, character in cast.items():
+            for variant in range(PENDING_PER_CHARACTER):
+                picture = await asyncio.to_thread(candidate, name, variant)
+                new = NewImage(
+                    picture,
+                    "upload",
+                    f"sample production: {name.lower()}-candidate-{variant + 1}.png",
+                    provenance={"drawn_by": "services.demo.drawing", "candidate": variant + 1},
+                )
+                await self._store.add(character, new, actor)
+
     async def _scene(
         self, project_id: int, cast: dict[str, Character], sources: dict[Keyframe, int], actor: str
     ) -> uuid.UUID:
@@ -430,7 +485,7 @@ class SampleProduction:
                 location="the harbor",
                 time_of_day="dusk",
                 weather="clear",
-                mood="peaceful",
+                mood=MOOD,
                 target_duration_seconds=sum(shot.seconds for shot in SHOTS),
             ),
             actor,

@@ -30,7 +30,7 @@ from services.media_store import MediaStore
 from services.prompts.tokens import join_tokens
 from studio import __version__
 from studio.clock import Clock
-from studio.config import COMFYUI_DEVICE_EXAMPLE, Settings
+from studio.config import COMFYUI_DEVICE_EXAMPLE, CONNECTIONS_PAGE, Settings
 from studio.db import Database
 from studio.models import ApprovalState, Character, DatasetImage, Job, JobPriority, ReferenceImage
 from workflows import STUDIO_OUTPUT_FOLDER, ImageRequest, IPAdapterRef, LoraRef, build_image_workflow, workflow_hash
@@ -220,7 +220,8 @@ class ImageGeneration:
         if not comfy_devices:
             raise BackendUnavailable(
                 "device",
-                f"no device has a ComfyUI server; add one to the `devices` setting, e.g. {COMFYUI_DEVICE_EXAMPLE}",
+                f"no device has a ComfyUI server; connect one on {CONNECTIONS_PAGE} (in use at once), or set "
+                f"{COMFYUI_DEVICE_EXAMPLE}",
             )
         if device is not None and device not in comfy_devices:
             raise Invalid("device", f"'{device}' is not a ComfyUI device; choose one of {', '.join(comfy_devices)}")

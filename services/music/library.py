@@ -32,7 +32,7 @@ from services.music.moods import MOOD_CAPTIONS, caption_for, check_mood, mood_of
 from services.music.temp_bed import VERSION, render_temp_bed
 from services.uploads import receive_upload
 from studio.clock import Clock
-from studio.config import Settings
+from studio.config import CONNECTIONS_PAGE, Settings
 from studio.db import Database
 from studio.events import EventBus
 from studio.models import Job, JobPriority, JobState, MusicTrack, Project, Scene
@@ -48,7 +48,7 @@ SOURCE_LABELS = {"generated": "generated", "uploaded": "uploaded", "temp_bed": "
 # A name's suffix, kept when ffprobe's container name has no suffix of its own.
 NAME_SUFFIXES = frozenset({".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"})
 NO_DEVICE = (
-    "no device hosts ACE-Step: give a device an ace_step_url, e.g. "
+    f"no device hosts ACE-Step: give a device an ace_step_url on {CONNECTIONS_PAGE}, or set "
     'STUDIO_DEVICES=\'[{"name":"rx9070","ace_step_url":"http://127.0.0.1:8001"}]\' (ACE-Step\'s own API server; '
     'add "ace_step_api":"wrapper" for the earlier studio\'s wrapper)'
 )

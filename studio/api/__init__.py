@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+import swagger_ui
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from studio.api.assistant import assistant_router
 from studio.api.bible import bible_router
+from studio.api.connections import connections_router
 from studio.api.datasets import datasets_router
 from studio.api.deps import refuse_unstorable_text
 from studio.api.episodes import episodes_router
@@ -20,6 +26,10 @@ from studio.api.voices import voices_router
 from studio.root import Studio
 
 API_PREFIX = "/api"
+# Swagger UI's script and styles ship in the swagger-ui-py package (Apache-2.0, its LICENSE beside them): the
+# studio serves them itself, so /api/docs works without a network (FastAPI's default loads them from a CDN).
+SWAGGER_UI_ASSETS = Path(swagger_ui.__file__).parent / "static"
+DOCS_ASSETS = "/docs/assets"
 
 
 def build_api(studio: Studio) -> FastAPI:
@@ -31,7 +41,7 @@ def build_api(studio: Studio) -> FastAPI:
             "others send `Authorization: Bearer <token>` from `POST /api/auth/token`."
         ),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by _serve_docs, from the studio's own copy of Swagger UI
         redoc_url=None,
         dependencies=[Depends(refuse_unstorable_text)],
     )
@@ -47,10 +57,28 @@ def build_api(studio: Studio) -> FastAPI:
         music_router(studio),
         voices_router(studio),
         assistant_router(studio),
+        connections_router(studio),
     ):
         api.include_router(router, responses=errors(401))
     _complete_document(api)
+    _serve_docs(api)
     return api
+
+
+def _serve_docs(api: FastAPI) -> None:
+    api.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_ASSETS), name="docs-assets")
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")  # /api: the app is mounted there
+        assets = root + DOCS_ASSETS
+        return get_swagger_ui_html(
+            openapi_url=root + (api.openapi_url or ""),
+            title=f"{api.title} - Swagger UI",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
 
 
 def _complete_document(api: FastAPI) -> None:

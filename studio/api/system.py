@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,7 @@ from services.jobs import WorkerState
 from studio.api.deps import client_address, current_principal
 from studio.api.errors import errors
 from studio.auth import Principal
+from studio.config import settings_view
 from studio.root import Studio
 
 
@@ -127,6 +128,50 @@ class BackendsOut(BaseModel):
     devices: list[DeviceOut]
 
 
+class SettingOut(BaseModel):
+    name: str
+    env: str = Field(description="the environment variable that sets it")
+    group: str = Field(description="the Settings page group it is shown in")
+    value: str = Field(description="the effective value as text; secrets masked")
+    default: str
+    source: Literal["default", "environment", ".env", "TOML", "set in the app"]
+    edit: Literal["live", "restart", "fixed"] = Field(
+        description="`live`: a change applies at once; `restart`: a change is kept for the next start; "
+        "`fixed`: set only where the studio starts"
+    )
+    editable: bool = Field(description="whether PUT may change it now (not fixed, not set by environment/TOML)")
+    secret: bool
+    description: str
+
+
+class SettingsOut(BaseModel):
+    settings: list[SettingOut]
+    restart_needed: list[str] = Field(description="settings changed in the app that apply at the next start")
+
+
+class SettingIn(BaseModel):
+    value: Any = Field(description="the new value, as in the environment or TOML (numbers, text, objects)")
+
+
+def _settings_out(studio: Studio) -> SettingsOut:
+    rows = [
+        SettingOut(
+            name=row["name"],
+            env=row["env"],
+            group=row["group"],
+            value=row["value"],
+            default=row["default"],
+            source=row["source"],  # type: ignore[arg-type]
+            edit=row["edit"],  # type: ignore[arg-type]
+            editable=bool(row["editable"]),
+            secret=bool(row["secret"]),
+            description=row["description"],
+        )
+        for row in settings_view(studio.settings)
+    ]
+    return SettingsOut(settings=rows, restart_needed=studio.settings_editor.restart_needed())
+
+
 def system_router(studio: Studio) -> APIRouter:
     router = APIRouter()
 
@@ -205,5 +250,29 @@ def system_router(studio: Studio) -> APIRouter:
                 )
             )
         return BackendsOut(backends=[BackendOut.model_validate(s) for s in statuses], devices=devices)
+
+    @router.get("/settings", response_model=SettingsOut, tags=["system"], responses=errors(401))
+    async def settings(_: Annotated[Principal, Depends(current_principal)]) -> SettingsOut:
+        """Every setting: its effective value (secrets masked), where it came from, and whether the app may
+        change it at once (`live`), for the next start (`restart`) or not at all (`fixed`)."""
+        return _settings_out(studio)
+
+    @router.put("/settings/{name}", response_model=SettingsOut, tags=["system"], responses=errors(401, 404, 409, 422))
+    async def change_setting(
+        name: str, body: SettingIn, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> SettingsOut:
+        """Change a setting the app may change, checked as the studio checks its configuration. A live one
+        applies at once; another applies at the next start (`restart_needed` names it until then). Values
+        set by the environment, `.env` or TOML win and are refused here (409)."""
+        await studio.settings_editor.change(name, body.value, actor=principal.name)
+        return _settings_out(studio)
+
+    @router.delete(
+        "/settings/{name}", response_model=SettingsOut, tags=["system"], responses=errors(401, 404, 409, 422)
+    )
+    async def reset_setting(name: str, principal: Annotated[Principal, Depends(current_principal)]) -> SettingsOut:
+        """Forget the value set in the app: the default applies again (at once when the setting is live)."""
+        await studio.settings_editor.reset(name, actor=principal.name)
+        return _settings_out(studio)
 
     return router

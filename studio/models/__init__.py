@@ -6,6 +6,7 @@ from studio.models._base import utcnow
 from studio.models.accounts import UserAccount, UserPreference
 from studio.models.assistant import AssistantMessage
 from studio.models.audit import AuditRecord
+from studio.models.connections import DeviceConnection, ServiceConnection
 from studio.models.datasets import (
     ApprovalState,
     DatasetImage,
@@ -28,6 +29,7 @@ __all__ = [
     "Character",
     "DatasetImage",
     "Decider",
+    "DeviceConnection",
     "DuplicateKind",
     "Episode",
     "EpisodeScene",
@@ -41,6 +43,7 @@ __all__ = [
     "ReferenceImage",
     "ReviewDecision",
     "Scene",
+    "ServiceConnection",
     "Shot",
     "SpeciesRuleRow",
     "Storyline",

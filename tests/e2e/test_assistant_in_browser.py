@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.fakes.echo_brain import FakeEchoBrain
 from tests.studio_process import StudioProcess
@@ -27,13 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, echo: FakeEchoBrain) -> Ite
     env = {"STUDIO_ECHO_BRAIN_URL": echo.url}
     with StudioProcess(tmp_path_factory.mktemp("e2e") / "data", env) as studio:
         yield studio
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
 
 
 def test_the_panel_shows_the_same_thread_on_two_pages(server: StudioProcess, echo: FakeEchoBrain, page: Page) -> None:

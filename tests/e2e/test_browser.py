@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.fakes import FakeComfyUI
 from tests.studio_process import REPO, StudioProcess
@@ -29,13 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, comfyui: FakeComfyUI) -> It
         yield studio
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
-
-
 def shot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -44,7 +37,7 @@ def shot(page: Page, name: str) -> Path:
 
 
 def test_open_the_studio_and_see_the_backends(server: StudioProcess, page: Page) -> None:
-    page.goto(server.url + "/")
+    page.goto(server.url + "/status")
     expect(page.get_by_test_id("page-title")).to_have_text("Status")
     comfy = page.get_by_test_id("backend-comfyui@rtx3060")
     expect(comfy).to_contain_text("reachable", timeout=10_000)
@@ -58,8 +51,10 @@ def test_navigate_between_areas(server: StudioProcess, page: Page) -> None:
     page.goto(server.url + "/")
     page.get_by_text("Settings", exact=True).click()
     expect(page).to_have_url(server.url + "/settings")
-    expect(page.get_by_role("cell", name="STUDIO_PORT", exact=True)).to_be_visible()
-    expect(page.get_by_role("cell", name=str(server.port), exact=True)).to_be_visible()
+    port = page.get_by_text("STUDIO_PORT", exact=True)
+    port.scroll_into_view_if_needed()  # in the Server and storage group, below the others
+    expect(port).to_be_visible()
+    expect(page.get_by_text(str(server.port), exact=True)).to_be_visible()
     shot(page, "settings")
     page.get_by_text("Activity", exact=True).click()
     expect(page).to_have_url(server.url + "/activity")

@@ -4,11 +4,10 @@ project with live progress, links to episode 1, and the episode plays in the pag
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.studio_process import REPO, StudioProcess
 
@@ -16,19 +15,6 @@ pytestmark = pytest.mark.e2e
 ARTIFACTS = REPO / "test-artifacts"
 # The whole production renders, voices and assembles for real; about half a minute on 2 idle cores.
 SAMPLE_MS = 240_000
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioProcess]:
-    with StudioProcess(tmp_path_factory.mktemp("demo") / "data") as studio:
-        yield studio
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
 
 
 def _screenshot(page: Page, name: str) -> None:

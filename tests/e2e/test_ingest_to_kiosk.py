@@ -6,7 +6,6 @@ keyboard only, and find every decision in the database.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,12 +20,6 @@ pytestmark = pytest.mark.e2e
 PICTURES = 100
 REPEATS = 4  # re-encoded copies of the first pictures, to be caught as near duplicates
 SCENES = 3
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioProcess]:
-    with StudioProcess(tmp_path_factory.mktemp("curation") / "data") as studio:
-        yield studio
 
 
 def test_import_a_folder_and_a_video_then_review_a_hundred_in_the_kiosk(

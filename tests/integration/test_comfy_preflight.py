@@ -6,9 +6,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.comfyui import ComfyClient, DevicePreflight, ServerInventory, StyleCheckpoint, check_device
+from services.comfyui import (
+    ComfyClient,
+    DeviceCapabilities,
+    DevicePreflight,
+    ServerInventory,
+    StyleCheckpoint,
+    check_device,
+)
 from services.prompts import BUILTIN_PROFILES
 from services.prompts.samplers import COMFY_NAMES
+from tests.conftest import free_port
 from tests.fakes import FakeComfyUI
 from workflows import ImageRequest, build_image_workflow
 
@@ -122,3 +130,18 @@ async def test_a_graph_is_checked_against_the_samplers_the_server_offers(fake: F
         assert await ServerInventory(client, await client.object_info()).graph_problems(graph) == []
     finally:
         await client.aclose()
+
+
+async def test_model_pickers_list_every_devices_files_and_skip_a_device_that_is_down(fake: FakeComfyUI) -> None:
+    with FakeComfyUI() as other:
+        other.models["loras"] = ["mira_lora.safetensors", "Harbor_style.safetensors"]
+        devices = {"gpu1": fake.url, "gpu2": other.url, "gone": f"http://127.0.0.1:{free_port()}"}
+        capabilities = DeviceCapabilities(lambda: devices, timeout=5.0)
+        # One list, each file once, sorted as a person reads (case aside); the dead device adds nothing.
+        assert await capabilities.model_files("loras") == [
+            "Harbor_style.safetensors",
+            "mira_lora.safetensors",
+            "mira_xl_lora.safetensors",
+        ]
+        assert await capabilities.model_files("no_such_folder") == []  # ComfyUI answers 404 for it
+    assert await DeviceCapabilities(dict, timeout=5.0).model_files("checkpoints") == []  # no device: plain input

@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from services.bible.schemas import ProjectDraft
 from services.demo import EPISODE_TITLE, SAMPLE_SEED, SERIES
+from services.demo.sample import PENDING_PER_CHARACTER, SAMPLE_STYLE
 from studio.config import Settings
 from studio.models import ApprovalState, DatasetImage
 from studio.root import Studio
@@ -136,6 +137,18 @@ async def test_the_sample_production_makes_and_publishes_episode_1(studio: Studi
     assert (series / "tvshow.nfo").is_file()
     assert sorted(p.name for p in (series / ".actors").iterdir()) == ["Jun.jpg", "Mira.jpg"]
     assert episode.publication and episode.publication["verified"] is True
+
+    # The rest of the studio has something to show: the prompt preview a style, the review station pending
+    # pictures of each character, the music page a kept track.
+    assert project.default_style == SAMPLE_STYLE.name
+    assert (await studio.styles.get(SAMPLE_STYLE.name)).checkpoint_model == SAMPLE_STYLE.checkpoint_model
+    pending = [i for i in images.values() if i.approval_state == ApprovalState.PENDING]
+    assert sorted(cast[name].id for name in ("Mira", "Jun") for _ in range(PENDING_PER_CHARACTER)) == sorted(
+        i.character_id for i in pending
+    )
+    [track] = await studio.music.list(result.project_id)
+    assert (track.source, track.mood, track.status) == ("temp_bed", "peaceful", "ready")
+    assert (await studio.music.audio_path(track.id)).is_file()  # type: ignore[arg-type]
 
 
 def _studio_cli(data_dir: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -266,8 +266,8 @@ async def test_generate_without_a_comfyui_device_names_the_devices_setting(tmp_p
         response = await rig.api.post(f"/api/characters/{koopa}/generate", json={"count": 1})
         assert response.status_code == 503, response.text  # a missing backend, as everywhere
         error = response.json()
-        assert "no device has a ComfyUI server; add one to the `devices` setting" in error["detail"]
-        assert "STUDIO_DEVICES=" in error["detail"]
+        assert "no device has a ComfyUI server; connect one on Settings → Connections" in error["detail"]
+        assert "STUDIO_DEVICES=" in error["detail"]  # or in the environment
         assert await _jobs(rig.api) == []
 
 

@@ -248,6 +248,10 @@ async def test_refused_requests_show_clear_field_errors(comfy: FakeComfyUI, user
     element(user, "count").value = 1
     user.find(marker="add-lora").click()
     await user.should_see(marker="lora-name", retries=WAIT)
+    # The field offers the LoRA files the device's ComfyUI lists, and still takes a typed name.
+    await user.should_see(marker="lora-name-choices", retries=WAIT)
+    offered = {item.default_slot.children[0].text for item in user.find(marker="lora-name-file").elements}
+    assert offered == set(comfy.models["loras"]) and offered
     user.find(marker="lora-name").type("../escape.safetensors")
     user.find(marker="generate").click()
     await user.should_see("a LoRA is named by its file in ComfyUI's loras folder", retries=WAIT)

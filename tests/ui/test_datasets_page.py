@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nicegui import app
+from nicegui import app, ui
+from nicegui.events import GenericEventArguments
 from nicegui.testing import User
 
 from services.datasets import Verdict, thumbnail_url
@@ -312,6 +313,65 @@ async def test_the_detail_panel_shows_triage_decisions_and_the_duplicate_group(u
     await user.should_not_see(marker="detail-title", retries=WAIT)
 
 
+def grid_order(user: User) -> list[int]:
+    return [int(e.props["alt"].split()[-1]) for e in visible(user, "image-grid")[0].descendants() if "alt" in e.props]
+
+
+def press(user: User, key: str) -> None:
+    """A key pressed in the browser, as NiceGUI's keyboard element hears it from there."""
+    [keyboard] = user.find(kind=ui.keyboard).elements
+    modifiers = {"altKey": False, "ctrlKey": False, "metaKey": False, "shiftKey": False}
+    args = {"action": "keydown", "repeat": False, "key": key, "code": key, "location": 0, **modifiers}
+    with user.client:
+        keyboard._handle_key(GenericEventArguments(sender=keyboard, client=user.client, args=args))
+
+
+async def test_the_detail_panel_steps_through_the_grid_and_opens_a_zoomable_lightbox(user: User) -> None:
+    project_id, [koopa] = await cast(user, KOOPA)
+    await seed_pending(running_studio(), koopa, 3)
+    await user.open(f"/datasets?project={project_id}")
+    await user.should_see("1-3 of 3 images", retries=WAIT)
+    first, second, third = grid_order(user)
+
+    user.find(marker=f"thumb-{first}").click()
+    await user.should_see(f"Image {first}", marker="detail-title", retries=WAIT)
+    assert not element(user, "detail-previous").enabled  # the grid's first image
+    user.find(marker="detail-next").click()
+    await user.should_see(f"Image {second}", marker="detail-title", retries=WAIT)
+    press(user, "ArrowRight")
+    await user.should_see(f"Image {third}", marker="detail-title", retries=WAIT)
+    assert not element(user, "detail-next").enabled  # ...and its last
+    press(user, "ArrowRight")  # nothing beyond the last
+    press(user, "ArrowLeft")
+    await user.should_see(f"Image {second}", marker="detail-title", retries=WAIT)
+    user.find(marker="detail-previous").click()
+    await user.should_see(f"Image {first}", marker="detail-title", retries=WAIT)
+
+    user.find(marker="detail-image").trigger("click")
+    await user.should_see(marker="image-lightbox", retries=WAIT)
+    picture = element(user, "lightbox-image")
+    assert element(user, "lightbox-zoom").text == "Fit" and "max-width" in picture.style
+    assert not element(user, "lightbox-zoom-out").enabled
+    user.find(marker="lightbox-zoom-in").click()
+    assert element(user, "lightbox-zoom").text == "100%"
+    width = (await running_studio().images.image(first)).width
+    assert picture.style["width"] == f"{width}px"  # the image's own pixels, scrolled to look around
+    user.find(marker="lightbox-zoom-in").click()
+    assert element(user, "lightbox-zoom").text == "150%"
+    assert picture.style["width"] == f"{round(width * 1.5)}px"
+    press(user, "ArrowRight")  # the arrows stay with the lightbox's image while it is open
+    await user.should_see(f"Image {first}", marker="detail-title")
+    user.find(marker="lightbox-fit").click()
+    assert element(user, "lightbox-zoom").text == "Fit"
+    user.find(marker="lightbox-image").trigger("click")  # a click on the picture toggles its own size
+    assert element(user, "lightbox-zoom").text == "100%"
+    user.find(marker="lightbox-close").click()
+    await user.should_not_see(marker="image-lightbox", retries=WAIT)
+    await user.should_see(f"Image {first}", marker="detail-title")
+    user.find(marker="close-detail").click()
+    await user.should_not_see(marker="detail-title", retries=WAIT)
+
+
 async def test_regenerate_without_a_comfyui_device_says_how_to_add_one(user: User) -> None:
     project_id, [koopa] = await cast(user, KOOPA)
     studio = running_studio()
@@ -325,7 +385,7 @@ async def test_regenerate_without_a_comfyui_device_says_how_to_add_one(user: Use
 
     user.find(marker="regenerate").click()
     await eventually(lambda: "no device has a ComfyUI server" in element(user, "regenerate-problem").text)
-    assert "devices" in element(user, "regenerate-problem").text
+    assert "Settings → Connections" in element(user, "regenerate-problem").text
     assert await api(user, "GET", "/jobs") == []
     user.find(marker="close-detail").click()
     await user.should_not_see(marker="regenerate-section", retries=WAIT)

@@ -28,6 +28,7 @@ def on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.mark.parametrize(
     ("path", "table", "filled"),
     [
+        ("/", "projects", "Welcome to Anime Studio"),
         ("/jobs", "jobs", "No jobs yet."),
         ("/projects", "projects", "No projects yet"),
         ("/activity", "audit_events", "Recent activity"),
@@ -36,7 +37,7 @@ def on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 async def test_a_page_shows_its_frame_while_its_data_is_held_up_then_fills_in(
     on_postgres: str, user: User, path: str, table: str, filled: str
 ) -> None:
-    await user.open("/")  # the studio has started: its own start-up writes are done
+    await user.open("/status")  # the studio has started: its own start-up writes are done
     await user.should_see("Backends")
     with psycopg.connect(on_postgres) as holder:
         holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")

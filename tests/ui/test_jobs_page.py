@@ -9,9 +9,11 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from services.scenes import SceneDraft, ShotDraft
 from tests.fakes.comfyui import FakeComfyUI
 from tests.ui.test_characters_page import api, element
 from tests.ui.test_create_page import WAIT, comfy_device, project_with_koopa, state_of, visible
+from tests.ui.test_datasets_page import running_studio
 from tests.ui.test_shell import eventually
 
 
@@ -111,3 +113,33 @@ async def test_a_held_job_is_cancelled_from_its_row_and_a_stale_row_reports_the_
     await eventually(lambda: state_of(user, job_id) in ("queued", "waiting"), seconds=20)
     comfy.release()
     await eventually(lambda: state_of(user, job_id) == "succeeded", seconds=20)
+
+
+async def test_jobs_read_in_words_with_duration_progress_subject_and_a_project_filter(
+    comfy: FakeComfyUI, user: User
+) -> None:
+    project_a, character_id = await project_with_koopa(user)
+    image = await one_job(user, character_id)
+    assert (await finished(user, image))["state"] == "succeeded"
+    studio = running_studio()
+    project_b = (await api(user, "POST", "/projects", {"name": "Moon Rise"}))["id"]
+    scene = await studio.scenes.create(project_b, SceneDraft(title="Arrival"), "local")
+    await studio.scenes.add_shot(scene.id, ShotDraft(video_engine="animatic"), "local")
+    generation = (await studio.scene_generation.start(scene.id, "local")).id
+    assert (await finished(user, generation, seconds=30))["state"] == "succeeded"
+
+    await user.open("/jobs")
+    await user.should_see(marker=f"job-row-{generation}", retries=WAIT)
+    assert element(user, f"job-kind-{image}").text == "Image generation"
+    assert element(user, f"job-kind-{generation}").text == "Scene generation"
+    assert element(user, "kind-filter").options["scene.generate"] == "Scene generation"
+    character_link = element(user, f"job-link-{image}")
+    assert character_link.text == "open character"
+    assert character_link.props["href"] == f"/characters?project={project_a}&character={character_id}"
+    assert element(user, f"job-link-{generation}").props["href"] == f"/scenes?project={project_b}&scene={scene.id}"
+    assert element(user, f"job-progress-{generation}").value == 1.0  # finished jobs keep their bar
+    assert element(user, f"job-duration-{generation}").text.endswith(" s")
+
+    element(user, "project-filter").value = project_b
+    await user.should_not_see(marker=f"job-row-{image}", retries=WAIT)
+    await user.should_see(marker=f"job-row-{generation}", retries=WAIT)

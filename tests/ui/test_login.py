@@ -82,7 +82,7 @@ async def test_the_login_page_never_redirects_off_site(user: User) -> None:
     remote = remote_user()
     await remote.open("/login?next=//evil.example/steal")
     log_in(remote, "aiko", "correct horse battery")
-    await remote.should_see("Backends", retries=30)  # landed on the studio's own front page
+    await remote.should_see("Welcome to Anime Studio", retries=30)  # landed on the studio's own home page
 
 
 async def test_an_administrator_locks_a_logged_in_user_out_at_once(user: User) -> None:

@@ -37,5 +37,5 @@ async def test_a_device_that_sends_previews_gets_no_notice(comfy: FakeComfyUI, u
 
 async def test_the_status_page_device_card_says_so_too(comfy: FakeComfyUI, user: User) -> None:
     comfy.previews = False
-    await user.open("/")
+    await user.open("/status")
     await user.should_see("no live previews: start ComfyUI with --preview-method auto", retries=WAIT)

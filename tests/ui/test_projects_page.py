@@ -126,7 +126,7 @@ async def test_the_empty_page_makes_the_sample_project_with_live_progress(user: 
     link = user.find(marker="sample-episode-link").elements.pop()
     assert link.props["href"] == f"/episodes?project={result.project_id}&episode={result.episode_id}"
     await user.should_see(f"Published to {result.episode_file}")
-    await user.should_see("2 characters · no default style yet", retries=30)  # the project's card
+    await user.should_see("2 characters · style Harbor Lights anime", retries=30)  # the project's card
 
     await user.open("/projects")  # the page again (a reload): the outcome is still there
     await user.should_see(marker="sample-episode-link", retries=30)

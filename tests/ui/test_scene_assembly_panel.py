@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from nicegui.testing import User
 
-from services.scenes import SceneDraft, ShotDraft
+from services.scenes import SceneDraft, ShotChanges, ShotDraft
 from studio.models import Character, Shot
 from tests.ui.test_characters_page import KOOPA, api, element
 from tests.ui.test_create_page import WAIT
@@ -55,8 +55,10 @@ async def _rendered_scene(user: User) -> tuple[int, object, list[Shot]]:
     return project_id, scene, shots
 
 
-async def test_assemble_shows_progress_then_the_player_with_subtitles(user: User) -> None:
-    project_id, scene, _ = await _rendered_scene(user)
+async def test_assemble_shows_progress_then_the_player_with_subtitles_and_when_it_is_out_of_date(
+    user: User,
+) -> None:
+    project_id, scene, shots = await _rendered_scene(user)
     await open_scene(user, project_id, scene)  # type: ignore[arg-type]
     await user.should_see(marker="not-assembled", retries=WAIT)
     assert element(user, "scene-music").value == 0  # no track: the mood's temp bed
@@ -73,6 +75,15 @@ async def test_assemble_shows_progress_then_the_player_with_subtitles(user: User
     await eventually(lambda: element(user, "assemble-scene").enabled is True, seconds=10)
     assert element(user, "assembled-duration").text.startswith("2.")  # 1.5 + 1.5 s less the 0.25 s dissolve
     await user.should_not_see(marker="assembly-warnings")
+    await user.should_not_see(marker="scene-out-of-date")
+
+    # The shots and the sound change after the assembly: the card says its video is out of date, and why.
+    studio = running_studio()
+    await studio.scenes.update_shot(shots[1].id, ShotChanges(transition_type="fade"), "local")
+    await user.should_see("The transition into shot 2 changed", marker="scene-out-of-date", retries=WAIT)
+    element(user, "scene-interpolate").value = 48
+    await user.should_see("The post-processing changed", retries=WAIT)
+    await user.should_see("press Assemble again", retries=WAIT)
 
 
 async def test_post_processing_is_saved_on_the_scene_and_a_failed_voice_is_shown_as_a_warning(user: User) -> None:

@@ -4,6 +4,7 @@ scenes with and without an LLM, and a scene generated with the animatic while it
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ from nicegui.testing.user_interaction import UserInteraction
 
 from components.timeline import ORDER_EVENT
 from services.datasets import Verdict
-from services.scenes import MOTION_PRESETS, SceneChanges, SceneDraft, ShotChanges, ShotDraft
-from studio.models import ApprovalState, Character, Scene, Shot
+from services.jobs import JobFilter
+from services.scenes import MOTION_PRESETS, SCENE_JOB, SceneChanges, SceneDraft, ShotChanges, ShotDraft
+from studio.models import ApprovalState, Character, JobState, Scene, Shot
 from tests.dataset_helpers import add_drawings
 from tests.fakes.ollama import FakeOllama
 from tests.ui.test_characters_page import KOOPA, PEACH, api, element
@@ -235,6 +237,8 @@ async def test_a_shot_is_edited_in_the_side_panel_and_refusals_show_beside_the_f
     user.find(marker="save-shot").click()
     await eventually(lambda: "greater than or equal to 0.5" in element(user, "shot-problem").text)
     user.find(marker="close-shot").click()
+    await user.should_see(marker="confirm-dialog")  # the refused edits are still unsaved: closing asks
+    user.find(marker="confirm").click()
     await user.should_not_see(marker="shot-editor", retries=WAIT)
 
 
@@ -515,6 +519,20 @@ async def test_generate_renders_the_scene_and_the_cards_follow_live(user: User) 
     await eventually(lambda: element(user, "scene-generation-counts").text == "1 of 1 shots rendered")
     assert element(user, "generate-scene").enabled is True
 
+    # Rendered now: Generate asks first, saying how much renders again and roughly how long, from this run.
+    for _ in range(200):
+        if await studio.jobs.list(JobFilter(states=(JobState.SUCCEEDED,), kind=SCENE_JOB)):
+            break
+        await asyncio.sleep(0.05)
+    user.notify.messages.clear()
+    user.find(marker="generate-scene").click()
+    await user.should_see(marker="confirm-dialog", retries=WAIT)
+    await user.should_see("generating renders its shot again: roughly", retries=WAIT)
+    await user.should_see("estimated from the last generation of a scene here", retries=WAIT)
+    user.find(marker="confirm-cancel").click()
+    await user.should_not_see(marker="confirm-dialog")
+    assert not any("follow it on the monitor" in m for m in user.notify.messages)  # nothing queued
+
 
 async def test_a_generating_scene_refuses_edits_with_the_services_reason(user: User) -> None:
     project_id, _, scene, [shot] = await scene_with(user, 1)
@@ -533,6 +551,8 @@ async def test_a_generating_scene_refuses_edits_with_the_services_reason(user: U
     user.find(marker="save-shot").click()
     await eventually(lambda: "is generating; cancel it or wait" in element(user, "shot-problem").text)
     user.find(marker="close-shot").click()  # as a person would: the panel closes and is gone
+    await user.should_see(marker="confirm-dialog")  # the refused edits are still unsaved: closing asks
+    user.find(marker="confirm").click()
     await user.should_not_see(marker="shot-editor", retries=WAIT)
 
 

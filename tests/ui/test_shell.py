@@ -1,10 +1,13 @@
-"""The studio shell through NiceGUI's simulated user: navigation, status, settings, activity, dark mode."""
+"""The studio shell through NiceGUI's simulated user: navigation and its highlight, status, settings, activity,
+dark mode, the assistant's place in the header, the page for a missing address."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 
+import nicegui
 from nicegui import ui
 from nicegui.testing import User
 
@@ -24,8 +27,8 @@ async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
     assert check()
 
 
-async def test_the_studio_opens_on_the_status_page(user: User) -> None:
-    await user.open("/")
+async def test_the_status_page_shows_the_studio_and_every_backend(user: User) -> None:
+    await user.open("/status")
     await user.should_see("Anime Studio")
     await user.should_see("Backends")
     await user.should_see("sqlite")
@@ -37,14 +40,10 @@ async def test_the_studio_opens_on_the_status_page(user: User) -> None:
 
 async def test_navigation_lists_only_working_areas_and_moves_between_them(user: User) -> None:
     await user.open("/")
-    for label in ("Status", "Activity", "Settings"):
+    for label in ("Home", "Status", "Activity", "Settings"):
         user.find(marker=f"nav-{label.lower()}")
     user.find(marker="nav-settings").click()
     await user.should_see("Secrets")
-    settings = {row["env"]: row for row in table_rows(user) if "env" in row}
-    assert settings["STUDIO_PORT"]["value"] == "8401"
-    assert settings["STUDIO_PORT"]["source"] == "default"
-    assert {"name": "jwt_secret", "source": "generated key in the data folder"} in table_rows(user)
     user.find(marker="nav-activity").click()
     await user.should_see("Recent activity")
     await eventually(lambda: any("started on sqlite" in row["summary"] for row in table_rows(user)))
@@ -61,3 +60,37 @@ async def test_dark_mode_is_remembered_for_the_user(user: User) -> None:
     await user.open("/activity")
     await user.should_see("Recent activity")
     assert any(row["summary"] == "local set dark_mode to True" for row in table_rows(user))
+
+
+def highlighted(user: User) -> list[str]:
+    """The navigation entries Quasar draws as active: it does so only for a boolean `active` prop."""
+    return sorted(
+        marker for item in user.find(ui.item).elements if item.props.get("active") is True for marker in item._markers
+    )
+
+
+async def test_the_navigation_highlights_the_area_of_the_page(user: User) -> None:
+    await user.open("/")
+    assert highlighted(user) == ["nav-home"]
+    await user.open("/status")
+    assert highlighted(user) == ["nav-status"]
+    await user.open("/datasets/add")  # a page inside an area lights that area
+    assert highlighted(user) == ["nav-datasets"]
+
+
+async def test_a_missing_page_says_so_and_leads_home(user: User) -> None:
+    await user.open("/")
+    response = await user.http_client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "This page doesn't exist" in response.text
+    # The page's elements travel as JSON in the answer: a link home, which works before the page connects.
+    assert re.search(r'"text":"Go to the home page"[^}]*"props":\{"href":"/"', response.text)
+    # Routes that are not pages keep answering in JSON.
+    missing = await user.http_client.get(f"/_nicegui/{nicegui.__version__}/libraries/no-such-library.js")
+    assert (missing.status_code, missing.json()) == (404, {"detail": 'library "no-such-library.js" not found'})
+
+
+async def test_the_assistant_button_is_in_the_header_not_over_the_page(user: User) -> None:
+    await user.open("/")
+    button = user.find(marker="assistant-button").elements.pop()
+    assert any(isinstance(parent, ui.header) for parent in button.ancestors())

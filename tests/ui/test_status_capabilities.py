@@ -32,7 +32,7 @@ async def test_each_engine_says_ready_or_exactly_what_is_missing(comfy: FakeComf
     await builtins_seeded(user)
     await api(user, "POST", "/generation-styles", DREAM)
     await api(user, "POST", "/generation-styles", NOOB)
-    await user.open("/")
+    await user.open("/status")
     await user.should_see("What each ComfyUI device can run", retries=WAIT)
     await eventually(lambda: bool(visible(user, "capabilities-gpu1")), seconds=20)
     await user.should_not_see(marker="capabilities-loading", retries=WAIT)
@@ -56,7 +56,7 @@ async def test_each_engine_says_ready_or_exactly_what_is_missing(comfy: FakeComf
 
 
 async def test_check_again_asks_the_server_anew_and_an_unreachable_one_says_why(comfy: FakeComfyUI, user: User) -> None:
-    await user.open("/")
+    await user.open("/status")
     await eventually(lambda: bool(visible(user, "engine-state-gpu1-framepack")), seconds=20)
     comfy.missing_nodes.clear()
     user.find(marker="check-capabilities").click()
@@ -71,6 +71,6 @@ async def test_check_again_asks_the_server_anew_and_an_unreachable_one_says_why(
 
 
 async def test_without_comfyui_devices_there_is_no_capabilities_section(user: User) -> None:
-    await user.open("/")
+    await user.open("/status")
     await user.should_see("Backends", retries=WAIT)
     await user.should_not_see("What each ComfyUI device can run", retries=WAIT)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
+from nicegui.testing.user_interaction import UserInteraction
+from nicegui.testing.user_notify import UserNotify
 
+from tests.fakes.comfyui import FakeComfyUI
 from tests.ui.test_shell import eventually
 
 NOOBAI = "noobaiXLNAIXL_vPred10Version.safetensors"
@@ -39,6 +46,22 @@ async def library_ready(user: User) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the built-in model profiles never appeared")
+
+
+class NotifyInItsSlot(UserNotify):
+    """NiceGUI's recorded notifications, sent the way the real ui.notify sends them: through the element
+    whose handler is running. A busy server collects garbage at any moment, so it is collected first: an
+    element the page removed is then gone, and notifying from inside it fails as it does for a person."""
+
+    def __call__(self, message: str, **kwargs: Any) -> None:
+        gc.collect()
+        assert ui.context.client  # raises "The parent element this slot belongs to has been deleted"
+        super().__call__(message, **kwargs)
+
+
+@pytest.fixture
+def notify_in_its_slot(user: User) -> None:
+    user.notify = NotifyInItsSlot()
 
 
 def picker(user: User) -> ui.select:
@@ -140,7 +163,7 @@ async def test_world_settings_are_saved_and_shown_again(user: User) -> None:
     assert element(user, "world-issues").value == ["hands drift to six fingers"]
 
 
-async def test_a_style_is_created_in_the_dialog_and_made_the_default(user: User) -> None:
+async def test_a_style_is_created_in_the_dialog_and_made_the_default(user: User, notify_in_its_slot: None) -> None:
     project = await new_project(user, "Cel Works")
     await user.open(f"/story?project={project}&tab=styles")
     await user.should_see("No generation styles yet")
@@ -149,6 +172,7 @@ async def test_a_style_is_created_in_the_dialog_and_made_the_default(user: User)
     user.find(marker="style-name").type("Cel")
     user.find(marker="style-checkpoint").type(NOOBAI)
     await user.should_see("Model profile: NoobAI-XL v-pred", retries=20)  # matched while typing
+    await user.should_not_see(marker="style-checkpoint-choices")  # no device: a plain input
     user.find(marker="style-width").clear().type("1001")
     user.find(marker="style-height").clear().type("1024")
     await user.should_see("Width 1001 is not a multiple of 8")  # a warning before saving...
@@ -165,6 +189,7 @@ async def test_a_style_is_created_in_the_dialog_and_made_the_default(user: User)
     await user.should_see(marker="style-no-default")
 
     user.find(marker="style-make-default-Cel").click()
+    await user.should_see("'Cel' is now the default style of Cel Works", retries=20)
     await user.should_see(marker="style-default-Cel", retries=20)
     await user.should_not_see(marker="style-no-default")
     assert (await user.http_client.get(f"/api/projects/{project}")).json()["default_style"] == "Cel"
@@ -174,6 +199,36 @@ async def test_a_style_is_created_in_the_dialog_and_made_the_default(user: User)
     user.find(marker="confirm").click()
     await user.should_see("is the default style of Cel Works", retries=20)
     await user.should_see(marker="style-row-Cel")
+
+
+@pytest.fixture
+def comfy(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeComfyUI]:
+    """A fake ComfyUI as device gpu1, with a checkpoint in a subfolder. Request it before `user`."""
+    with FakeComfyUI() as fake:
+        fake.models["checkpoints"].append("sdxl/animagine-xl-3.1.safetensors")
+        monkeypatch.setenv("STUDIO_DEVICES", json.dumps([{"name": "gpu1", "comfyui_url": fake.url}]))
+        yield fake
+
+
+async def test_the_checkpoint_field_offers_the_devices_files(comfy: FakeComfyUI, user: User) -> None:
+    project = await new_project(user, "Picked")
+    await library_ready(user)
+    await user.open(f"/story?project={project}&tab=styles")
+    user.find(marker="style-new").click()
+    await user.should_see(marker="style-checkpoint-choices", retries=100)
+    user.find(marker="style-checkpoint-choices").click()
+    # What ComfyUI's /models/checkpoints lists, minus the file in a subfolder a style cannot name.
+    offered = {item.default_slot.children[0].text: item for item in user.find(marker="style-checkpoint-file").elements}
+    assert set(offered) == {name for name in comfy.models["checkpoints"] if "/" not in name}
+    UserInteraction(user, {offered["dreamshaper_8.safetensors"]}, None).click()
+    assert element(user, "style-checkpoint").value == "dreamshaper_8.safetensors"
+    await user.should_see("Model profile: ", retries=20)
+    user.find(marker="style-checkpoint").clear().type("my_own_merge.safetensors")  # a typed name still counts
+    user.find(marker="style-name").type("Own")
+    user.find(marker="style-save").click()
+    await user.should_see(marker="style-row-Own", retries=20)
+    styles = (await user.http_client.get("/api/generation-styles")).json()
+    assert [s["checkpoint_model"] for s in styles] == ["my_own_merge.safetensors"]
 
 
 async def test_a_taken_style_name_is_refused_in_the_dialog(user: User) -> None:
