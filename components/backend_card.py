@@ -5,6 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from services.backends import BackendStatus
+from studio.config import CONNECTIONS_URL
 
 STATE_LABEL = {"ok": "reachable", "down": "unreachable", "not_configured": "not configured"}
 STATE_ICON = {"ok": "check_circle", "down": "error", "not_configured": "radio_button_unchecked"}
@@ -35,7 +36,7 @@ def backend_card(status: BackendStatus) -> None:
         if status.detail:
             ui.label(status.detail).classes("text-sm opacity-80 studio-wrap")
         if status.state == "not_configured":
-            ui.link("Connect it on Settings → Connections", "/settings#connections").classes("text-sm").mark(
+            ui.link("Connect it on Settings → Connections", CONNECTIONS_URL).classes("text-sm").mark(
                 f"connect-{status.key}"
             )
         for gpu in status.gpus:

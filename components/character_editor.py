@@ -8,11 +8,12 @@ from typing import Any
 from nicegui import ui
 from pydantic import ValidationError
 
+from components.character_loras import character_loras
 from components.character_references import problem_text, reference_strip
 from components.confirm import throwaway_dialog
 from components.form_errors import explain
 from components.prompt_preview import prompt_preview
-from components.unsaved import UnsavedMarker, close_on_escape
+from components.unsaved import UnsavedMarker, close_on_escape, page_edits
 from components.voice_editor import voice_editor
 from services.bible.schemas import AppearanceData, CharacterChanges
 from services.errors import Conflict, Invalid, NotFound
@@ -208,6 +209,7 @@ async def open_character_editor(
         with ui.tabs().classes("w-full px-4").props("align=left dense no-caps inline-label") as tabs:
             details_tab = ui.tab("Details", icon="edit_note")
             ui.tab("References", icon="photo_library")
+            ui.tab("LoRA", icon="model_training").mark("lora-tab")
             ui.tab("Prompt preview", icon="manage_search")
             ui.tab("Voice", icon="record_voice_over").mark("voice-tab")
         ui.separator()
@@ -222,10 +224,13 @@ async def open_character_editor(
                 saved = form.snapshot()
             with ui.tab_panel("References"):
                 await reference_strip(studio, character_id, actor, on_change)
+            with ui.tab_panel("LoRA"):
+                # The preview is built below; by the time a person changes a LoRA it exists.
+                await character_loras(studio, character, actor, lambda: refresh_preview())
             with ui.tab_panel("Prompt preview"):
                 refresh_preview = await prompt_preview(studio, project, character_id)
             with ui.tab_panel("Voice").classes("gap-3"):
-                await voice_editor(studio, character, actor)
+                voice = await voice_editor(studio, character, actor)
         ui.separator()
         with ui.row().classes("w-full items-center gap-3 px-4 py-2 no-wrap"):
             save_button = ui.button("Save", icon="save", on_click=lambda: save()).mark("save-character")
@@ -271,8 +276,10 @@ async def open_character_editor(
 
     async def close() -> None:
         with dialog:
-            if not await unsaved.discard_ok():
+            # The Voice tab saves on its own button: its edits are asked about with the details'.
+            if not await page_edits().discard_ok(unsaved, voice.unsaved):
                 return
+        voice.unsaved.forget()
         dialog.close()
 
     mark_dirty()

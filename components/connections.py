@@ -21,13 +21,20 @@ from studio.auth import Principal
 from studio.config import DeviceSettings
 from studio.root import Studio
 
-ANCHOR = "connections"  # /settings#connections, where "no device" notices elsewhere link to
+ANCHOR = "connections"  # CONNECTIONS_URL: where "no device" notices elsewhere link to
 DEVICE_URLS = {
     "comfyui_url": ("ComfyUI", "http://127.0.0.1:8188"),
     "llm_url": ("LLM server", "http://127.0.0.1:11434"),
     "ace_step_url": ("ACE-Step", "http://127.0.0.1:8001"),
     "framepack_url": ("FramePack (Gradio app)", "http://127.0.0.1:7860"),
     "framepack_f1_url": ("FramePack F1 (Gradio app)", "http://127.0.0.1:7861"),
+}
+# The LoRA trainer: folders on the studio's own machine (sd-scripts runs here, beside the studio).
+DEVICE_FOLDERS = {
+    "kohya_dir": ("kohya sd-scripts folder (trains LoRAs)", "/opt/sd-scripts"),
+    "kohya_python": ("Its Python (default: the folder's venv/bin/python)", "/opt/sd-scripts/venv/bin/python"),
+    "loras_dir": ("Its ComfyUI's loras folder, as this machine sees it", "/mnt/gpu1/ComfyUI/models/loras"),
+    "checkpoints_dir": ("The checkpoints it trains on, as this machine sees them", "/mnt/gpu1/models/checkpoints"),
 }
 FIELD_LABELS = {
     "echo_brain_url": "Address",
@@ -109,10 +116,16 @@ class ConnectionsSection:
                 if url:
                     kind = f" ({device.llm_api})" if field == "llm_url" else ""
                     ui.label(f"{label}{kind}: {url}").classes("text-sm font-mono break-all")
+            for field, (label, _example) in DEVICE_FOLDERS.items():
+                folder = getattr(device, field)
+                if folder is not None:
+                    ui.label(f"{label.split(' (')[0]}: {folder}").classes("text-sm font-mono break-all")
 
     def edit(self, device: DeviceSettings | None) -> None:
         """The add/edit dialog: Test probes what is typed, Save puts it in force."""
-        values: dict[str, Any] = device.model_dump() if device else {"llm_api": "ollama", "ace_step_api": "official"}
+        values: dict[str, Any] = (
+            device.model_dump(mode="json") if device else {"llm_api": "ollama", "ace_step_api": "official"}
+        )
         with throwaway_dialog() as dialog, ui.card().classes("min-w-[480px] gap-2").mark("device-dialog"):
             ui.label(f"Edit {device.name}" if device else "Connect a GPU box").classes("text-lg font-semibold")
             name = ui.input("Name", value=values.get("name") or "", placeholder="e.g. rtx3060").classes("w-full")
@@ -138,6 +151,12 @@ class ConnectionsSection:
                         value=values["ace_step_api"],
                         label="ACE-Step protocol",
                     ).classes("w-full")
+            for field, (label, example) in DEVICE_FOLDERS.items():
+                inputs[field] = (
+                    ui.input(label, value=values.get(field) or "", placeholder=example)
+                    .classes("w-full")
+                    .mark(f"device-{field}")
+                )
             problem = ui.label("").classes("text-sm text-negative").mark("device-problem")
             problem.set_visibility(False)
             result = ui.column().classes("w-full gap-1").mark("device-test-result")
@@ -288,3 +307,11 @@ def test_result(found: DeviceTest) -> None:
         ui.label("Engines ready: " + ", ".join(found.engines_ready)).classes("text-sm").mark("test-engines")
     elif found.preflight is not None:
         ui.label("No engine is ready on it yet: see the Status page for what each lacks").classes("text-sm")
+    if found.trainer is not None:
+        with ui.column().classes("gap-0").mark("test-trainer"):
+            verdict = "ready" if found.trainer.ok else "not ready"
+            ui.label(f"LoRA trainer (kohya): {verdict}").classes(
+                f"state-{'ok' if found.trainer.ok else 'down'} font-semibold"
+            )
+            for finding in found.trainer.findings:
+                ui.label(finding).classes("text-sm break-words")

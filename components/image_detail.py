@@ -1,7 +1,8 @@
 """One dataset image in full, in a side panel: the picture, its triage values, the vision review, every
 decision (who or what decided, and why), its duplicate group, regenerations and provenance, with
-approve, reject, regenerate (with the negatives the rejections taught) and generate-again. The panel steps
-through the grid with ← → (or its previous/next buttons), and the picture opens in a lightbox with zoom.
+approve, reject, regenerate (with the negatives the rejections taught) and generate-again, and its tags and
+caption (components/image_tags.py). The panel steps through the grid with ← → (or its previous/next buttons),
+asking first when the tags hold unsaved edits, and the picture opens in a lightbox with zoom.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from components.confirm import throwaway_dialog
 from components.form_errors import explain
+from components.image_tags import ImageTagsPanel
 from components.job_progress import image_src
 from components.page_level import page_level
 from components.provenance import provenance_rows
@@ -106,6 +108,7 @@ class DetailPanel:
         self.dialog: ui.dialog | None = None  # made on opening, gone on closing: no hidden panel lingers
         self.body: ui.card | None = None
         self.lightbox: ui.dialog | None = None
+        self.tags = ImageTagsPanel(studio, actor, self.layout, self._hold)
         with self.layout:
             # Not ignoring buttons (NiceGUI's default): after a click on "next" the focus is on that button.
             ui.keyboard(self._key, ignore=["input", "select", "textarea"])
@@ -116,24 +119,52 @@ class DetailPanel:
         return self.image_id if open_ else None
 
     async def show(self, image_id: int) -> None:
+        # Another image replaces the tag editor's draft: ask first (the same image keeps its draft).
+        if image_id != self.showing and not await self.tags.discard_ok():
+            return
         self.latest += 1
         mine = self.latest
+        stepping = self.showing is not None  # a step or refresh: it must not reopen a panel closed meanwhile
         try:
             detail = await load_detail(self.studio, image_id)
+            await self.tags.load(detail.image)
         except NotFound as exc:
             with self.layout:
                 ui.notify(explain(exc), type="warning")
             return
-        if mine != self.latest or self.layout.is_deleted:
+        if mine != self.latest or self.layout.is_deleted or (stepping and self.showing is None):
             return
         self.image_id = image_id
         if self.showing is None:
             with self.layout:
                 self.dialog = throwaway_dialog().props("position=right full-height")
+                self.dialog.on_value_change(lambda e: None if e.value else self.tags.forget())
                 with self.dialog:
                     self.body = ui.card().classes("dataset-detail gap-3").mark("image-detail")
             self.dialog.open()
         self._render(detail)
+
+    def close(self) -> Awaitable[None] | None:
+        """Close the panel; with unsaved tag edits, the question to ask first (NiceGUI awaits it in the
+        button's context). Without edits it closes at once, so a step under way finds the panel closed."""
+        if self.dialog is None:
+            return None
+        if not self.tags.dirty:
+            self.dialog.close()
+            return None
+        return self._close_if_discarded()
+
+    async def _close_if_discarded(self) -> None:
+        if self.dialog is not None and await self.tags.discard_ok():
+            self.dialog.close()
+
+    def _hold(self, dirty: bool) -> None:
+        """While the tags hold edits a click beside the panel must not close it: Esc and the close button ask."""
+        if self.dialog is not None and not self.dialog.is_deleted:
+            if dirty:
+                self.dialog.props(add="persistent")
+            else:
+                self.dialog.props(remove="persistent")
 
     async def refresh(self) -> None:
         if self.showing is not None:
@@ -156,6 +187,8 @@ class DetailPanel:
             await self.step(-1)
         elif event.key.arrow_right:
             await self.step(1)
+        elif event.key.escape and self.showing is not None and self.tags.dirty:
+            await self._close_if_discarded()
 
     # --- actions --------------------------------------------------------------------------------------
 
@@ -233,7 +266,6 @@ class DetailPanel:
     def _render(self, detail: ImageDetail) -> None:
         image = detail.image
         assert self.body is not None and self.dialog is not None
-        dialog = self.dialog
         self.body.clear()
         before, after = self.neighbours(image.id)  # type: ignore[arg-type]
         with self.body:
@@ -246,7 +278,7 @@ class DetailPanel:
                 previous.tooltip("Previous image (←)").mark("detail-previous").set_enabled(before is not None)
                 following = ui.button(icon="chevron_right", on_click=lambda: self.step(1)).props("flat round dense")
                 following.tooltip("Next image (→)").mark("detail-next").set_enabled(after is not None)
-                ui.button(icon="close", on_click=dialog.close).props("flat round dense").mark("close-detail")
+                ui.button(icon="close", on_click=self.close).props("flat round dense").mark("close-detail")
             picture = ui.element("img").props(f'src="{image_src(image.id)}" alt="image {image.id}"')  # type: ignore[arg-type]
             picture.classes("w-full max-h-[50vh] object-contain rounded cursor-zoom-in").mark("detail-image")
             picture.on("click", lambda: self._open_lightbox(image))
@@ -268,6 +300,7 @@ class DetailPanel:
                     ).mark("detail-again")
             if detail.learned is not None:
                 self._regenerate_section(image, detail.learned)
+            self.tags.draw()
             _heading("Triage")
             _triage(image)
             _heading("Vision review")
@@ -334,10 +367,20 @@ class DetailPanel:
 
 def lightbox(image: DatasetImage) -> ui.dialog:
     """The image over the whole window, fitted; zoom to its own pixels and beyond, scrolling to look around."""
+    return picture_lightbox(
+        image_src(image.id),  # type: ignore[arg-type]
+        f"Image {image.id} · {image.width}x{image.height}",
+        f"image {image.id} large",
+        image.width,
+    )
+
+
+def picture_lightbox(src: str, title: str, alt: str, width: int) -> ui.dialog:
+    """Any picture the studio serves at `src`, `width` pixels wide, in the lightbox (training samples use it too)."""
     dialog = throwaway_dialog().props("maximized")
     with dialog, ui.column().classes("w-full h-full gap-0 no-wrap bg-black text-white").mark("image-lightbox"):
         with ui.row().classes("w-full items-center gap-2 p-2 no-wrap"):
-            ui.label(f"Image {image.id} · {image.width}x{image.height}").classes("text-base")
+            ui.label(title).classes("text-base")
             ui.space()
             zoom_out = ui.button(icon="zoom_out").props("flat round dense color=white").mark("lightbox-zoom-out")
             shown = ui.label().classes("w-20 text-center").mark("lightbox-zoom")
@@ -345,7 +388,7 @@ def lightbox(image: DatasetImage) -> ui.dialog:
             fit = ui.button("Fit", icon="fit_screen").props("flat dense no-caps color=white").mark("lightbox-fit")
             ui.button(icon="close", on_click=dialog.close).props("flat round dense color=white").mark("lightbox-close")
         with ui.element("div").classes("w-full grow overflow-auto flex"):
-            picture = ui.element("img").props(f'src="{image_src(image.id)}" alt="image {image.id} large"')  # type: ignore[arg-type]
+            picture = ui.element("img").props(f'src="{src}" alt="{alt}"')
             picture.classes("m-auto").mark("lightbox-image")
     zoom: list[int] = [-1]  # an index into ZOOMS; -1 fits the window
 
@@ -355,7 +398,7 @@ def lightbox(image: DatasetImage) -> ui.dialog:
             shown.text = "Fit"
         else:
             factor = ZOOMS[zoom[0]]
-            picture.style(replace=f"width: {round(image.width * factor)}px; max-width: none; cursor: zoom-out")
+            picture.style(replace=f"width: {round(width * factor)}px; max-width: none; cursor: zoom-out")
             shown.text = f"{factor:.0%}"
         zoom_out.set_enabled(zoom[0] >= 0)
         zoom_in.set_enabled(zoom[0] < len(ZOOMS) - 1)

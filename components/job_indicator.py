@@ -120,8 +120,7 @@ class JobIndicator:
             self.ended.append(event.job_id)
 
     def job_progressed(self, event: JobProgressed) -> None:
-        if event.job_id in self.live:
-            self.progress[event.job_id] = event
+        self.progress[event.job_id] = event  # a row a reload under way has not drawn yet is updated next time
 
     async def redraw(self) -> None:
         if not self.loaded:  # the page's own content loads first

@@ -16,6 +16,9 @@ from services.music.library import MUSIC_JOB
 from services.scenes.framepack_gradio import FRAMEPACK_GRADIO_JOB
 from services.scenes.generation import SCENE_JOB
 from services.scenes.video_job import VIDEO_JOB
+from services.tags.taggers import COMFY_TAG_JOB
+from services.tags.tagging import TAG_JOB
+from services.training.runs import TRAIN_JOB
 from services.voice.lines import VOICE_JOB
 from studio.models import Job, JobState
 
@@ -34,6 +37,9 @@ KIND_NAMES = {
     EPISODE_PUBLISH_JOB: "Episode publishing",
     VOICE_JOB: "Voice line",
     MUSIC_JOB: "Music track",
+    TAG_JOB: "Image tagging",
+    COMFY_TAG_JOB: "Image tagging (ComfyUI)",
+    TRAIN_JOB: "LoRA training",
 }
 
 
@@ -48,12 +54,13 @@ def kind_name(kind: str) -> str:
 def duration_text(job: Job, now: datetime) -> str:
     """How long the job ran (or has run so far), or how long it has waited for a device."""
     if job.started_at is None:
-        return f"waiting {_span((now - job.created_at).total_seconds())}" if job.state == JobState.QUEUED else ""
+        return f"waiting {span_text((now - job.created_at).total_seconds())}" if job.state == JobState.QUEUED else ""
     end = job.finished_at or now
-    return _span((end - job.started_at).total_seconds())
+    return span_text((end - job.started_at).total_seconds())
 
 
-def _span(seconds: float) -> str:
+def span_text(seconds: float) -> str:
+    """A span of time in words a person reads at a glance: "42 s", "3 min 05 s", "2 h 07 min"."""
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"
@@ -73,7 +80,8 @@ class JobSubject:
 
 
 def job_subject(job: Job) -> JobSubject | None:
-    """The scene, episode or character the job's payload names (None for a job of the whole studio)."""
+    """The scene, episode, training run or character the job's payload names (None for a job of the whole
+    studio)."""
     payload, project = job.payload or {}, job.project_id
     if project is None:
         return None
@@ -81,6 +89,9 @@ def job_subject(job: Job) -> JobSubject | None:
         return JobSubject("scene", f"/scenes?project={project}&scene={payload['scene_id']}")
     if _is_uuid(payload.get("episode_id")):
         return JobSubject("episode", f"/episodes?project={project}&episode={payload['episode_id']}")
+    run = payload.get("run_id")
+    if job.kind == TRAIN_JOB and isinstance(run, int) and not isinstance(run, bool):
+        return JobSubject("training run", f"/training?project={project}&run={run}")
     character = payload.get("character_id")
     if isinstance(character, int) and not isinstance(character, bool):
         return JobSubject("character", f"/characters?project={project}&character={character}")

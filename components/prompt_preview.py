@@ -8,12 +8,13 @@ from nicegui import ui
 
 from services.errors import Invalid, NotFound
 from services.prompts import PromptPlan
-from studio.models import Project
+from studio.models import GenerationStyle, Project
 from studio.root import Studio
 
 PARTS = (
     ("profile", "Model profile"),
     ("species", "Species"),
+    ("lora", "LoRA"),
     ("positive", "Positive prompt"),
     ("negative", "Negative prompt"),
     ("params", "Parameters"),
@@ -47,8 +48,8 @@ def prompt_block(title: str, text: str, marker: str) -> None:
         ).mark(marker)
 
 
-def render_plan(plan: PromptPlan) -> None:
-    """Everything in the plan, in the order a person checks it."""
+def render_plan(plan: PromptPlan, style: GenerationStyle | None = None) -> None:
+    """Everything in the plan, in the order a person checks it (with the model files of `style`, when given)."""
     with ui.row().classes("w-full items-center gap-2"):
         ui.label("Profile").classes("opacity-70")
         ui.label(plan.profile.name).classes("font-semibold").mark("preview-profile")
@@ -56,6 +57,9 @@ def render_plan(plan: PromptPlan) -> None:
         ui.badge(plan.prompt_format.replace("_", " ")).props("outline")
         if plan.ip_adapter_model:
             ui.badge(f"IP-Adapter {plan.ip_adapter_model}").props("outline")
+        for lora in plan.loras:
+            trigger = f", trigger {lora.trigger_word}" if lora.trigger_word else ""
+            ui.badge(f"LoRA {lora.file_name}, weight {lora.weight:g}{trigger}").props("outline").mark("preview-lora")
         ui.space()
         if plan.non_human:
             ui.badge("not human", color="deep-purple").mark("preview-verdict")
@@ -68,6 +72,13 @@ def render_plan(plan: PromptPlan) -> None:
 
     ui.label("Parameters").classes("font-semibold")
     with ui.grid(columns="max-content max-content 1fr").classes("gap-x-6 gap-y-0.5 text-sm").mark("preview-params"):
+        if style is not None:
+            ui.label("Checkpoint").classes("opacity-70")
+            ui.label(style.checkpoint_model).classes("font-mono break-all")
+            ui.label(f"style {style.name}").classes("opacity-70")
+            ui.label("VAE").classes("opacity-70")
+            ui.label(style.vae or "the checkpoint's own").classes("font-mono break-all").mark("preview-vae")
+            ui.label(f"style {style.name}").classes("opacity-70")
         for key, label in PARAM_ROWS:
             value = getattr(plan.params, key)
             ui.label(label).classes("opacity-70")
@@ -90,7 +101,7 @@ def render_plan(plan: PromptPlan) -> None:
         if not items:
             continue
         with (
-            ui.expansion(f"{title} ({len(items)})", value=part in ("profile", "species"))
+            ui.expansion(f"{title} ({len(items)})", value=part in ("profile", "species", "lora"))
             .classes("w-full border rounded")
             .props("dense")
             .mark(f"why-{part}")
@@ -140,11 +151,11 @@ async def prompt_preview(studio: Studio, project: Project, character_id: int) ->
     ui.label("The preview shows the saved character: save your changes to see them here.").classes("text-xs opacity-70")
 
     @ui.refreshable
-    def body(plan: PromptPlan | None, problem: str) -> None:
+    def body(plan: PromptPlan | None, problem: str, chosen: GenerationStyle | None = None) -> None:
         if problem:
             ui.label(problem).classes("text-negative").mark("preview-problem")
         elif plan is not None:
-            render_plan(plan)
+            render_plan(plan, chosen)
         else:
             ui.label("Pick a style to see the prompts.").classes("opacity-70")
 
@@ -154,13 +165,14 @@ async def prompt_preview(studio: Studio, project: Project, character_id: int) ->
             return
         try:
             plan = await studio.characters.prompt_preview(character_id, style.value, pose.value or "")
+            chosen = await studio.styles.get(style.value)
         except Invalid as exc:
             await body.refresh(None, exc.message)
             return
         except NotFound as exc:
             await body.refresh(None, f"{exc}; it may have been removed: reload the page")
             return
-        await body.refresh(plan, "")
+        await body.refresh(plan, "", chosen)
 
     with ui.column().classes("w-full gap-3"):
         body(None, "")

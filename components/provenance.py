@@ -18,6 +18,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("negative", "Negative prompt"),
     ("seed", "Seed"),
     ("checkpoint", "Checkpoint"),
+    ("vae", "VAE"),
     ("loras", "LoRAs"),
     ("sampler", "Sampler"),
     ("scheduler", "Scheduler"),
@@ -68,6 +69,8 @@ def _text(key: str, value: Any) -> str:
         return "—"
     if key == "loras" and isinstance(value, list):
         return ", ".join(_lora(lora) for lora in value)
+    if key == "vae" and value is None:
+        return "the checkpoint's own"
     if key == "gpu_seconds" and isinstance(value, int | float):
         return f"{value:.1f} s"
     if isinstance(value, dict | list):

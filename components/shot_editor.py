@@ -159,6 +159,7 @@ class ShotEditor:
         self.shot: Shot | None = None
         self.scene: Scene | None = None
         self.characters: dict[int, Character] = {}
+        self.loras: dict[int, str] = {}  # character id -> its active LoRA file, for the engine proposal
         self.ready: set[str] = {"animatic"}
         self.source: DatasetImage | None = None  # the dataset image the form holds (saved or just chosen)
         self.source_changed = False
@@ -201,12 +202,14 @@ class ShotEditor:
                 ui.notify(explain(exc), type="warning")
             return
         cards = await self.studio.characters.cards(self.project_id)
+        loras = await self.studio.loras.active_for([card.character.id for card in cards])  # type: ignore[misc]
         ready = await engines_ready(self.studio)
         source = await self._image(shot.source_image_id)
         if mine != self.latest or self.layout.is_deleted:
             return
         self.shot, self.scene, self.ready = shot, scene, ready
         self.characters = {card.character.id: card.character for card in cards}  # type: ignore[misc]
+        self.loras = {cid: lora.file_name for cid, lora in loras.items()}
         self.source, self.source_changed = source, False
         if self.showing is None:
             with self.layout:
@@ -481,12 +484,12 @@ class ShotEditor:
     def _propose(self) -> None:
         """Show the engine the studio would pick for the shot as the form has it, and why."""
         present = [cid for cid in self.present.value or [] if cid in self.characters]
-        loras = [PurePosixPath(self.characters[cid].lora_path or "").name for cid in present]
+        loras = [self.loras[cid] for cid in present if cid in self.loras]
         self.proposed, reason = select_engine(
             shot_type=self.kind.value or "",
             has_characters=bool(present),
             has_source=self._has_source(),
-            character_loras=[lora for lora in loras if lora],
+            character_loras=loras,
             available=self.ready,
             seconds=self._seconds(),
         )

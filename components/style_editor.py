@@ -1,7 +1,9 @@
-"""The generation style dialog: every StyleDraft field, with the model profile the checkpoint matches."""
+"""The generation style dialog: every StyleDraft field, with the model profile the checkpoint matches; it marks
+unsaved edits and asks before Cancel or Esc drops them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from nicegui import ui
@@ -10,6 +12,7 @@ from pydantic import ValidationError
 from components.form_errors import explain
 from components.model_picker import offer_models
 from components.story_widgets import editor_dialog, error_label, optional, show_error
+from components.unsaved import EditorGuard
 from services.bible.schemas import StyleDraft
 from services.errors import StudioError
 from services.prompts import SAMPLERS, ModelProfile, match_profile, validate_size
@@ -75,6 +78,12 @@ async def open_style_editor(
                 .props("outlined dense")
                 .mark("style-checkpoint")
             )
+            ui.element("div")  # the VAE sits under the checkpoint
+            vae = (
+                ui.input("VAE file", value=start.vae or "", placeholder="empty: the checkpoint's own VAE")
+                .props("outlined dense clearable")
+                .mark("style-vae")
+            )
         with ui.row().classes("w-full items-center gap-2 text-sm"):
             ui.icon("memory").classes("opacity-60")
             matched = ui.label().mark("style-profile")
@@ -108,9 +117,14 @@ async def open_style_editor(
         negative = ui.textarea("Negative prompt template", value=start.negative_prompt_template)
         negative.props("outlined autogrow").classes("w-full").mark("style-negative")
         error = error_label("style-error")
-        with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=dialog.close).props("flat").mark("style-cancel")
+        with ui.row().classes("w-full justify-end items-center gap-2"):
+            guard = EditorGuard(dialog, f"the style '{style.name}'" if style else "the new style", "style-unsaved")
+            ui.button("Cancel", on_click=guard.close).props("flat").mark("style-cancel")
             save_button = ui.button("Save style", icon="save").props("unelevated").mark("style-save")
+        guard.unsaved.watch(
+            name, checkpoint, vae, cfg, steps, width, height, sampler, scheduler, architecture, prompt_format,
+            positive, negative,
+        )  # fmt: skip
 
     def show_profile() -> None:
         try:
@@ -145,6 +159,7 @@ async def open_style_editor(
                 negative_prompt_template=negative.value or "",
                 model_architecture=architecture.value or None,
                 prompt_format=prompt_format.value or None,
+                vae=optional(vae.value),
             )
             if style is None:
                 await studio.styles.create(draft, actor)
@@ -155,12 +170,15 @@ async def open_style_editor(
             return
         # Before closing: a closed editor removes itself, and a notification from a removed element raises.
         ui.notify(f"Style '{draft.name}' saved", type="positive")
-        dialog.close()
+        guard.saved()
         await saved(draft.name)
 
     save_button.on_click(save)
-    # Asked after the dialog shows: a slow device delays only the drop-down. The studio accepts a checkpoint by
-    # its file name alone, so files ComfyUI lists in subfolders are not offered.
-    files = [name for name in await studio.capabilities.model_files("checkpoints") if "/" not in name]
+    # Asked after the dialog shows: a slow device delays only the drop-down. The studio accepts a checkpoint or
+    # VAE by its file name alone, so files ComfyUI lists in subfolders are not offered.
+    checkpoints, vaes = await asyncio.gather(
+        studio.capabilities.model_files("checkpoints"), studio.capabilities.model_files("vae")
+    )
     if not dialog.is_deleted:
-        offer_models(checkpoint, files, "style-checkpoint")
+        offer_models(checkpoint, [name for name in checkpoints if "/" not in name], "style-checkpoint")
+        offer_models(vae, [name for name in vaes if "/" not in name], "style-vae")

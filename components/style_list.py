@@ -80,7 +80,11 @@ class StyleList:
                 ui.label(style.name).classes("font-medium")
                 if is_default:
                     ui.badge("default", color="amber").props("outline")
-            cell(style.checkpoint_model, "break-all")
+            with cell(style.checkpoint_model, "break-all"):
+                if style.vae:
+                    ui.label(f"VAE {style.vae}").classes("text-xs opacity-70").mark(
+                        f"style-vae-{marker_name(style.name)}"
+                    )
             cell(profile, "text-xs")
             cell(f"{style.width} x {style.height}", "whitespace-nowrap")
             cell(f"{style.cfg_scale:g}")

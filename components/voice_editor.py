@@ -1,5 +1,6 @@
 """A character's voice in the character editor: the engine (those that cannot speak here are disabled, with
-the reason), that engine's options, Save with Undo, and a preview line synthesized and played in the page."""
+the reason), that engine's options, Save with Undo, and a preview line synthesized and played in the page.
+Edits not saved yet show the unsaved marker, and the editor asks before they are lost."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from components.form_errors import explain
 from components.line_player import LinePlayer
 from components.undo import offer_undo
+from components.unsaved import UnsavedMarker
 from services.errors import Conflict, Invalid, NotFound
 from services.voice import DEFAULT_PROFILE, EngineStatus, VoiceProfile
 from studio.models import Character
@@ -115,6 +117,7 @@ class VoiceEditor:
         with ui.row().classes("w-full items-center gap-3"):
             ui.button("Save voice", icon="save", on_click=self.save).mark("voice-save")
             self.saved_label = ui.label().classes("text-sm opacity-70").mark("voice-saved")
+            self.unsaved = UnsavedMarker(f"{self.character.name}'s voice", "voice-unsaved")
         ui.separator()
         with ui.row().classes("w-full items-center gap-2 no-wrap"):
             self.sample = (
@@ -129,6 +132,11 @@ class VoiceEditor:
         self.player = LinePlayer(self.studio, "voice-preview")
         self.load(self.saved)
         self.engine.on_value_change(self.engine_changed)
+        # Every field of the profile; the sample line is only what a preview says, not part of the voice.
+        self.unsaved.watch(
+            self.engine, self.length_scale, self.noise_scale, self.noise_w_scale, self.espeak_voice, self.variant,
+            self.pitch, self.speed, self.reference_sample, self.reference_text, self.language,
+        )  # fmt: skip
 
     async def fill_espeak_lists(self) -> None:
         """Offer the languages and variants espeak-ng has here, keeping what the form holds."""
@@ -223,6 +231,7 @@ class VoiceEditor:
             self.show_errors([explain(exc)])
             return
         self.show_errors([])
+        self.unsaved.saved()
         previous, self.saved = self.saved, profile
         self.saved_label.text = "Saved."
         if previous == profile:
@@ -236,7 +245,10 @@ class VoiceEditor:
                 return
             self.saved = previous
             if not self.engine.is_deleted:
-                self.load(previous)
+                # In the editor's context: Undo runs from its bar, which is gone by now.
+                with self.errors:
+                    self.load(previous)
+                    self.unsaved.saved()
                 self.saved_label.text = "Previous voice put back."
             ui.notify(f"{self.character.name}'s previous voice is back", type="info")
 

@@ -22,6 +22,7 @@ from pages import (
     settings,
     status,
     story,
+    training,
 )
 from studio.root import Studio
 
@@ -33,6 +34,7 @@ AREAS: tuple[Area, ...] = (
     Area("Characters", "face", "/characters"),
     Area("Create", "brush", "/create"),
     Area("Datasets", "photo_library", "/datasets"),
+    Area("Training", "model_training", training.PATH),
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
     Area("Music", "library_music", "/music"),
@@ -55,6 +57,7 @@ def register_pages(studio: Studio) -> None:
     create.register(studio, AREAS)
     ingest.register(studio, AREAS)
     datasets.register(studio, AREAS)
+    training.register(studio, AREAS)
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)
     scene_monitor.register(studio, AREAS)

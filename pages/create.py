@@ -17,11 +17,12 @@ from components.project_context import no_project_yet, project_for_page, project
 from components.provenance import open_provenance
 from components.shell import Area, frame, principal_of, studio_page
 from services.backends import NO_PREVIEWS
+from services.connections import ConnectionChanged
 from services.errors import Invalid, NotFound
 from services.generation import IMAGE_JOB, ImageBatchDraft
 from services.generation.images import MAX_BATCH, MAX_SEED
 from services.jobs import FINISHED_STATES, JobChanged, JobFilter, JobProgressed
-from studio.config import COMFYUI_DEVICE_EXAMPLE
+from studio.config import COMFYUI_DEVICE_EXAMPLE, CONNECTIONS_URL
 from studio.models import Character, DatasetImage, GenerationStyle, Job, Project
 from studio.root import Studio
 
@@ -73,6 +74,9 @@ class CreateView:
         characters = [card.character for card in await self.studio.characters.cards(project_id)]
         styles = await self.studio.styles.list()
         devices = list(self.studio.settings.comfyui_devices)
+        self.no_device_card: ui.card | None = None
+        # What else stops generation (no character, no style); a device may still be connected while the page is open.
+        self.blocked_otherwise = not characters or not styles
         blocked = self._blockers(characters, styles, bool(devices))
         with ui.card().classes("w-full gap-3").mark("generate-form"):
             ui.label("Generate images").classes("text-xl font-semibold")
@@ -166,7 +170,19 @@ class CreateView:
         client = ui.context.client
         client.on_delete(self.studio.events.subscribe(JobChanged, self.job_changed))
         client.on_delete(self.studio.events.subscribe(JobProgressed, self.job_progressed))
+        client.on_delete(self.studio.events.subscribe(ConnectionChanged, self.devices_changed))
         ui.timer(REDRAW_SECONDS, self.redraw)
+
+    def devices_changed(self, _event: ConnectionChanged) -> None:
+        """A device added or removed in Settings → Connections (any tab): offer what there is now."""
+        if self.device.is_deleted:
+            return
+        devices = list(self.studio.settings.comfyui_devices)
+        value = self.device.value if self.device.value in devices else ANY_DEVICE
+        self.device.set_options({ANY_DEVICE: "any ComfyUI device", **{name: name for name in devices}}, value=value)
+        if self.no_device_card is not None:
+            self.no_device_card.set_visibility(not devices)
+        self.generate_button.set_enabled(bool(devices) and not self.blocked_otherwise)
 
     async def show_previews_notice(self) -> None:
         """Name the devices whose ComfyUI sends no preview frames: their jobs show no picture until done."""
@@ -180,13 +196,13 @@ class CreateView:
         """Say plainly what stops generation and how to fix it; True when something does."""
         project_id = self.project.id
         if not has_device:
-            with ui.card().classes("w-full gap-1 bg-amber-1 text-black").mark("no-comfy-device"):
+            with ui.card().classes("w-full gap-1 bg-amber-1 text-black").mark("no-comfy-device") as self.no_device_card:
                 ui.label("No device has a ComfyUI server, so images cannot be generated yet.").classes("font-medium")
                 ui.label(
                     "Connect a GPU box with its ComfyUI address: it is used at once, no restart. (Or set "
                     f"{COMFYUI_DEVICE_EXAMPLE} where the studio starts.)"
                 ).classes("text-sm studio-wrap")
-                ui.button("Connect a GPU box", on_click=lambda: ui.navigate.to("/settings#connections")).props(
+                ui.button("Connect a GPU box", on_click=lambda: ui.navigate.to(CONNECTIONS_URL)).props(
                     "flat dense"
                 ).mark("connect-device")
         if not characters:

@@ -1,5 +1,7 @@
 """Datasets: the review grid of a project's images, filtered and paged, with bulk approve, reject and move,
-a detail panel per image, and live updates that change the affected cards in place.
+a detail panel per image, and live updates that change the affected cards in place. Tags and captions live in
+components: the detail panel's tag editor, the character's tag frequency list beside the grid (a click filters
+by a tag, `?tag=`), and the toolbar's tagging, bulk tag edits and caption rules.
 
 One page of thumbnails is read at a time and the counts come from one GROUP BY, so a dataset of tens of
 thousands of images costs the same to show as one of sixty.
@@ -8,6 +10,7 @@ thousands of images costs the same to show as one of sixty.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -19,10 +22,14 @@ from components.form_errors import explain
 from components.image_detail import DetailPanel
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.shell import Area, frame, principal_of, studio_page
+from components.tag_frequencies import TagFrequencyList
+from components.tag_toolbar import TagTools
 from components.thumbnail_grid import ThumbnailCard, ask_reassign_target, ask_rejection
 from components.undo import offer_undo
 from services.datasets import TRIAGE_FLAGS, ImageAdded, ImageDecided, ImagePage, ImageQuery, ImagesReassigned, Verdict
 from services.errors import Conflict, Invalid, NotFound
+from services.tags.events import ImageTagged, TagsEdited
+from services.tags.prompt_tags import normalise_tag
 from studio.models import ApprovalState, Character, DatasetImage, Project
 from studio.root import Studio
 
@@ -30,6 +37,8 @@ PAGE_SIZE = 60
 DATASETS_HEAD = '<link rel="stylesheet" href="/assets/datasets.css">'
 # Events only mark what changed; the page reads those images (one query) and the counts at most this often.
 REDRAW_SECONDS = 0.3
+# A tagging job tags image after image; the frequency list (one GROUP BY over the character) is read at most this often.
+TAGS_REDRAW_SECONDS = 2.0
 ALL_CHARACTERS = 0
 STATES = {
     "all": "All",
@@ -80,6 +89,8 @@ class GridFilters:
     needs_human: bool = False
     sort: str = "newest"
     page: int = 1
+    tag: str | None = None
+    no_caption: bool = False
 
     @classmethod
     def of(cls, params: Mapping[str, str]) -> GridFilters:
@@ -97,6 +108,8 @@ class GridFilters:
             needs_human=params.get("needs_human") in ("1", "true"),
             sort=params.get("sort", "newest") if params.get("sort") in SORTS else "newest",
             page=max(1, int(page)) if page.isdigit() else 1,
+            tag=normalise_tag(params.get("tag", "")) or None,
+            no_caption=params.get("no_caption") in ("1", "true"),
         )
 
 
@@ -115,6 +128,9 @@ class DatasetsView:
         self.counts_dirty = False
         self.new_images = 0
         self.latest = 0  # a reload started later wins over one that finishes later
+        self.tag, self.no_caption = filters.tag, filters.no_caption
+        self.tags_dirty = False
+        self.tags_read = 0.0  # when the frequency list was last read (time.monotonic)
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -184,10 +200,23 @@ class DatasetsView:
             self.reject_button.props("unelevated dense color=negative").mark("bulk-reject")
             self.reassign_button = ui.button("Move to…", icon="drive_file_move", on_click=self.bulk_reassign)
             self.reassign_button.props("outline dense").mark("bulk-reassign")
-        self.grid_host = ui.element("div").classes("w-full")
-        with ui.row().classes("w-full justify-center"):
-            self.pager = ui.pagination(1, 1, direction_links=True, value=1, on_change=self.page_changed)
-            self.pager.props("max-pages=9 boundary-links").mark("pagination")
+            self.tag_tools = TagTools(
+                self.studio,
+                self.actor,
+                lambda: self.characters.get(self.character_id or ALL_CHARACTERS),
+                lambda: sorted(self.selected),
+                lambda: self.side.tag_names(),
+                self.tags_changed,
+            )
+        with ui.row().classes("w-full items-start gap-4 no-wrap"):
+            self.side = TagFrequencyList(
+                self.studio, self.tag, self.no_caption, self.tag_picked, self.no_caption_picked
+            )
+            with ui.column().classes("grow min-w-0 gap-2"):
+                self.grid_host = ui.element("div").classes("w-full")
+                with ui.row().classes("w-full justify-center"):
+                    self.pager = ui.pagination(1, 1, direction_links=True, value=1, on_change=self.page_changed)
+                    self.pager.props("max-pages=9 boundary-links").mark("pagination")
         # Notices after an undo go here: the undo bar that asked for them is gone by then.
         self.layout = ui.context.client.layout
         self.detail = DetailPanel(self.studio, self.actor, self.image_changed, self.neighbours)
@@ -197,6 +226,8 @@ class DatasetsView:
         client.on_delete(self.studio.events.subscribe(ImageDecided, self.image_decided))
         client.on_delete(self.studio.events.subscribe(ImagesReassigned, self.images_reassigned))
         client.on_delete(self.studio.events.subscribe(ImageAdded, self.image_added))
+        client.on_delete(self.studio.events.subscribe(ImageTagged, self.image_tagged))
+        client.on_delete(self.studio.events.subscribe(TagsEdited, self.tags_edited))
         ui.timer(REDRAW_SECONDS, self.redraw)
 
     @property
@@ -234,6 +265,8 @@ class DatasetsView:
             flags=tuple(self.flag.value or ()),
             duplicates="only" if state == "duplicates" else "any",
             needs_human=bool(self.needs_human.value),
+            tag=self.tag,
+            no_caption=self.no_caption,
             sort=self.sort.value,
             offset=(self.page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
@@ -279,6 +312,8 @@ class DatasetsView:
         self._show_counts(counts)
         self._render(page)
         self._remember_address()
+        if not self.side.shows(self.character_id):
+            await self.side.load(self.character_id)
 
     async def reload_from_start(self) -> None:
         self.page = 1
@@ -368,6 +403,10 @@ class DatasetsView:
             params["needs_human"] = 1
         if self.sort.value != "newest":
             params["sort"] = self.sort.value
+        if self.tag:
+            params["tag"] = self.tag
+        if self.no_caption:
+            params["no_caption"] = 1
         if self.page > 1:
             params["page"] = self.page
         ui.navigate.history.replace(f"/datasets?{urlencode(params)}")
@@ -389,6 +428,17 @@ class DatasetsView:
     async def clear_filters(self) -> None:
         # Each assignment reloads on its own; `latest` lets only the newest of those reloads draw.
         self.source.value, self.flag.value, self.needs_human.value, self.state.value = [], [], False, "all"
+        self.tag, self.no_caption = None, False
+        self.side.set_filters(None, False)
+        await self.filters_changed()
+
+    async def tag_picked(self, tag: str | None) -> None:
+        self.tag = tag
+        self.side.set_filters(tag, self.no_caption)
+        await self.filters_changed()
+
+    async def no_caption_picked(self, on: bool) -> None:
+        self.no_caption = on
         await self.filters_changed()
 
     # --- selection ----------------------------------------------------------------------------------
@@ -419,6 +469,7 @@ class DatasetsView:
         self.selection_label.text = text
         for button in (self.clear_button, self.approve_button, self.reject_button, self.reassign_button):
             button.set_enabled(count > 0)
+        self.tag_tools.update()
 
     # --- bulk actions -------------------------------------------------------------------------------
 
@@ -501,6 +552,13 @@ class DatasetsView:
         noun = "image" if len(moved) == 1 else "images"
         ui.notify(f"Moved {len(moved)} {noun} to {name}; they wait for review there{note}", type="positive")
 
+    async def tags_changed(self) -> None:
+        """A bulk edit, its undo or new caption rules: the counts, the grid's filter and the panel change."""
+        self.tags_dirty = False
+        await self.side.refresh()
+        await self.reload()
+        await self.detail.refresh()
+
     async def image_changed(self, image: DatasetImage) -> None:
         """The detail panel decided or restored an image: show it at once, before the event's redraw."""
         self._show_image(image)
@@ -524,9 +582,22 @@ class DatasetsView:
             if self.character_id in (None, event.character_id):
                 self.new_images += 1
 
+    def image_tagged(self, event: ImageTagged) -> None:
+        if event.project_id == self.project_id:
+            self.tags_dirty = True
+            if event.image_id == self.detail.showing:
+                self.changed.add(event.image_id)
+
+    def tags_edited(self, event: TagsEdited) -> None:
+        if event.project_id == self.project_id:
+            self.tags_dirty = True
+
     async def redraw(self) -> None:
         if self.grid_host.is_deleted:
             return
+        if self.tags_dirty and time.monotonic() - self.tags_read >= TAGS_REDRAW_SECONDS:
+            self.tags_dirty, self.tags_read = False, time.monotonic()
+            await self.side.refresh()
         changed, self.changed = self.changed, set()
         on_page = [image_id for image_id in changed if image_id in self.cards]
         for image in await self.studio.images.images(on_page):

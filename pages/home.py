@@ -15,16 +15,18 @@ from starlette.requests import Request
 
 from components.job_progress import state_chip
 from components.project_context import project_for_page
+from components.project_dialog import project_dialog
+from components.sample_panel import SamplePanel
 from components.shell import Area, frame, principal_of, studio_page
 from components.shot_attempts import SHOT_STATUS
 from components.unsaved import leave_to
-from pages.projects import SamplePanel, _project_dialog
 from pages.status import PATH as STATUS
 from services.bible import ProjectSummary
 from services.datasets import ImageAdded, ImageDecided, ImagesReassigned
 from services.episodes import EpisodeChanged
 from services.jobs import JobChanged, JobFilter
 from services.scenes import SceneChanged, SceneSummary, ShotProgressed, scene_heading
+from studio.config import CONNECTIONS_URL
 from studio.events import StudioEvent
 from studio.models import Episode, Job, JobState, Project, Shot
 from studio.root import Studio
@@ -33,7 +35,6 @@ PATH = "/"
 # Events only mark the overview stale; it is read again at most this often.
 REDRAW_SECONDS = 1.0
 JOBS_LISTED = 5
-CONNECTIONS = "/settings#connections"
 # What changes the overview: a job, a scene or shot, an image arriving or decided, an episode.
 WATCHED = (JobChanged, SceneChanged, ShotProgressed, ImageAdded, ImageDecided, ImagesReassigned, EpisodeChanged)
 
@@ -63,7 +64,7 @@ def _welcome(studio: Studio, actor: str) -> None:
 
     async def new_project() -> None:
         styles = [s.name for s in await studio.styles.list()]
-        _project_dialog(studio, None, styles, actor, on_saved=open_newest)
+        project_dialog(studio, None, styles, actor, on_saved=open_newest)
 
     async def open_newest() -> None:
         # The dialog says nothing of what it saved; the project just made is the newest one.
@@ -92,7 +93,7 @@ def _welcome(studio: Studio, actor: str) -> None:
             "Connect a GPU box",
             "Add a machine that runs ComfyUI (images and video), an LLM server, ACE-Step or FramePack. Test it, save "
             "it, and it is used at once.",
-            lambda: leave_to(CONNECTIONS),
+            lambda: leave_to(CONNECTIONS_URL),
             "welcome-connect",
         )
         _start_tile(

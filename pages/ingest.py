@@ -17,11 +17,13 @@ from components.character_references import problem_text
 from components.job_progress import cancel_job, job_buttons, live_progress, retry_job, state_chip
 from components.project_context import no_project_yet, project_for_page, project_picker
 from components.shell import Area, frame, principal_of, studio_page
+from services.connections import ConnectionChanged
 from services.datasets import INGEST_KINDS, UploadedFile
 from services.errors import StudioError
 from services.imaging import MAX_UPLOAD_BYTES
 from services.jobs import JobChanged, JobFilter, JobProgressed
 from services.media import FramePlan
+from studio.config import CONNECTIONS_URL
 from studio.models import Job, JobState, Project
 from studio.root import Studio
 
@@ -90,12 +92,14 @@ class IngestView:
                 with ui.tab_panel(folder_tab):
                     self._folder_panel()
                 with ui.tab_panel(comfy_tab):
+                    self.comfy_host = ui.column().classes("w-full gap-2")
                     self._comfy_panel()
         ui.label("Recent imports").classes("text-lg font-semibold mt-2")
         self.imports = ui.column().classes("w-full gap-2").mark("imports")
         unsubscribe = [
             self.studio.events.subscribe(JobChanged, self._on_job_changed),
             self.studio.events.subscribe(JobProgressed, self._on_progress),
+            self.studio.events.subscribe(ConnectionChanged, self._on_connection_changed),
         ]
         ui.context.client.on_disconnect(lambda: [stop() for stop in unsubscribe])
         return True
@@ -204,14 +208,22 @@ class IngestView:
         ).mark("scan-folder")
 
     def _comfy_panel(self) -> None:
+        """The ComfyUI devices to import from, as connected now (drawn again when Connections change)."""
+        self.comfy_host.clear()
+        with self.comfy_host:
+            self._comfy_choices()
+
+    def _comfy_choices(self) -> None:
         devices = list(self.settings.comfyui_devices)
         if not devices:
-            ui.label("No device has a ComfyUI server; add one in the devices setting to import its outputs.")
+            ui.label("No device has a ComfyUI server yet.").mark("no-comfy-device")
+            ui.link("Connect a GPU box in Settings → Connections", CONNECTIONS_URL)
             return
         ui.label("Imports the images in the ComfyUI server's history (it keeps the newest prompts).").classes(
             "text-sm opacity-70"
         )
         device = ui.select(devices, value=devices[0], label="Device").props("outlined dense").classes("w-48")
+        device.mark("comfy-device")
         ui.button(
             "Import outputs",
             icon="cloud_download",
@@ -281,6 +293,10 @@ class IngestView:
             ui.label(f"{refused['name']}: {refused['error']}").classes("text-xs text-warning break-words")
         character_id = result.get("character_id")
         ui.link("Review them", f"/datasets?project={self.project.id}&character={character_id}&state=pending")
+
+    def _on_connection_changed(self, _event: ConnectionChanged) -> None:
+        if not self.comfy_host.is_deleted:
+            self._comfy_panel()
 
     async def _on_job_changed(self, event: JobChanged) -> None:
         if event.kind in INGEST_KINDS and event.project_id == self.project.id:

@@ -22,6 +22,7 @@ from components.job_progress import (
     state_chip,
 )
 from components.shell import Area, frame, principal_of, studio_page
+from services.connections import ConnectionChanged
 from services.jobs import CPU_DEVICE, JobChanged, JobFilter, JobProgressed
 from studio.models import Job, JobState
 from studio.root import Studio
@@ -86,11 +87,8 @@ class JobsView:
                 .classes("w-56")
                 .mark("kind-filter")
             )
-            devices = [d.name for d in self.studio.settings.devices] + [CPU_DEVICE]
             self.device = (
-                ui.select(
-                    {ALL: "All devices", **{d: d for d in devices}}, value=ALL, label="Device", on_change=self.reload
-                )
+                ui.select(self.device_options(), value=ALL, label="Device", on_change=self.reload)
                 .props("outlined dense")
                 .classes("w-48")
                 .mark("device-filter")
@@ -101,8 +99,23 @@ class JobsView:
         client = ui.context.client
         client.on_delete(self.studio.events.subscribe(JobChanged, self.job_changed))
         client.on_delete(self.studio.events.subscribe(JobProgressed, self.job_progressed))
+        client.on_delete(self.studio.events.subscribe(ConnectionChanged, self.devices_changed))
         ui.timer(REDRAW_SECONDS, self.redraw)
         ui.timer(WORKERS_SECONDS, self.workers)
+
+    def device_options(self) -> dict[str, str]:
+        devices = [d.name for d in self.studio.settings.devices] + [CPU_DEVICE]
+        return {ALL: "All devices", **{d: d for d in devices}}
+
+    def devices_changed(self, _event: ConnectionChanged) -> None:
+        """A device added or removed in Settings → Connections: the filter offers it without a reload (a removed
+        device stays while it is chosen: its jobs are still listed)."""
+        if self.device.is_deleted:
+            return
+        options = self.device_options()
+        if self.device.value not in options:
+            options[self.device.value] = self.device.value
+        self.device.set_options(options, value=self.device.value)
 
     def workers(self) -> None:
         if self.workers_host.is_deleted:
@@ -198,8 +211,9 @@ class JobsView:
         self.kinds.add(event.kind)
 
     def job_progressed(self, event: JobProgressed) -> None:
-        if event.job_id in self.live:
-            self.progress[event.job_id] = event
+        # Kept even for a row not drawn yet: a reload under way may draw it from older data, and the next
+        # redraw brings it up to date (only rows on the page are touched).
+        self.progress[event.job_id] = event
 
     async def redraw(self) -> None:
         progress, self.progress = self.progress, {}

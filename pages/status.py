@@ -12,6 +12,7 @@ from components.backend_card import backend_card
 from components.device_capabilities import device_capabilities
 from components.shell import Area, frame, studio_page
 from services.backends import BackendStatus
+from services.connections import ConnectionChanged
 from studio.root import Studio
 
 PATH = "/status"
@@ -57,9 +58,23 @@ def register(studio: Studio, areas: Sequence[Area]) -> None:
             # A probe another tab made moments ago is as good as a new one.
             ui.timer(0.05, lambda: show(max_age=refresh_every / 2), once=True)
             ui.timer(refresh_every, lambda: show(max_age=refresh_every / 2))
-            if studio.settings.comfyui_devices:
-                with content:
-                    _capabilities_section(studio)
+            with content:
+                section = ui.column().classes("w-full gap-4 p-0")
+
+            def draw_capabilities() -> None:
+                section.clear()
+                if studio.settings.comfyui_devices:
+                    with section:
+                        _capabilities_section(studio)
+
+            async def connections_changed(_event: ConnectionChanged) -> None:
+                """A box connected or removed in Settings → Connections (any tab): show it without a reload."""
+                if not section.is_deleted:
+                    draw_capabilities()
+                    await show(max_age=0)
+
+            draw_capabilities()
+            ui.context.client.on_delete(studio.events.subscribe(ConnectionChanged, connections_changed))
 
 
 def _capabilities_section(studio: Studio) -> None:

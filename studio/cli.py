@@ -174,6 +174,7 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"Done in {time.monotonic() - began:.0f} s: project '{result.project_name}', episode 1 published to")
     print(f"  {result.episode_file}")
     print(f"the folder library is {result.library_root}")
+    print(f"keyframes {result.keyframes}")
     print(
         f"Watch it in the studio: ./run, then open "
         f"http://{settings.host}:{settings.port}/episodes?project={result.project_id}&episode={result.episode_id}"

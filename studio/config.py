@@ -35,7 +35,8 @@ DEFAULT_CONFIG_FILE = "studio.toml"
 COMFYUI_DEVICE_EXAMPLE = 'STUDIO_DEVICES=\'[{"name":"rtx3060","comfyui_url":"http://127.0.0.1:8188"}]\''
 
 # Where a person connects GPU boxes and services from the browser, named wherever one is missing.
-CONNECTIONS_PAGE = "Settings → Connections (/settings#connections)"
+CONNECTIONS_URL = "/settings#connections"
+CONNECTIONS_PAGE = f"Settings → Connections ({CONNECTIONS_URL})"
 
 CONTENT_RATINGS = ("G", "PG", "PG-13", "R", "NC-17")
 
@@ -82,6 +83,8 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "vision_approve_at",
         "vision_timeout_seconds",
     ),
+    "Tagging": ("tagger_model_dir", "tagger_general_threshold", "tagger_character_threshold"),
+    "Training": ("training_min_images", "training_default_repeats"),
     "Generation": ("ip_adapter_weight", "story_model", "story_timeout_seconds", "music_timeout_seconds"),
     "Sound and assembly": ("voice_timeout_seconds", "assembly_preset", "assembly_crf", "loudness_target_lufs"),
     "Publishing": (
@@ -127,6 +130,11 @@ LIVE_SETTINGS = frozenset(
         "vision_reject_below",
         "vision_approve_at",
         "vision_timeout_seconds",
+        "tagger_model_dir",
+        "tagger_general_threshold",
+        "tagger_character_threshold",
+        "training_min_images",
+        "training_default_repeats",
         "ip_adapter_weight",
         "story_model",
         "story_timeout_seconds",
@@ -186,6 +194,28 @@ class DeviceSettings(BaseModel):
         description="FramePack F1's own Gradio app (`demo_gradio_f1.py`) on this device, e.g. "
         "`http://127.0.0.1:7861`; an alternative to FramePack F1 on ComfyUI.",
     )
+    kohya_dir: Path | None = Field(
+        None,
+        description="kohya sd-scripts folder on this machine (holds `train_network.py`) that trains LoRAs for "
+        "this device, e.g. `/opt/sd-scripts`; unset: the device trains with its ComfyUI's own training nodes "
+        "(0.3.41 or newer), or not at all without a ComfyUI. Checked when a run starts.",
+    )
+    kohya_python: Path | None = Field(
+        None,
+        description="The Python that runs sd-scripts; unset: `<kohya_dir>/venv/bin/python`.",
+    )
+    loras_dir: Path | None = Field(
+        None,
+        description="A folder this machine can write that this device's ComfyUI reads as `models/loras` (same box "
+        "or a mounted share); registering a trained epoch copies the file there. Unset: the studio says what to "
+        "copy where.",
+    )
+    checkpoints_dir: Path | None = Field(
+        None,
+        description="The folder on this machine that holds the checkpoints sd-scripts trains on (usually this "
+        "device's ComfyUI `models/checkpoints`), so a run can name a style's checkpoint by file name. Unset: a "
+        "run names the checkpoint's full path.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -200,6 +230,27 @@ class DeviceSettings(BaseModel):
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         return _http_url(value)
+
+    @field_validator("kohya_dir", "kohya_python", "loras_dir", "checkpoints_dir", mode="before")
+    @classmethod
+    def _absolute_path(cls, value: Any) -> Any:
+        # The studio and the trainer may start from different folders: only an absolute path means one place.
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        text = str(value).strip()
+        if not all(ch.isprintable() for ch in text):
+            raise ValueError("a folder path is one line of printable text")
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"'{value}' is not an absolute path such as /opt/sd-scripts")
+        return path
+
+    @property
+    def trainer_python(self) -> Path | None:
+        """The Python that runs sd-scripts (`kohya_python`, else the sd-scripts venv's)."""
+        if self.kohya_python is not None:
+            return self.kohya_python
+        return self.kohya_dir / "venv" / "bin" / "python" if self.kohya_dir is not None else None
 
 
 def _http_url(value: str | None) -> str | None:
@@ -452,6 +503,33 @@ class Settings(BaseSettings):
         "characters only; non-human characters always wait for a person).",
     )
     vision_timeout_seconds: float = Field(90.0, gt=0, le=900, description="Timeout of one vision review call.")
+    tagger_model_dir: Path | None = Field(
+        None,
+        description="Folder of a WD14-format tagger, run on the `cpu` device to tag dataset images: `model.onnx` "
+        "and `selected_tags.csv` from Hugging Face, e.g. SmilingWolf/wd-v1-4-convnext-tagger-v2 or a "
+        "SmilingWolf/wd-*-tagger-v3 (download both files into one folder, e.g. `<data_dir>/taggers/wd-v3`). "
+        "Unset: that tag source is off.",
+    )
+    tagger_general_threshold: float = Field(
+        0.35, ge=0, le=1, description="Lowest tagger score (0-1) a general tag needs to be kept (WD14 and ComfyUI)."
+    )
+    tagger_character_threshold: float = Field(
+        0.85, ge=0, le=1, description="Lowest tagger score (0-1) a character-name tag needs to be kept."
+    )
+    training_min_images: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Fewest approved images a character needs before its training set is exported or trained "
+        "(the earlier system demanded 100; 20 varied, well-captioned images already make a usable LoRA).",
+    )
+    training_default_repeats: int = Field(
+        10,
+        ge=1,
+        le=1_000,
+        description="How often each image is seen per epoch (kohya's `num_repeats`, the `10_` of a `10_<trigger> "
+        "<class>` folder) when an export or a run does not say.",
+    )
     story_model: str = Field(
         "gemma3:12b", min_length=1, description="LLM that breaks a storyline into scenes and shots (JSON output)."
     )
@@ -526,7 +604,7 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("library_dir", "jellyfin_library_dir")
+    @field_validator("library_dir", "jellyfin_library_dir", "tagger_model_dir")
     @classmethod
     def _absolute_library(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()

@@ -7,6 +7,8 @@ configured URL string the user sees.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +20,25 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+_log = logging.getLogger(__name__)
+
 DatabaseKind = Literal["sqlite", "postgresql"]
+
+
+async def _end(session: AsyncSession, *, commit: bool) -> None:
+    try:
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
+
+
+def _log_late_failure(ending: asyncio.Future[None]) -> None:
+    """A session's end that failed after its caller was cancelled: nobody awaits it any more, so say it here."""
+    if not ending.cancelled() and (error := ending.exception()) is not None:
+        _log.warning("a cancelled task's transaction could not end cleanly: %s", error)
 
 
 class DatabaseConfigError(ValueError):
@@ -79,7 +99,8 @@ class Database:
     @property
     def sync_engine(self) -> Engine:
         if self._sync_engine is None:
-            self._sync_engine = create_engine(self.sync_url, pool_pre_ping=True)
+            # A ping before each use finds a PostgreSQL connection the server dropped; a SQLite file has none.
+            self._sync_engine = create_engine(self.sync_url, pool_pre_ping=self.kind == "postgresql")
             if self.kind == "sqlite":
                 event.listen(self._sync_engine, "connect", _sqlite_pragmas)
         return self._sync_engine
@@ -87,7 +108,7 @@ class Database:
     @property
     def async_engine(self) -> AsyncEngine:
         if self._async_engine is None:
-            kwargs: dict[str, Any] = {"pool_pre_ping": True}
+            kwargs: dict[str, Any] = {"pool_pre_ping": self.kind == "postgresql"}
             if self.kind == "postgresql":
                 kwargs.update(pool_size=10, max_overflow=10, pool_timeout=10, pool_recycle=300)
             self._async_engine = create_async_engine(self.async_url, **kwargs)
@@ -100,8 +121,21 @@ class Database:
         """A session whose transaction commits on success and rolls back on any error."""
         if self._sessions is None:
             self._sessions = async_sessionmaker(self.async_engine, class_=AsyncSession, expire_on_commit=False)
-        async with self._sessions() as session, session.begin():
+        session = self._sessions()
+        ok = False
+        try:
             yield session
+            ok = True
+        finally:
+            # Ending the transaction and handing the connection back is one step no cancellation may split: a
+            # page closed (or a job cancelled) while the connection goes back to the pool would otherwise leave
+            # a half-reset connection to the garbage collector, which logs it as an error.
+            ending = asyncio.ensure_future(_end(session, commit=ok))
+            try:
+                await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                ending.add_done_callback(_log_late_failure)
+                raise
 
     async def ping(self) -> None:
         async with self.async_engine.connect() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -60,7 +60,14 @@ from services.scenes import (
     select_engine,
 )
 from services.settings_editor import SettingsEditor
+from services.tags import CaptionWriter, TagStore
+from services.tags.taggers import ComfyTaggingHandler
+from services.tags.tagging import TAG_JOB, Tagging
 from services.toolchain import LocalTool, probe_media_tools
+from services.training import LoraRegistry, TrainingExport, TrainingRuns
+from services.training.comfy_native import ComfyNativeTrainer
+from services.training.kohya import KohyaTrainer
+from services.training.trainers import LoraTrainers
 from services.voice import DialogueVoices, VoiceJobHandler
 from studio import __version__, migrate
 from studio.audit import AuditTrail
@@ -126,6 +133,16 @@ class Studio:
     episode_publishing: EpisodePublishing
     demo: SampleProduction
     assistant: Assistant
+    tags: TagStore
+    captions: CaptionWriter
+    tagging: Tagging
+    training_export: TrainingExport
+    loras: LoraRegistry
+    training: TrainingRuns
+    # Every job kind's handler; the device workers look a kind's handler up here when they run its job.
+    job_handlers: JobHandlers
+    # (engine, reason) the studio proposes for a shot as saved, its characters' active LoRAs included.
+    engine_proposal: Callable[[Shot], Awaitable[tuple[str, str]]]
     version: str = __version__
     schema_revision: str | None = None
     media_tools: list[LocalTool] = field(default_factory=list)
@@ -140,16 +157,24 @@ class Studio:
         audit = AuditTrail(db)
         events = EventBus(audit)
         media = MediaStore(settings.data_dir)
+        jobs = JobQueue(db, events, clock)
+        # Each domain below registers the job kinds it runs; the device workers run them.
+        handlers = JobHandlers()
+        backends = BackendMonitor(settings, secrets, events)
         capabilities = DeviceCapabilities(
             lambda: settings.comfyui_devices,
             # /object_info is large and slow to build on a busy server: allow more than a probe.
             timeout=max(10.0, settings.backend_timeout_seconds),
         )
+
+        # --- the bible: projects, styles and prompts, characters and their LoRAs ---------------------------
         library = PromptLibrary(db, events, capabilities.sampler_names)
         styles = GenerationStyles(db, events, library, capabilities.sampler_names)
         projects = Projects(db, events, clock)
-        characters = Characters(db, events, clock, media, projects, styles, library)
-        jobs = JobQueue(db, events, clock)
+        loras = LoraRegistry(db, events, clock, projects, styles, library, capabilities)
+        characters = Characters(db, events, clock, media, projects, styles, library, loras.planned)
+
+        # --- datasets: ingestion, curation and review, tags and captions ------------------------------------
         decisions = ReviewDecisions(db, events, clock)
         store = DatasetStore(db=db, events=events, media=media, settings=settings)
         curation = Curation(
@@ -162,8 +187,60 @@ class Studio:
             profiles=library.model_profiles,
         )
         ingestion = Ingestion(settings=settings, db=db, media=media, jobs=jobs, store=store, curation=curation)
+        for kind in INGEST_KINDS:
+            handlers.add_cpu(IngestJobHandler(kind, ingestion))
+        handlers.add_cpu(
+            VisionReviewJobHandler(
+                settings=settings,
+                secrets=secrets,
+                db=db,
+                media=media,
+                characters=characters,
+                library=library,
+                decisions=decisions,
+            )
+        )
         feedback = Feedback(db)
+        tags = TagStore(db, events, clock)
+        captions = CaptionWriter(db, tags, library.model_profiles)
+        tagging = Tagging(
+            settings=settings,
+            secrets=secrets,
+            db=db,
+            media=media,
+            jobs=jobs,
+            characters=characters,
+            tags=tags,
+            profiles=library.model_profiles,
+        )
+        handlers.add_cpu(CpuJob(TAG_JOB, tagging.run))
+        handlers.add_comfy(ComfyTaggingHandler(settings=settings, db=db, media=media, tags=tags))
 
+        # --- image generation and LoRA training ----------------------------------------------------------
+        images = ImageGeneration(
+            settings=settings, db=db, clock=clock, media=media, characters=characters, jobs=jobs, feedback=feedback
+        )
+        handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media, store=store, curation=curation))
+        training_export = TrainingExport(settings, db, media, characters, captions)
+        training = TrainingRuns(
+            settings=settings,
+            db=db,
+            events=events,
+            clock=clock,
+            media=media,
+            jobs=jobs,
+            characters=characters,
+            export=training_export,
+            loras=loras,
+            capabilities=capabilities,
+            backends=backends,
+            secrets=secrets,
+        )
+        kohya = KohyaTrainer(runs=training, characters=characters)
+        comfy_training = ComfyNativeTrainer(runs=training, characters=characters, settings=settings)
+        handlers.add_remote(LoraTrainers(kohya=kohya, comfy=comfy_training))
+
+        # --- scenes: engines, shots and their videos, voices, music and assembly ---------------------------
         async def comfy_engines_ready() -> set[str]:
             preflights = await _preflights(capabilities, styles, library, ENGINE_CHECK_MAX_AGE)
             return available_engines(key for preflight in preflights for key in preflight.ready_engines)
@@ -171,20 +248,24 @@ class Studio:
         async def engines_ready() -> set[str]:
             return await comfy_engines_ready() | gradio_engines(settings.devices)
 
-        async def propose_engine(shot: Shot) -> str:
-            engine, _reason = select_engine(
+        async def engine_proposal(shot: Shot) -> tuple[str, str]:
+            present = await loras.active_for(shot.characters_present)
+            return select_engine(
                 shot_type=shot.shot_type,
                 has_characters=bool(shot.characters_present),
                 has_source=shot.source_image_path is not None,
-                character_loras=[],
+                character_loras=[present[cid].file_name for cid in shot.characters_present if cid in present],
                 available=await engines_ready(),
                 seconds=shot.duration_seconds,
             )
-            return engine
+
+        async def propose_engine(shot: Shot) -> str:
+            return (await engine_proposal(shot))[0]
 
         scenes = Scenes(db, events, clock, propose_engine)
         scene_generation = SceneGeneration(
             settings=settings,
+            secrets=secrets,
             db=db,
             events=events,
             media=media,
@@ -192,8 +273,13 @@ class Studio:
             engines_ready=engines_ready,
             comfy_engines_ready=comfy_engines_ready,
         )
+        handlers.add_cpu(SceneJobHandler(scene_generation))
+        handlers.add_comfy(VideoJobHandler(media=media))
+        handlers.add_remote(FramePackGradioHandler(media=media))
         voices = DialogueVoices(settings=settings, db=db, events=events, media=media, jobs=jobs)
+        handlers.add_cpu(VoiceJobHandler(voices))
         music = MusicLibrary(settings=settings, db=db, events=events, media=media, jobs=jobs, clock=clock)
+        handlers.add_remote(MusicJobHandler(settings=settings, library=music))
         scene_assembly = SceneAssembly(
             settings=settings,
             db=db,
@@ -205,14 +291,20 @@ class Studio:
             voices=voices,
             music=music,
         )
+        handlers.add_cpu(CpuJob(ASSEMBLY_JOB, scene_assembly.run))
+
+        # --- episodes and publishing ----------------------------------------------------------------------
         episodes = Episodes(db, events, clock, jobs)
         episode_assembly = EpisodeAssembly(settings=settings, db=db, clock=clock, media=media, episodes=episodes)
+        handlers.add_cpu(CpuJob(EPISODE_ASSEMBLY_JOB, episode_assembly.run))
         # Rebuilt in place when Jellyfin's connection changes in the app: publishing holds this very dict.
         publishing_libraries = libraries(settings, secrets)
         episode_publishing = EpisodePublishing(
             db=db, clock=clock, media=media, episodes=episodes, libraries=publishing_libraries
         )
-        backends = BackendMonitor(settings, secrets, events)
+        handlers.add_cpu(CpuJob(EPISODE_PUBLISH_JOB, episode_publishing.run))
+
+        # --- the assistant --------------------------------------------------------------------------------
         assistant = Assistant(
             settings=settings,
             secrets=secrets,
@@ -224,23 +316,7 @@ class Studio:
             scenes=scenes,
             characters=characters,
         )
-        handlers = JobHandlers()
-        handlers.add_cpu(CpuJob(EPISODE_ASSEMBLY_JOB, episode_assembly.run))
-        handlers.add_cpu(CpuJob(EPISODE_PUBLISH_JOB, episode_publishing.run))
-        handlers.add_cpu(CpuJob(ASSEMBLY_JOB, scene_assembly.run))
-        handlers.add_remote(MusicJobHandler(settings=settings, library=music))
-        handlers.add_cpu(VoiceJobHandler(voices))
-        handlers.add_comfy(VideoJobHandler(media=media))
-        handlers.add_remote(FramePackGradioHandler(media=media))
-        handlers.add_cpu(SceneJobHandler(scene_generation))
-        handlers.add_comfy(ImageJobHandler(db=db, clock=clock, media=media, store=store, curation=curation))
-        for kind in INGEST_KINDS:
-            handlers.add_cpu(IngestJobHandler(kind, ingestion))
-        handlers.add_cpu(
-            VisionReviewJobHandler(
-                settings=settings, db=db, media=media, characters=characters, library=library, decisions=decisions
-            )
-        )
+
         workers = DeviceWorkers(settings, jobs, handlers, events)
 
         def connections_applied() -> None:
@@ -285,6 +361,8 @@ class Studio:
                 episode_publishing=episode_publishing,
                 styles=styles,
                 music=music,
+                images=images,
+                preflights=lambda max_age: _preflights(capabilities, styles, library, max_age),
             ),
             secrets=secrets,
             clock=clock,
@@ -306,17 +384,17 @@ class Studio:
             archives=BibleArchives(db, events, media, styles, library),
             jobs=jobs,
             workers=workers,
-            images=ImageGeneration(
-                settings=settings,
-                db=db,
-                clock=clock,
-                media=media,
-                characters=characters,
-                jobs=jobs,
-                feedback=feedback,
-            ),
+            images=images,
             capabilities=capabilities,
             datasets=DatasetBrowser(db),
+            tags=tags,
+            tagging=tagging,
+            captions=captions,
+            training_export=training_export,
+            loras=loras,
+            training=training,
+            job_handlers=handlers,
+            engine_proposal=engine_proposal,
             dataset_store=store,
             curation=curation,
             decisions=decisions,
@@ -325,7 +403,12 @@ class Studio:
             scenes=scenes,
             scene_generation=scene_generation,
             story_planner=StoryPlanner(
-                settings=settings, events=events, projects=projects, characters=characters, scenes=scenes
+                settings=settings,
+                secrets=secrets,
+                events=events,
+                projects=projects,
+                characters=characters,
+                scenes=scenes,
             ),
         )
 
@@ -355,6 +438,7 @@ class Studio:
         )
         await self.music.reconcile()  # tracks whose job ended while the studio was down
         await self.scene_generation.reconcile()  # scenes likewise
+        await self.training.reconcile()  # training runs likewise (a run left running continues or fails)
         # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
         self.workers.start()
 
@@ -365,6 +449,7 @@ class Studio:
     async def stop(self) -> None:
         await self.demo.stop()  # a sample production still running: stop it before the workers it waits on
         await self.workers.stop()
+        await self.training.stop()  # scoring of saved epochs: the next start scores what it left
         await self.assistant.aclose()
         await self.db.dispose()
 

@@ -1,4 +1,5 @@
-"""SD 1.5 / SDXL text-to-image: checkpoint, LoRA stack, optional v-prediction, RescaleCFG and IP-Adapter."""
+"""SD 1.5 / SDXL text-to-image: checkpoint, LoRA stack, optional v-prediction, RescaleCFG, IP-Adapter and a separate
+VAE."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ class ImageRequest:
     # For v-prediction checkpoints (e.g. NoobAI-XL V-Pred): sampling v_prediction with zero terminal SNR.
     v_prediction: bool = False
     rescale_cfg: float | None = None
+    # A file in ComfyUI's `vae` folder that decodes instead of the checkpoint's baked-in VAE (many anime
+    # checkpoints ship a washed-out one); None decodes with the checkpoint's own.
+    vae: str | None = None
     filename_prefix: str = "studio/image"
 
     def __post_init__(self) -> None:
@@ -86,6 +90,8 @@ class ImageRequest:
             raise ValueError("IP-Adapter is only set up for SD 1.5 checkpoints; drop ip_adapter or use an sd15 style")
         if self.rescale_cfg is not None:
             require_range("rescale_cfg", self.rescale_cfg, 0.0, 1.0)
+        if self.vae is not None:
+            require_text("vae", self.vae)
         require_text("filename_prefix", self.filename_prefix)
 
 
@@ -125,7 +131,8 @@ def build_image_workflow(req: ImageRequest) -> dict[str, dict[str, Any]]:
         latent_image=latent[0],
         denoise=1.0,
     )
-    decoded = graph.add("VAEDecode", samples=sampled[0], vae=checkpoint[2])
+    vae = graph.add("VAELoader", vae_name=req.vae)[0] if req.vae is not None else checkpoint[2]
+    decoded = graph.add("VAEDecode", samples=sampled[0], vae=vae)
     graph.add("SaveImage", "Save image", images=decoded[0], filename_prefix=req.filename_prefix)
     return graph.to_api()
 

@@ -19,6 +19,7 @@ from studio.db import Database
 from studio.models import (
     AuditRecord,
     Character,
+    CharacterLora,
     Episode,
     MusicTrack,
     Project,
@@ -53,6 +54,19 @@ async def production_entries(db: Database, project_id: int) -> list[Entry]:
                 )
             ).all()
         )
+        # The LoRA each character's images load (the registry's "active", read in this same session).
+        loras = {
+            lora.character_id: lora
+            for lora in (
+                await session.exec(
+                    select(CharacterLora).where(
+                        col(CharacterLora.character_id).in_([c.id for c in characters]),
+                        col(CharacterLora.active).is_(True),
+                        col(CharacterLora.deleted_at).is_(None),
+                    )
+                )
+            ).all()
+        }
         scenes = list(
             (
                 await session.exec(
@@ -93,7 +107,7 @@ async def production_entries(db: Database, project_id: int) -> list[Entry]:
         entries.append(_storyline_entry(project_id, storyline))
     if world is not None:
         entries.append(_world_entry(project_id, world))
-    entries += [_character_entry(character) for character in characters]
+    entries += [_character_entry(character, loras.get(character.id)) for character in characters]
     scene_of = {scene.id: scene for scene in scenes}
     entries += [_scene_entry(scene, tracks.get(scene.music_track_id)) for scene in scenes]
     entries += [_shot_entry(project_id, scene_of[shot.scene_id], shot, names) for shot in shots]
@@ -159,7 +173,7 @@ def _world_entry(project_id: int, world: WorldSettings) -> Entry:
     return Entry("world", project_id, "world", "World settings", text, f"/story?project={project_id}&tab=world")
 
 
-def _character_entry(character: Character) -> Entry:
+def _character_entry(character: Character, lora: CharacterLora | None) -> Entry:
     appearance = character.appearance_data or {}
     voice = character.voice_profile or {}
     text = _lines(
@@ -167,7 +181,7 @@ def _character_entry(character: Character) -> Entry:
         ("Design prompt", character.design_prompt),
         *((key.replace("_", " ").capitalize(), value) for key, value in appearance.items()),
         ("Voice", voice.get("engine")),
-        ("LoRA", "trained" if character.lora_path else "not trained yet"),
+        ("LoRA", lora.file_name if lora is not None else "none registered yet"),
     )
     return Entry(
         f"character:{character.id}",

@@ -75,7 +75,7 @@ async def reply(settings: Settings, secrets: SecretStore, conversation: Conversa
         async for piece in _echo_brain(settings, secrets, conversation):
             yield piece
     elif who.kind == "llm":
-        async for piece in _llm(settings, conversation):
+        async for piece in _llm(settings, secrets, conversation):
             yield piece
     else:
         raise ValueError(HOW_TO_CONFIGURE)
@@ -141,8 +141,8 @@ def _short(text: str) -> str:
     return flat if len(flat) <= _MEMORY_TITLE else flat[: _MEMORY_TITLE - 1] + "…"
 
 
-async def _llm(settings: Settings, conversation: Conversation) -> AsyncIterator[str]:
-    client = configured_llm(settings, timeout=settings.assistant_timeout_seconds)
+async def _llm(settings: Settings, secrets: SecretStore, conversation: Conversation) -> AsyncIterator[str]:
+    client = configured_llm(settings, secrets, timeout=settings.assistant_timeout_seconds)
     assert client is not None
     messages = [
         ChatMessage("system", conversation.system),

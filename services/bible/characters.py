@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
@@ -18,6 +19,7 @@ from services.imaging import check_image
 from services.media_store import MediaStore
 from services.prompts import (
     CharacterInput,
+    LoraInput,
     PromptPlan,
     StyleInput,
     build_prompt,
@@ -51,7 +53,10 @@ class Characters:
         projects: Projects,
         styles: GenerationStyles,
         library: PromptLibrary,
+        active_lora: Callable[[Character], Awaitable[LoraInput | None]] | None = None,
     ) -> None:
+        """`active_lora`: the character's registered LoRA for its plans (services.training.LoraRegistry.planned)."""
+        self._active_lora = active_lora
         self._db = db
         self._events = events
         self._clock = clock
@@ -259,8 +264,9 @@ class Characters:
         style = await self._styles.get(name)
         world = await self._projects.world(project.id)  # type: ignore[arg-type]
         profiles, rules = await self._library.engine_inputs()
+        lora = await self._active_lora(character) if self._active_lora is not None else None
         plan = build_prompt(
-            CharacterInput.from_record(character),
+            CharacterInput.from_record(character, lora),
             StyleInput.from_record(style),
             profiles,
             rules,

@@ -103,13 +103,29 @@ class StyleDraft(_Strict):
     negative_prompt_template: Text = ""
     model_architecture: Architecture | None = None
     prompt_format: PromptFormat | None = None
+    # A file in ComfyUI's `vae` folder decoding instead of the checkpoint's own VAE; None (or "") keeps that one.
+    vae: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
     @field_validator("checkpoint_model")
     @classmethod
     def _a_file_name(cls, value: str) -> str:
-        if "/" in value or "\\" in value or value.startswith("."):
+        if _not_a_file_name(value):
             raise ValueError("give the checkpoint's file name only, e.g. noobaiXLVpred_v10.safetensors")
         return value
+
+    @field_validator("vae")
+    @classmethod
+    def _a_vae_file_name(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if _not_a_file_name(value):
+            raise ValueError("give the VAE's file name only, e.g. sdxl_vae.safetensors")
+        return value
+
+
+def _not_a_file_name(value: str) -> bool:
+    """A path (ComfyUI resolves names inside its model folder, so a separator or a leading dot could leave it)."""
+    return "/" in value or "\\" in value or value.startswith(".")
 
 
 class ProfileDraft(_Strict):

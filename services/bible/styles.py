@@ -67,11 +67,14 @@ class PromptLibrary:
     async def ensure_builtins(self) -> None:
         """Add built-in profiles and rules that are missing; never overwrite a user's edits."""
         async with self._seeding, self._db.session() as session:
+            # Two reads instead of one per built-in: this runs at every start.
+            profiles = set((await session.exec(select(ModelProfileRow.name))).all())
+            rules = set((await session.exec(select(SpeciesRuleRow.name))).all())
             for profile in BUILTIN_PROFILES:
-                if await session.get(ModelProfileRow, profile.name) is None:
+                if profile.name not in profiles:
                     session.add(ModelProfileRow(**_row_values(profile), builtin=True))
             for rule in BUILTIN_SPECIES_RULES:
-                if await session.get(SpeciesRuleRow, rule.name) is None:
+                if rule.name not in rules:
                     session.add(SpeciesRuleRow(**_row_values(rule), builtin=True))
 
     async def profiles(self) -> list[ModelProfileRow]:

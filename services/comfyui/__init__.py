@@ -12,7 +12,10 @@ from services.comfyui.preflight import (
     MissingNode,
     ServerInventory,
     StyleCheckpoint,
+    TrainingNodes,
+    TrainingReadiness,
     check_device,
+    training_readiness,
 )
 from services.comfyui.socket import (
     ComfySocket,
@@ -56,6 +59,9 @@ __all__ = [
     "ServerInventory",
     "SocketMessage",
     "StyleCheckpoint",
+    "TrainingNodes",
+    "TrainingReadiness",
     "check_device",
     "node_titles",
+    "training_readiness",
 ]

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -158,6 +159,12 @@ class ComfyClient:
 
     async def object_info(self) -> dict[str, Any]:
         return _json(await self._request("GET", "/object_info"))
+
+    async def node_info(self, class_type: str) -> dict[str, Any] | None:
+        """One node class's `/object_info` entry, or None when the server lacks it (its pack is not installed)."""
+        answer = _json(await self._request("GET", f"/object_info/{quote(class_type, safe='')}"))
+        info = answer.get(class_type)
+        return info if isinstance(info, dict) else None
 
     async def model_folders(self) -> list[str]:
         answer = (await self._request("GET", "/models")).json()

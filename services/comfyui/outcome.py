@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -130,6 +130,8 @@ class PromptOutcome:
     failure: ExecutionFailure | None
     started_ms: int | None
     finished_ms: int | None
+    # Text an output node reported instead of files, by node id and key: WD14Tagger's {"tags": ["a, b"]}.
+    texts: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def started_at(self) -> datetime | None:
@@ -172,6 +174,7 @@ def parse_history_entry(prompt_id: str, entry: dict[str, Any]) -> PromptOutcome:
         failure=failure,
         started_ms=_int(started),
         finished_ms=_int(finished),
+        texts=_texts(entry.get("outputs") or {}),
     )
 
 
@@ -198,6 +201,17 @@ def _outputs(outputs: dict[str, Any]) -> list[OutputFile]:
                         )
                     )
     return files
+
+
+def _texts(outputs: dict[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
+    texts: dict[str, dict[str, tuple[str, ...]]] = {}
+    for node_id, node_output in outputs.items():
+        if not isinstance(node_output, dict):
+            continue
+        for key, items in node_output.items():
+            if isinstance(items, list) and items and all(isinstance(item, str) for item in items):
+                texts.setdefault(str(node_id), {})[key] = tuple(items)
+    return texts
 
 
 def _text(value: Any) -> str | None:

@@ -89,23 +89,117 @@ class EngineReadiness:
 
 @dataclass(frozen=True)
 class StyleCheckpoint:
-    """A generation style's checkpoint, and the architecture the style sets for it (None: its profile's)."""
+    """A generation style's checkpoint, the architecture the style sets for it (None: its profile's), and the
+    VAE it decodes with (None: the checkpoint's own)."""
 
     style: str
     checkpoint: str
     architecture: str | None = None
+    vae: str | None = None
 
     @classmethod
     def of(cls, style: GenerationStyle) -> StyleCheckpoint:
-        return cls(style.name, style.checkpoint_model, style.model_architecture)
+        return cls(style.name, style.checkpoint_model, style.model_architecture, style.vae)
 
 
 @dataclass(frozen=True)
 class CheckpointReadiness:
+    """Whether a device has a style's checkpoint, and its VAE when the style names one."""
+
     style: str
     checkpoint: str
     present: bool
     near: tuple[str, ...]
+    vae: str | None = None
+    vae_present: bool = True
+    vae_near: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.present and self.vae_present
+
+
+# ComfyUI's native LoRA training nodes changed names: 0.3.41-0.3.64 registered V1 nodes (kohya folders in the
+# loader since 0.3.44), PR #10708 (2025-11) moved them to the V3 schema with new dataset nodes and renamed
+# the saver. Each role lists its names newest first; a server is asked, never assumed to be one generation.
+_TRAINING_LOADERS = (
+    # (folder loader, the node turning its output into latents + conditioning, generation)
+    ("LoadImageTextDataSetFromFolder", "MakeTrainingDataset", "v3"),
+    ("LoadImageTextSetFromFolderNode", "VAEEncode", "0.3.64"),
+)
+_TRAINING_SAVERS = ("SaveLoRA", "SaveLoRANode")
+_TRAINING_TRAINER = "TrainLoraNode"
+_TRAINING_EXTRAS = ("LossGraphNode", "LoraModelLoader", "LoadImageDataSetFromFolder", "LoadImageSetFromFolderNode")
+_TRAINING_NAMES = frozenset(
+    {_TRAINING_TRAINER, *_TRAINING_SAVERS, *_TRAINING_EXTRAS, *(loader for loader, _, _ in _TRAINING_LOADERS)}
+)
+
+
+@dataclass(frozen=True)
+class TrainingNodes:
+    """The node names one server's native LoRA training runs with."""
+
+    generation: str  # "0.3.64" (V1 names, 0.3.41-0.3.64) or "v3" (after PR #10708)
+    folder_loader: str  # reads input/<folder>/ with kohya repeat folders and same-stem .txt captions
+    dataset: str  # VAEEncode (0.3.64: the loader encodes the captions) or MakeTrainingDataset (v3)
+    trainer: str
+    saver: str
+    loss_graph: str | None  # LossGraphNode, when the server has it
+
+
+@dataclass(frozen=True)
+class TrainingReadiness:
+    """Whether a server can train a LoRA with ComfyUI's own nodes: the names to use, or what it lacks."""
+
+    nodes: TrainingNodes | None
+    missing: tuple[str, ...] = ()  # one entry per role no node fills, naming the nodes that would
+    has_any: bool = False  # the server has some training node (so: update it) or none at all
+
+    @property
+    def ready(self) -> bool:
+        return self.nodes is not None
+
+    def describe(self) -> str:
+        if self.nodes is not None:
+            names = f"{self.nodes.folder_loader} → {self.nodes.dataset} → {self.nodes.trainer} → {self.nodes.saver}"
+            label = "V3 node names" if self.nodes.generation == "v3" else "0.3.41-0.3.64 node names"
+            return f"LoRA training with ComfyUI's own nodes: ready ({label}: {names})"
+        if not self.has_any:
+            return (
+                "LoRA training with ComfyUI's own nodes: ComfyUI 0.3.41 or newer has the training nodes; "
+                "this server has none of them (update ComfyUI)"
+            )
+        return (
+            "LoRA training with ComfyUI's own nodes lacks "
+            + "; ".join(self.missing)
+            + " (part of ComfyUI itself: update ComfyUI)"
+        )
+
+
+def training_readiness(classes: Collection[str]) -> TrainingReadiness:
+    """Resolve the training node names from a server's node classes (its `/object_info` keys)."""
+    present = set(classes)
+    missing: list[str] = []
+    loader = next(((f, d, g) for f, d, g in _TRAINING_LOADERS if f in present and d in present), None)
+    if loader is None:
+        partial = next(((f, d, g) for f, d, g in _TRAINING_LOADERS if f in present), None)
+        if partial is not None:
+            missing.append(f"node {partial[1]} (it turns {partial[0]}'s images and captions into a training set)")
+        else:
+            names = " or ".join(f for f, _, _ in _TRAINING_LOADERS)
+            missing.append(f"an image-and-caption folder loader ({names}; kohya folders since ComfyUI 0.3.44)")
+    if _TRAINING_TRAINER not in present:
+        missing.append(f"node {_TRAINING_TRAINER}")
+    saver = next((name for name in _TRAINING_SAVERS if name in present), None)
+    if saver is None:
+        missing.append(f"a LoRA saver ({' or '.join(_TRAINING_SAVERS)})")
+    has_any = bool(present & _TRAINING_NAMES)
+    if missing or loader is None or saver is None:
+        return TrainingReadiness(None, tuple(missing), has_any)
+    folder_loader, dataset, generation = loader
+    loss_graph = "LossGraphNode" if "LossGraphNode" in present else None
+    nodes = TrainingNodes(generation, folder_loader, dataset, _TRAINING_TRAINER, saver, loss_graph)
+    return TrainingReadiness(nodes, (), True)
 
 
 @dataclass(frozen=True)
@@ -116,6 +210,7 @@ class DevicePreflight:
     engines: tuple[EngineReadiness, ...] = ()
     checkpoints: tuple[CheckpointReadiness, ...] = ()
     sampler_names: SamplerNames | None = None  # KSampler's choices, when the server reported them
+    training: TrainingReadiness | None = None  # None when the server could not be asked
 
     @property
     def ready_engines(self) -> list[str]:
@@ -280,6 +375,7 @@ async def check_device(
         object_info = await client.object_info()
         inventory = ServerInventory(client, object_info)
         present = await inventory.files("checkpoints")
+        vaes = await inventory.files("vae") if any(style.vae for style in styles) else []
         engines = []
         for engine in ENGINES:
             # An image engine's example names a placeholder checkpoint: its architecture is checked instead.
@@ -292,12 +388,16 @@ async def check_device(
             engines.append(EngineReadiness(engine.key, engine.label, engine.media, nodes, models))
         checkpoints = []
         for style in sorted(styles, key=lambda s: s.style):
+            vae_present = style.vae is None or style.vae in vaes
             checkpoints.append(
                 CheckpointReadiness(
                     style.style,
                     style.checkpoint,
                     style.checkpoint in present,
                     () if style.checkpoint in present else near_names(style.checkpoint, present),
+                    style.vae,
+                    vae_present,
+                    () if vae_present or style.vae is None else near_names(style.vae, vaes),
                 )
             )
     except ComfyUnavailable as exc:
@@ -309,6 +409,7 @@ async def check_device(
         engines=tuple(engines),
         checkpoints=tuple(checkpoints),
         sampler_names=SamplerNames.from_object_info(object_info, f"ComfyUI on {device}"),
+        training=training_readiness(object_info.keys()),
     )
 
 
@@ -386,6 +487,11 @@ class DeviceCapabilities:
 
         A device that does not answer (or answers nonsense) lists nothing: the picker still takes a typed name.
         """
+        by_device = await self.model_files_by_device(folder)
+        return sorted({name for files in by_device.values() for name in files}, key=str.lower)
+
+    async def model_files_by_device(self, folder: str) -> dict[str, list[str]]:
+        """Each ComfyUI device's files in one model folder; a device that does not answer lists nothing."""
 
         async def listed(url: str) -> list[str]:
             client = ComfyClient(url, timeout=self._timeout)
@@ -396,5 +502,6 @@ class DeviceCapabilities:
             finally:
                 await client.aclose()
 
-        lists = await asyncio.gather(*(listed(url) for url in dict(self._devices()).values()))
-        return sorted({name for files in lists for name in files}, key=str.lower)
+        devices = dict(self._devices())
+        lists = await asyncio.gather(*(listed(url) for url in devices.values()))
+        return dict(zip(devices, lists, strict=True))

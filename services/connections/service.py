@@ -298,7 +298,7 @@ def _blank(value: str | None) -> bool:
 
 
 def _device_fields(device: DeviceSettings) -> dict[str, Any]:
-    return device.model_dump(include=set(DEVICE_FIELDS))
+    return device.model_dump(mode="json", include=set(DEVICE_FIELDS))  # paths as text: a JSON column
 
 
 def _shown(value: Any) -> str | None:

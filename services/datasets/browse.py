@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, or_, select
 
 from services.errors import Invalid
+from services.tags.filters import has_no_caption, has_tag
 from studio.db import Database
 from studio.models import ApprovalState, DatasetImage, VisionStatus
 
@@ -30,6 +31,8 @@ class ImageQuery:
     flags: tuple[str, ...] = ()  # any of these triage flags
     duplicates: Literal["any", "only", "hide"] = "any"
     needs_human: bool = False  # only images whose vision review failed
+    tag: str | None = None  # only images that show this tag
+    no_caption: bool = False  # only images without tags or caption text (a training export would have nothing)
     sort: Sort = "newest"
     offset: int = 0
     limit: int = 100
@@ -147,4 +150,8 @@ def _conditions(query: ImageQuery) -> list[object]:
         conditions.append(col(DatasetImage.duplicate_of_id).is_(None))
     if query.needs_human:
         conditions.append(DatasetImage.vision_status == VisionStatus.NEEDS_HUMAN)
+    if query.tag is not None:
+        conditions.append(has_tag(query.tag))
+    if query.no_caption:
+        conditions.append(has_no_caption())
     return conditions

@@ -19,6 +19,7 @@ from services.prompts.species import classify_species
 from studio.config import Settings
 from studio.db import Database
 from studio.models import ApprovalState, Character, DatasetImage, Decider, Job, VisionStatus, WorldSettings
+from studio.secrets import SecretStore
 
 _DECISIONS = {"approved": ApprovalState.APPROVED, "rejected": ApprovalState.REJECTED}
 
@@ -32,6 +33,7 @@ class VisionReviewJobHandler:
         self,
         *,
         settings: Settings,
+        secrets: SecretStore,
         db: Database,
         media: MediaStore,
         characters: Characters,
@@ -39,6 +41,7 @@ class VisionReviewJobHandler:
         decisions: ReviewDecisions,
     ) -> None:
         self._settings = settings
+        self._secrets = secrets
         self._db = db
         self._media = media
         self._characters = characters
@@ -46,7 +49,7 @@ class VisionReviewJobHandler:
         self._decisions = decisions
 
     async def run(self, job: Job, progress: ProgressSink) -> dict[str, Any]:
-        client = configured_llm(self._settings)
+        client = configured_llm(self._settings, self._secrets)
         if client is None:
             raise Invalid("vision_device", "no device has an llm_url any more; add one to review images")
         reviewer = VisionReviewer(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.datasets.categories import CATEGORY_BY_NAME, REJECTION_CATEGORIES
 from services.llm import AnswerCut, ChatMessage, LlmClient, LlmError
-from services.llm.replies import ReplyError, parse_reply
+from services.llm.replies import ask_json, parse_reply
 from services.prompts.inputs import Appearance
 from services.prompts.species import SpeciesRule, rule_keyword_in
 from services.prompts.tokens import split_tokens
@@ -433,29 +433,15 @@ class VisionReviewer:
             return self._needs_human(sight.how, 0)
         images = (image,) if subject.reference is None else (image, subject.reference)
         messages = [ChatMessage("user", review_prompt(subject), images)]
-        verdict: VisionVerdict | None = None
-        attempts = 0
-        problem = ""
-        while verdict is None and attempts < 2:
-            attempts += 1
-            try:
-                reply = await self.client.chat(
-                    self.model, messages, schema=VERDICT_SCHEMA, temperature=0.3, max_tokens=400
-                )
-                verdict = parse_verdict(reply)
-            except AnswerCut as exc:  # it rambled past the limit: ask again like for any unusable reply
-                reply, problem = exc.partial, str(exc)
-            except LlmError as exc:
-                return self._needs_human(str(exc), attempts)
-            except ReplyError as exc:
-                problem = str(exc)
-            if verdict is None:
-                log.info("vision review of %s: unusable reply (%s)", subject.character_name, problem)
-                retry = (
-                    f"Your reply was not usable: {problem}. Answer again with one JSON object only, with every field."
-                )
-                messages = [*messages, ChatMessage("assistant", reply), ChatMessage("user", retry)]
+        try:
+            answer = await ask_json(
+                self.client, self.model, messages, VisionVerdict, schema=VERDICT_SCHEMA, temperature=0.3, max_tokens=400
+            )
+        except LlmError as exc:
+            return self._needs_human(str(exc), 1)
+        verdict, attempts = answer.value, answer.attempts
         if verdict is None:
+            problem = answer.problem
             return self._needs_human(f"{self.model} gave no usable review in {attempts} attempts: {problem}", attempts)
 
         species_ok: bool | None = None

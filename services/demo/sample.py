@@ -7,6 +7,10 @@ services a person uses from the pages: the keyframes are uploaded to the charact
 the shots pick them as source images, and each long step is a job on the cpu device. `python -m studio demo`
 and the Projects page's "Create sample project" both run it; the page polls `SampleProduction.state`.
 
+With a ComfyUI device ready for text-to-image (its preflight finds the nodes and the sample style's checkpoint),
+the keyframes and the pending pictures are generated there with the studio's own image generation instead of
+drawn; without one, or when generation fails, they are drawn and the progress and result say which.
+
 So that the rest of the studio has something to show, the project also gets a default generation style (the
 prompt preview), a few pending pictures of each character (the review station) and the scene's temp music
 kept in its music library.
@@ -35,10 +39,12 @@ from services.bible.schemas import (
     StyleDraft,
     WorldDraft,
 )
+from services.comfyui import DevicePreflight
 from services.datasets import DatasetStore, NewImage, ReviewDecisions, Verdict
 from services.demo.drawing import Keyframe, candidate, keyframe, portrait
 from services.episodes import EpisodeAssembly, EpisodeDraft, EpisodePublishing, Episodes, EpisodeSceneEntry
 from services.errors import Conflict, StudioError, report_unexpected
+from services.generation import ImageBatchDraft, ImageGeneration
 from services.jobs import FINISHED_STATES, JobChanged, JobProgressed, JobQueue
 from services.music import MusicLibrary
 from services.scenes import SceneDraft, SceneGeneration, Scenes, ShotDraft
@@ -201,6 +207,7 @@ class SampleResult:
     library_root: Path
     episode_file: Path  # absolute
     seconds: float
+    keyframes: str = "drawn"  # how the keyframes were made: "generated on gpu1 with ComfyUI", or drawn and why
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,8 @@ class SampleProduction:
         episode_publishing: EpisodePublishing,
         styles: GenerationStyles,
         music: MusicLibrary,
+        images: ImageGeneration,
+        preflights: Callable[[float], Awaitable[list[DevicePreflight]]],
     ) -> None:
         self._events = events
         self._jobs = jobs
@@ -251,6 +260,8 @@ class SampleProduction:
         self._publishing = episode_publishing
         self._styles = styles
         self._music = music
+        self._images = images
+        self._preflights = preflights  # (max age in seconds) -> every ComfyUI device's preflight
         self._state: SampleRun | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -325,9 +336,7 @@ class SampleProduction:
             on_project(project_id)
         await progress(STEPS["cast"], "Drawing Mira and Jun and giving them voices")
         cast = await self._cast(project_id, actor)
-        await progress(STEPS["keyframes"], "Drawing the four keyframes and approving them")
-        sources = await self._keyframes(cast, actor)
-        await self._pending(cast, actor)
+        sources, keyframes = await self._keyframes(cast, actor, progress)
         await progress(STEPS["scene"], "Writing scene 1: four shots with dialogue")
         scene_id = await self._scene(project_id, cast, sources, actor)
 
@@ -366,6 +375,7 @@ class SampleProduction:
             library_root=root,
             episode_file=root / publication["episode_file"],
             seconds=time.monotonic() - began,
+            keyframes=keyframes,
         )
         await progress(STEPS["done"], f"Episode 1 is published: {outcome.episode_file}")
         return outcome
@@ -440,7 +450,72 @@ class SampleProduction:
             cast[member.name] = await self._voices.set_profile(character.id, member.voice, actor)
         return cast
 
-    async def _keyframes(self, cast: dict[str, Character], actor: str) -> dict[Keyframe, int]:
+    async def _keyframes(
+        self, cast: dict[str, Character], actor: str, progress: Progress
+    ) -> tuple[dict[Keyframe, int], str]:
+        """Each shot's keyframe approved in a character's dataset, and the pending pictures: generated on a
+        ready ComfyUI device, else drawn. Returns the image id by keyframe and how they were made."""
+        device, why = await self._ready_device()
+        if device is not None:
+            try:
+                return await self._generated(cast, device, actor, progress), f"generated on {device} with ComfyUI"
+            except StudioError as exc:
+                log.warning("the sample's keyframes could not be generated on %s, so they are drawn: %s", device, exc)
+                why = f"generating them on {device} failed ({exc})"
+        await progress(STEPS["keyframes"], f"Drawing the four keyframes and approving them ({why})")
+        approved = await self._drawn(cast, actor)
+        await self._pending(cast, actor)
+        return approved, f"drawn: {why}"
+
+    async def _ready_device(self) -> tuple[str | None, str]:
+        """A ComfyUI device whose preflight can run text-to-image with the sample style's checkpoint, or None
+        and why there is none."""
+        preflights = await self._preflights(0.0)
+        if not preflights:
+            return None, "no ComfyUI device is connected"
+        for preflight in preflights:
+            style = next((c for c in preflight.checkpoints if c.style == SAMPLE_STYLE.name), None)
+            text_to_image = {"sd15_image", "sdxl_image"} & set(preflight.ready_engines)
+            if preflight.error is None and text_to_image and style is not None and style.ready:
+                return preflight.device, ""
+        return None, (
+            f"no ComfyUI device is ready for text-to-image with {SAMPLE_STYLE.checkpoint_model} "
+            "(see Status for what each lacks)"
+        )
+
+    async def _generated(
+        self, cast: dict[str, Character], device: str, actor: str, progress: Progress
+    ) -> dict[Keyframe, int]:
+        """The keyframes and pending pictures generated on `device`; the keyframes approved. StudioError when a
+        job fails."""
+        label = f"Generating the four keyframes and {PENDING_PER_CHARACTER} pictures of each character on {device}"
+        keyframe_jobs: dict[Keyframe, Job] = {}
+        for shot in SHOTS:
+            draft = ImageBatchDraft(
+                count=1, seed_policy="fixed", seed=SAMPLE_SEED, pose=shot.description, device=device
+            )
+            [keyframe_jobs[shot.keyframe]] = await self._images.generate(cast[shot.dataset_of].id, draft, actor)  # type: ignore[arg-type]
+        others = [
+            job
+            for character in cast.values()
+            for job in await self._images.generate(
+                character.id,  # type: ignore[arg-type]
+                ImageBatchDraft(count=PENDING_PER_CHARACTER, device=device),
+                actor,
+            )
+        ]
+        finished = await self._follow_all([*keyframe_jobs.values(), *others], label, "keyframes", "scene", progress)
+        approved: dict[Keyframe, int] = {}
+        for shot in SHOTS:
+            image_ids = (finished[keyframe_jobs[shot.keyframe].id].result or {}).get("image_ids") or []  # type: ignore[index]
+            if not image_ids:
+                raise StudioError(f"the keyframe {shot.keyframe} was generated but not kept in the dataset")
+            verdict = Verdict(ApprovalState.APPROVED, reasons=("keyframe of the sample production",))
+            await self._decisions.decide(image_ids[0], verdict, actor)
+            approved[shot.keyframe] = image_ids[0]
+        return approved
+
+    async def _drawn(self, cast: dict[str, Character], actor: str) -> dict[Keyframe, int]:
         """Each shot's keyframe, added to a character's dataset and approved (the shots may only use approved
         images); returns the dataset image id by keyframe."""
         approved: dict[Keyframe, int] = {}
@@ -507,6 +582,41 @@ class SampleProduction:
             )
             await self._scenes.add_shot(scene.id, draft, actor)
         return scene.id
+
+    async def _follow_all(
+        self, jobs: list[Job], label: str, start: str, end: str, progress: Progress
+    ) -> dict[int, Job]:
+        """Wait for every job, the bar moving as they finish. StudioError: one did not succeed."""
+        low, high = STEPS[start], STEPS[end]
+        waiting = {job.id for job in jobs}
+        woken = asyncio.Event()
+
+        def changed(event: JobChanged) -> None:
+            if event.job_id in waiting:
+                woken.set()
+
+        unsubscribe = self._events.subscribe(JobChanged, changed)
+        finished: dict[int, Job] = {}
+        try:
+            while True:
+                for job_id in list(waiting):
+                    current = await self._jobs.get(job_id)  # type: ignore[arg-type]
+                    if current.state in FINISHED_STATES:
+                        finished[job_id] = current  # type: ignore[index]
+                        waiting.discard(job_id)
+                        if current.state != JobState.SUCCEEDED:
+                            raise StudioError(current.error or f"a job was {current.state.value}")
+                await progress(
+                    low + (high - low) * len(finished) / len(jobs), f"{label}: {len(finished)} of {len(jobs)}"
+                )
+                if not waiting:
+                    return finished
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await woken.wait()
+                woken.clear()
+        finally:
+            unsubscribe()
 
     async def _follow(self, job: Job, label: str, start: str, end: str, progress: Progress) -> Job:
         """Wait for a job, passing its progress on within its part of the bar. StudioError: it did not succeed."""

@@ -135,9 +135,14 @@ class ImageGeneration:
         positive = ", ".join(part for part in (plan.positive, draft.extra_prompt.strip()) if part)
         learned = (await self._feedback.learned_negatives(character_id)).terms if draft.use_learned_negatives else ()
         negative = join_tokens(plan.negative, draft.extra_negative, *learned)
-        loras = [LoraRef(name=c.name, strength_model=c.strength, strength_clip=c.strength) for c in draft.loras]
-        if character.lora_path:
-            loras.insert(0, LoraRef(name=PurePosixPath(character.lora_path).name))
+        # The character's registered LoRA first (the plan dropped it when it does not fit the style's
+        # architecture). A batch naming it too loads it once, at the strength the batch asks for.
+        chosen = {c.name: c.strength for c in draft.loras}
+        registered = [(r.file_name, chosen.pop(r.file_name, r.weight)) for r in plan.loras]
+        loras = [
+            LoraRef(name=name, strength_model=strength, strength_clip=strength)
+            for name, strength in [*registered, *chosen.items()]
+        ]
         reference = await self._reference_for(character, plan.ip_adapter_model, plan.architecture, draft.use_reference)
         seeds = batch_seeds(draft.seed_policy, draft.seed, draft.count, self._rng)
         base = ImageRequest(
@@ -156,6 +161,7 @@ class ImageGeneration:
             ip_adapter=None,
             v_prediction=plan.params.prediction_type == "v_prediction",
             rescale_cfg=plan.params.rescale_cfg,
+            vae=style.vae,
             filename_prefix=f"{STUDIO_OUTPUT_FOLDER}/{character.slug[:40]}",
         )
         context = {

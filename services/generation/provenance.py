@@ -50,6 +50,7 @@ def _a1111_parameters(p: dict[str, Any]) -> str:
             ("CFG scale", "cfg"),
             ("Seed", "seed"),
             ("Model", "checkpoint"),
+            ("VAE", "vae"),
         )
         if p.get(key) is not None
     )

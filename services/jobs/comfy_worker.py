@@ -184,10 +184,13 @@ class ComfyDeviceWorker:
                 await self._client.free(unload_models=True, free_memory=False)
             # Record the handle first: if we die between the two, a restart finds an unknown prompt and
             # requeues the job, instead of a running job with no handle.
-            await self._queue.attach(job.id, prompt_id, f"waiting on {self.device} (queued on ComfyUI)")  # type: ignore[arg-type]
+            flight.message = f"waiting on {self.device} (queued on ComfyUI)"
+            await self._queue.attach(job.id, prompt_id, flight.message)  # type: ignore[arg-type]
             await self._client.submit(graph, prompt_id=prompt_id, extra_data={"anime_studio_job": job.id})
             self._memory_group = group
             flight.submitted = True
+            # Pages drew the job when it was claimed: tell them it now waits in ComfyUI's queue.
+            await self._report(flight, None)
             self._stop(flight)  # when it was cancelled while we prepared it
             return True
         except ComfyUnavailable as exc:

@@ -5,7 +5,7 @@ exactly what it would send to ComfyUI and why, before sending anything.
 """
 
 from services.prompts.explain import Explanation
-from services.prompts.inputs import Appearance, CharacterInput, StyleInput
+from services.prompts.inputs import Appearance, CharacterInput, LoraInput, StyleInput
 from services.prompts.params import GenerationParams, LearnedParams
 from services.prompts.plan import PromptPlan, build_prompt
 from services.prompts.profiles import (
@@ -32,6 +32,7 @@ __all__ = [
     "Explanation",
     "GenerationParams",
     "LearnedParams",
+    "LoraInput",
     "ModelProfile",
     "PredictionType",
     "PromptFormat",

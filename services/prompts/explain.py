@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ExplanationPart = Literal["positive", "negative", "params", "profile", "species"]
+ExplanationPart = Literal["positive", "negative", "params", "profile", "species", "lora"]
 ExplanationAction = Literal["added", "removed", "skipped", "chosen"]
 
 

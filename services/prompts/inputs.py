@@ -75,20 +75,34 @@ class Appearance:
 
 
 @dataclass(frozen=True)
+class LoraInput:
+    """A character's registered LoRA as the prompt engine sees it; `because` names it for the explanations
+    ("registered LoRA of Koopa, epoch 8")."""
+
+    file_name: str
+    family: Architecture
+    weight: float
+    trigger_word: str
+    because: str
+
+
+@dataclass(frozen=True)
 class CharacterInput:
     """A character as the prompt engine sees it."""
 
     name: str
     design_prompt: str
     appearance: Appearance
+    lora: LoraInput | None = None
 
     @classmethod
-    def from_record(cls, record: Any) -> CharacterInput:
+    def from_record(cls, record: Any, lora: LoraInput | None = None) -> CharacterInput:
         """Build from anything shaped like ``studio.models.Character`` (name, design_prompt, appearance_data)."""
         return cls(
             name=str(record.name),
             design_prompt=str(record.design_prompt or ""),
             appearance=Appearance.from_data(record.appearance_data),
+            lora=lora,
         )
 
 

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.prompts.explain import Explanation
-from services.prompts.inputs import CharacterInput, StyleInput
+from services.prompts.inputs import CharacterInput, LoraInput, StyleInput
 from services.prompts.params import GenerationParams, LearnedParams, resolve_params
 from services.prompts.profiles import Architecture, ModelProfile, PromptFormat, match_profile
 from services.prompts.species import SpeciesRule, classify_species
-from services.prompts.translate import dedupe, negative_candidates, positive_candidates
+from services.prompts.tokens import split_tokens
+from services.prompts.translate import Candidate, dedupe, negative_candidates, positive_candidates
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class PromptPlan:
     verification_questions: tuple[str, ...]
     ip_adapter_model: str | None
     explanations: tuple[Explanation, ...]
+    # The character's registered LoRA when it fits the architecture (the generation loads it first).
+    loras: tuple[LoraInput, ...] = ()
 
     def explained(self, part: str, action: str | None = None) -> tuple[Explanation, ...]:
         """The explanations of one part ("positive", "negative", ...), optionally of one action only."""
@@ -90,6 +93,8 @@ def build_prompt(
             )
         )
 
+    lora = _fitting_lora(character.lora, architecture, style.name, explanations)
+
     species = character.appearance.species
     non_human, rules, species_reason = classify_species(species, species_rules)
     explanations.append(Explanation("species", "chosen", "not human" if non_human else "human-like", species_reason))
@@ -99,6 +104,10 @@ def build_prompt(
 
     positive_tokens, stripped = positive_candidates(character, style, profile, prompt_format, non_human, pose)
     explanations.extend(stripped)
+    if lora is not None:
+        # First, where the LoRA was trained to find it (kohya keeps the first caption tokens in place).
+        because = f"trigger word of the {lora.because}"
+        positive_tokens[:0] = [Candidate(token, because) for token in split_tokens(lora.trigger_word)]
     positive, positive_explanations = dedupe(positive_tokens, "positive")
     explanations.extend(positive_explanations)
 
@@ -122,4 +131,19 @@ def build_prompt(
         verification_questions=tuple(q for rule in rules if (q := rule.verification_question.strip())),
         ip_adapter_model=ip_adapter_model,
         explanations=tuple(explanations),
+        loras=(lora,) if lora is not None else (),
     )
+
+
+def _fitting_lora(
+    lora: LoraInput | None, architecture: Architecture, style_name: str, explanations: list[Explanation]
+) -> LoraInput | None:
+    """The LoRA when it can load on `architecture` (an SD 1.5 LoRA cannot load on SDXL, nor the reverse)."""
+    if lora is None:
+        return None
+    if lora.family != architecture:
+        because = f"{lora.because} is an {lora.family} LoRA; style {style_name} draws with {architecture}"
+        explanations.append(Explanation("lora", "skipped", lora.file_name, because))
+        return None
+    explanations.append(Explanation("lora", "chosen", lora.file_name, f"{lora.because}, weight {lora.weight:g}"))
+    return lora

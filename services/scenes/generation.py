@@ -40,6 +40,7 @@ from studio.config import Settings
 from studio.db import Database
 from studio.events import EventBus
 from studio.models import Character, Job, JobPriority, JobState, Project, Scene, Shot
+from studio.secrets import SecretStore
 
 SCENE_JOB = "scene.generate"
 
@@ -73,6 +74,7 @@ class SceneGeneration:
         self,
         *,
         settings: Settings,
+        secrets: SecretStore,
         db: Database,
         events: EventBus,
         media: MediaStore,
@@ -81,6 +83,7 @@ class SceneGeneration:
         comfy_engines_ready: Any = None,
     ) -> None:
         self._settings = settings
+        self._secrets = secrets
         self._db = db
         self._events = events
         self._media = media
@@ -462,7 +465,7 @@ class SceneGeneration:
             unsubscribe()
 
     async def _score(self, video: Path, folder: str, source: bytes | None, shot: Shot) -> AttemptScore:
-        client = configured_llm(self._settings)
+        client = configured_llm(self._settings, self._secrets)
         llm = (client, self._settings.vision_model) if client is not None else None
         try:
             work = self._media.path_of(f"{folder}/review")

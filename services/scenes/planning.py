@@ -12,6 +12,7 @@ from services.scenes.story import StoryContext, StoryPlan, plan_scenes, validate
 from studio.config import Settings
 from studio.events import EventBus
 from studio.models import Scene
+from studio.secrets import SecretStore
 
 
 class StoryPlanner:
@@ -19,12 +20,14 @@ class StoryPlanner:
         self,
         *,
         settings: Settings,
+        secrets: SecretStore,
         events: EventBus,
         projects: Projects,
         characters: Characters,
         scenes: Scenes,
     ) -> None:
         self._settings = settings
+        self._secrets = secrets
         self._events = events
         self._projects = projects
         self._characters = characters
@@ -39,7 +42,7 @@ class StoryPlanner:
         context = await self._context(project_id, scenes_wanted)
         seconds = self._settings.story_timeout_seconds
         # A plan is not streamed: the wait for the reply is the whole answer, bounded by `seconds` in plan_scenes.
-        client = configured_llm(self._settings, timeout=seconds)
+        client = configured_llm(self._settings, self._secrets, timeout=seconds)
         if client is None:
             raise BackendUnavailable(
                 "llm", f"story to scenes needs an LLM; add a device with an llm_url, e.g. {LLM_DEVICE_EXAMPLE}"

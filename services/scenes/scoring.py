@@ -131,7 +131,7 @@ def local_score(frames: list[bytes], source: bytes | None) -> AttemptScore:
     """
     if not frames:
         raise Invalid("frames", "there are no frames to score; grab the review frames of the clip first")
-    pictures = [_decode(data, f"frames[{index}]") for index, data in enumerate(frames)]
+    pictures = [decode_picture(data, f"frames[{index}]") for index, data in enumerate(frames)]
     per_frame: list[dict[str, float]] = [{} for _ in pictures]
     issues: list[str] = []
     reasons: list[str] = []
@@ -176,7 +176,7 @@ def local_score(frames: list[bytes], source: bytes | None) -> AttemptScore:
         reasons.append("motion not measured: only one frame")
 
     if source is not None:
-        structure, colours = _similarity(pictures[0], _decode(source, "source"))
+        structure, colours = picture_similarity(pictures[0], decode_picture(source, "source"))
         similarity = 0.6 * structure + 0.4 * colours
         per_frame[0]["source_similarity"] = round(similarity, 4)
         parts["similarity"] = similarity
@@ -202,7 +202,8 @@ def local_score(frames: list[bytes], source: bytes | None) -> AttemptScore:
     )
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
+def decode_picture(data: bytes, name: str) -> Image.Image:
+    """The picture in RGB; Invalid (named `name`) when the bytes are no readable image."""
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
@@ -263,7 +264,7 @@ def _coherence_score(correlation: float) -> float:
     return min(1.0, max(0.0, (correlation - INCOHERENT_BELOW) / (COHERENT_FROM - INCOHERENT_BELOW)))
 
 
-def _similarity(frame: Image.Image, source: Image.Image) -> tuple[float, float]:
+def picture_similarity(frame: Image.Image, source: Image.Image) -> tuple[float, float]:
     """(shapes, colours) of the frame against the source fitted to the frame's shape, each 0..1."""
     size = _fit_within(frame.size, SIMILARITY_SIDE)
     fitted = ImageOps.fit(source, frame.size, Image.Resampling.BILINEAR).resize(size, Image.Resampling.BOX)

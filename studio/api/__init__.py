@@ -19,9 +19,13 @@ from studio.api.deps import refuse_unstorable_text
 from studio.api.episodes import episodes_router
 from studio.api.errors import document_errors, errors, install_error_handlers
 from studio.api.jobs import jobs_router
+from studio.api.loras import loras_router
 from studio.api.music import music_router
 from studio.api.scenes import scenes_router
 from studio.api.system import system_router
+from studio.api.tagging import tagging_router
+from studio.api.tags import tags_router
+from studio.api.training import training_router
 from studio.api.voices import voices_router
 from studio.root import Studio
 
@@ -58,6 +62,10 @@ def build_api(studio: Studio) -> FastAPI:
         voices_router(studio),
         assistant_router(studio),
         connections_router(studio),
+        tagging_router(studio),
+        tags_router(studio),
+        training_router(studio),
+        loras_router(studio),
     ):
         api.include_router(router, responses=errors(401))
     _complete_document(api)

@@ -24,6 +24,7 @@ Caller = Annotated[Principal, Depends(current_principal)]
 DEVICE_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 DeviceName = Annotated[str, Path(pattern=DEVICE_NAME, description="The device's name, e.g. `rtx3060`.")]
 Url = Annotated[str, StringConstraints(max_length=2000)]
+Folder = Annotated[str, StringConstraints(max_length=1000)]
 
 
 class DeviceFieldsIn(BaseModel):
@@ -35,6 +36,10 @@ class DeviceFieldsIn(BaseModel):
     ace_step_api: Literal["official", "wrapper"] = "official"
     framepack_url: Url | None = Field(None, description="FramePack's own Gradio app.")
     framepack_f1_url: Url | None = Field(None, description="FramePack F1's own Gradio app.")
+    kohya_dir: Folder | None = Field(None, description="kohya sd-scripts folder on the studio's machine (absolute).")
+    kohya_python: Folder | None = Field(None, description="Its Python; unset: `<kohya_dir>/venv/bin/python`.")
+    loras_dir: Folder | None = Field(None, description="The device's ComfyUI loras folder, as the studio sees it.")
+    checkpoints_dir: Folder | None = Field(None, description="The checkpoints folder sd-scripts trains from.")
 
 
 class DeviceIn(DeviceFieldsIn):
@@ -50,8 +55,17 @@ class ConnectedDeviceOut(BaseModel):
     ace_step_api: str
     framepack_url: str | None
     framepack_f1_url: str | None
+    kohya_dir: str | None
+    kohya_python: str | None
+    loras_dir: str | None
+    checkpoints_dir: str | None
     source: Literal["environment", "app"] = Field(description="`environment`: read-only here; change it there.")
     busy: int = Field(description="Jobs its workers run now; a busy device cannot be changed or removed.")
+
+
+class TrainerCheckOut(BaseModel):
+    ok: bool = Field(description="The sd-scripts folder, its Python and the LoRA folder are usable.")
+    findings: list[str] = Field(description="What was found, problems first.")
 
 
 class DeviceTestOut(BaseModel):
@@ -60,6 +74,7 @@ class DeviceTestOut(BaseModel):
     preflight_error: str | None = Field(None, description="Why the ComfyUI server could not be asked what it runs.")
     engines: list[EngineOut] = Field(description="What its ComfyUI can run, and what it lacks.")
     engines_ready: list[str] = Field(description="Engine keys ready on it (ComfyUI's and FramePack's own apps).")
+    trainer: TrainerCheckOut | None = Field(None, description="Its LoRA trainer; null when it has no kohya_dir.")
 
 
 class SecretStateOut(BaseModel):
@@ -90,7 +105,7 @@ ServiceChanges = Annotated[
 
 
 def _device_out(view: DeviceView) -> ConnectedDeviceOut:
-    return ConnectedDeviceOut(**view.device.model_dump(), source=view.source, busy=view.busy)
+    return ConnectedDeviceOut(**view.device.model_dump(mode="json"), source=view.source, busy=view.busy)
 
 
 def _service_out(view: ServiceView) -> ServiceOut:
@@ -111,6 +126,7 @@ def _test_out(test: DeviceTest) -> DeviceTestOut:
         preflight_error=preflight.error if preflight is not None else None,
         engines=[EngineOut.model_validate(e) for e in preflight.engines] if preflight is not None else [],
         engines_ready=test.engines_ready,
+        trainer=TrainerCheckOut(ok=test.trainer.ok, findings=list(test.trainer.findings)) if test.trainer else None,
     )
 
 
@@ -151,7 +167,7 @@ def connections_router(studio: Studio) -> APIRouter:
         """Remove a device added in the app and stop its workers; refused (409) while they run a job. Answers
         the removed device, so a client can add it back (Undo)."""
         removed = await connections.remove_device(caller.name, name)
-        return ConnectedDeviceOut(**removed.model_dump(), source="app", busy=0)
+        return ConnectedDeviceOut(**removed.model_dump(mode="json"), source="app", busy=0)
 
     @router.get("/connections", response_model=ConnectionsOut)
     async def list_connections() -> ConnectionsOut:

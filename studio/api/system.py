@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.accounts import AccountError, LoginThrottled
+from services.comfyui import TrainingReadiness
 from services.jobs import WorkerState
 from studio.api.deps import client_address, current_principal
 from studio.api.errors import errors
@@ -97,12 +98,33 @@ class EngineOut(BaseModel):
     missing_models: list[MissingModelOut]
 
 
+class TrainingNodesOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    generation: str = Field(description='"0.3.64" (node names of ComfyUI 0.3.41-0.3.64) or "v3" (after PR #10708)')
+    folder_loader: str
+    dataset: str
+    trainer: str
+    saver: str
+    loss_graph: str | None
+
+
+class TrainingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    ready: bool
+    nodes: TrainingNodesOut | None = Field(description="the node names this server trains with; null: not ready")
+    missing: list[str] = Field(description="what the server lacks, one entry per missing role")
+    summary: str = Field(description="one sentence: ready with which names, or what to change on the server")
+
+
 class CheckpointOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     style: str
     checkpoint: str
     present: bool
     near: list[str]
+    vae: str | None = Field(None, description="the VAE file the style decodes with; null: the checkpoint's own")
+    vae_present: bool = True
+    vae_near: list[str] = Field(default_factory=list)
 
 
 class WorkerOut(BaseModel):
@@ -121,6 +143,7 @@ class DeviceOut(BaseModel):
     preflight_error: str | None = Field(None, description="why the ComfyUI server could not be asked")
     engines: list[EngineOut] = Field(default_factory=list, description="what its ComfyUI can run, and what it lacks")
     checkpoints: list[CheckpointOut] = Field(default_factory=list, description="each generation style's checkpoint")
+    training: TrainingOut | None = Field(None, description="whether its ComfyUI can train a LoRA with its own nodes")
 
 
 class BackendsOut(BaseModel):
@@ -151,6 +174,11 @@ class SettingsOut(BaseModel):
 
 class SettingIn(BaseModel):
     value: Any = Field(description="the new value, as in the environment or TOML (numbers, text, objects)")
+
+
+def _training_out(training: TrainingReadiness) -> TrainingOut:
+    nodes = TrainingNodesOut.model_validate(training.nodes) if training.nodes is not None else None
+    return TrainingOut(ready=training.ready, nodes=nodes, missing=list(training.missing), summary=training.describe())
 
 
 def _settings_out(studio: Studio) -> SettingsOut:
@@ -247,6 +275,7 @@ def system_router(studio: Studio) -> APIRouter:
                     preflight_error=check.error if check else None,
                     engines=[EngineOut.model_validate(e) for e in check.engines] if check else [],
                     checkpoints=[CheckpointOut.model_validate(c) for c in check.checkpoints] if check else [],
+                    training=_training_out(check.training) if check and check.training else None,
                 )
             )
         return BackendsOut(backends=[BackendOut.model_validate(s) for s in statuses], devices=devices)

@@ -19,6 +19,8 @@ from studio.models.jobs import Job, JobPriority, JobState
 from studio.models.production import Episode, EpisodeScene, MusicTrack, Scene, Shot
 from studio.models.prompting import ModelProfileRow, SpeciesRuleRow
 from studio.models.story import Character, GenerationStyle, Project, ReferenceImage, Storyline, WorldSettings
+from studio.models.tags import ImageTag, TagCategory, TagEdit, TagEditImage, TagSource
+from studio.models.training import CharacterLora, TrainingRun
 
 metadata = SQLModel.metadata
 
@@ -27,6 +29,7 @@ __all__ = [
     "AssistantMessage",
     "AuditRecord",
     "Character",
+    "CharacterLora",
     "DatasetImage",
     "Decider",
     "DeviceConnection",
@@ -34,6 +37,7 @@ __all__ = [
     "Episode",
     "EpisodeScene",
     "GenerationStyle",
+    "ImageTag",
     "Job",
     "JobPriority",
     "JobState",
@@ -47,6 +51,11 @@ __all__ = [
     "Shot",
     "SpeciesRuleRow",
     "Storyline",
+    "TagCategory",
+    "TagEdit",
+    "TagEditImage",
+    "TagSource",
+    "TrainingRun",
     "UserAccount",
     "UserPreference",
     "VisionStatus",

@@ -74,6 +74,9 @@ class DatasetImage(SQLModel, table=True):
     rejection_categories: list[str] = json_field(list)
     # A regeneration from a rejected image links back to it.
     derived_from_id: int | None = Field(default=None, foreign_key="images.id", ondelete="SET NULL")
+    # A prose caption for profiles whose prompt format is prose; caption_source says who wrote it ("llm", "person").
+    caption: str = ""
+    caption_source: str = Field(default="", max_length=16)
     decided_by: str | None = Field(default=None, max_length=100)
     decided_at: datetime | None = optional_time_field()
     # Optimistic concurrency: a review decision names the version it saw, so two stations never both win.

@@ -34,6 +34,8 @@ class GenerationStyle(SQLModel, table=True):
     # Overrides of the model profile matched from the checkpoint filename.
     model_architecture: str | None = Field(default=None, max_length=32)
     prompt_format: str | None = Field(default=None, max_length=32)
+    # A VAE file to load instead of the checkpoint's own (None: the checkpoint's baked-in VAE).
+    vae: str | None = Field(default=None, max_length=200)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -51,6 +53,8 @@ class Project(SQLModel, table=True):
     frame_width: int = 1280
     frame_height: int = 720
     frame_rate: float = 24.0
+    # Tags that never reach a training caption, for every character of the project.
+    tag_blacklist: list[str] = json_field(list)
     archived_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
@@ -102,7 +106,10 @@ class Character(SQLModel, table=True):
     # species, key_colors, key_features, common_errors, gender ... (drives prompts and review).
     appearance_data: dict[str, Any] = json_field(dict)
     voice_profile: dict[str, Any] = json_field(dict)
-    lora_path: str | None = Field(default=None, max_length=500)
+    # Pinned first in every caption of this character's training images.
+    trigger_word: str = Field(default="", max_length=100)
+    # Added to the project's blacklist for this character's captions.
+    tag_blacklist: list[str] = json_field(list)
     deleted_at: datetime | None = optional_time_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -45,7 +45,7 @@ def test_connect_a_gpu_box_in_the_browser_and_generate_without_a_restart(
         page.get_by_role("button", name="Connect a GPU box").click()
         dialog = page.get_by_role("dialog")
         dialog.get_by_label("Name").fill("gpu1")
-        dialog.get_by_label("ComfyUI").fill(comfyui.url)
+        dialog.get_by_label("ComfyUI", exact=True).fill(comfyui.url)
         dialog.get_by_role("button", name="Test").click()
         expect(dialog).to_contain_text("Engines ready: sd15_image", timeout=20_000)
         expect(dialog).to_contain_text("ComfyUI: reachable")

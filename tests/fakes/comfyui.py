@@ -14,7 +14,8 @@ order: `status`, `execution_start`, `execution_cached {nodes: [...]}`, per node 
 progress message, or type 4 with metadata before it for a client that sent the `feature_flags` first
 frame), `executed` for output nodes, then `execution_success` — BEFORE the history entry is written
 (`history_write_delay` later) — then `status`, then `executing {node: null}`. Output nodes write real files
-(seeded PNGs, ffmpeg videos; see `comfyui_media.py`) that `/view` serves.
+(seeded PNGs, ffmpeg videos; see `comfyui_media.py`) that `/view` serves; pythongosssss's tagger node
+`WD14Tagger|pysssss` reports `{"tags": ["a, b"]}` as the real one does, from its image's mean colour (`wd14_scores`).
 
 Like the real server (execution.py, main.py's progress hook), an interrupt is seen only when a node starts
 and after each sampler step (the step in progress ends first); a node that reports no progress runs to
@@ -53,6 +54,13 @@ Knobs (public attributes; `reset()` restores the constructor's values):
 * `max_images` (64): cap on the PNGs one SaveImage writes; `max_video_frames` (24) and
   `video_max_edge` (64 px): videos are tiny (the graph's aspect ratio, fewer frames than asked).
 * `comfyui_version`, `devices`, `features`: what `/system_stats` and `/features` report.
+* `training` (constructor only; None): ComfyUI's native LoRA training nodes — "0.3.64" (V1 names:
+  `LoadImageTextSetFromFolderNode`, `SaveLoRANode`, ...) or "v3" (after PR #10708: `LoadImageTextDataSetFromFolder`,
+  `MakeTrainingDataset`, `SaveLoRA`, ...; such a server reports version 0.3.70 and checks V3 combo values at
+  submit time, as newer servers do). None is a server without them. `training_step_seconds` (0.01): the wall
+  time of one TrainLoraNode step. Behaviour and traps: `comfyui_training.py`.
+* `model_folders` (empty): folder → a real directory whose files `/models/{folder}` and the nodes' file choices
+  (LoraLoader's `lora_name`, TrainLoraNode's `existing_lora`) list besides `models`, as extra_model_paths.yaml does.
 
 Methods: `fail_next(message, count=, node_type=, exception_type=)` (the next `count` prompts — containing
 a `node_type` node, when given — fail at run time with `execution_error` at that node, else at the first
@@ -64,7 +72,8 @@ on disk stay; listen again on the same port), `reset()`, `close()` (stop and del
 Records: `executions` (`Execution`: prompt_id, client_id, started_at, finished_at — `time.monotonic()` —
 and status `running|success|error|interrupted|lost`), `history` (the entries), `free_calls` (`/free`
 bodies), `uploads` (LoadImage-style name, e.g. `"sub/x.png"` or `"x.png [temp]"` → bytes),
-`internal_errors` (exceptions inside the fake's executor; should stay empty).
+`internal_errors` (exceptions inside the fake's executor; should stay empty), `dataset_loads` (what each training
+folder loader read: files and captions).
 
 `down = True` (base knob) stops the server: the running prompt goes back to the head of the queue and is
 re-run after `down = False`; queue and history survive. `output_dir`, `input_dir`, `temp_dir`: the files.
@@ -106,7 +115,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from PIL import Image
+from PIL import Image, ImageStat
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,6 +144,14 @@ from tests.fakes.comfyui_nodes import (
     runtime_failure,
     split_annotation,
     validate_prompt,
+)
+from tests.fakes.comfyui_training import (
+    GENERATIONS,
+    DatasetLoad,
+    TrainingFailure,
+    TrainingNodes,
+    input_subfolders,
+    training_node_specs,
 )
 
 __all__ = ["DEFAULT_MODELS", "RTX_3060", "Execution", "FakeComfyUI"]
@@ -295,7 +312,9 @@ class FakeComfyUI(FakeServer):
     def __init__(
         self,
         *,
-        comfyui_version: str = "0.3.64",
+        comfyui_version: str | None = None,
+        training: str | None = None,
+        training_step_seconds: float = 0.01,
         devices: list[dict[str, Any]] | None = None,
         latency: float = 0.0,
         fail_with: int | None = None,
@@ -306,7 +325,11 @@ class FakeComfyUI(FakeServer):
         missing_nodes: set[str] | None = None,
         require_uuid_prompt_id: bool = False,
     ) -> None:
-        self.comfyui_version = comfyui_version
+        if training is not None and training not in GENERATIONS:
+            raise ValueError(f"training={training!r}: choose one of {GENERATIONS} or None")
+        self.training = training
+        # The V3 training nodes came after 0.3.64 (PR #10708, 2025-11): such a server is newer.
+        self.comfyui_version = comfyui_version or ("0.3.70" if training == "v3" else "0.3.64")
         self.devices: list[dict[str, Any]] = [dict(RTX_3060)] if devices is None else devices
         self.features: dict[str, Any] = {"supports_preview_metadata": True, "max_upload_size": 104857600}
         self._defaults: dict[str, Any] = {
@@ -316,6 +339,7 @@ class FakeComfyUI(FakeServer):
             "models": copy.deepcopy(DEFAULT_MODELS if models is None else models),
             "missing_nodes": set(missing_nodes or ()),
             "require_uuid_prompt_id": require_uuid_prompt_id,
+            "training_step_seconds": training_step_seconds,
         }
 
         base = Path(tempfile.mkdtemp(prefix="fake-comfyui-"))
@@ -329,6 +353,7 @@ class FakeComfyUI(FakeServer):
         self.executions: list[Execution] = []
         self.free_calls: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
+        self.dataset_loads: list[DatasetLoad] = []  # what the training folder loaders read, in order
         self.internal_errors: list[BaseException] = []
         self._pending: list[tuple[float, int, _Job]] = []
         self._running: _Job | None = None
@@ -353,6 +378,7 @@ class FakeComfyUI(FakeServer):
         self._hung = False
         # The node output cache: a node's signature → its UI output (None for nodes without one).
         self._cache: dict[str, dict[str, Any] | None] = {}
+        self._training_values: dict[str, tuple[Any, ...]] = {}  # training nodes' outputs, cached like `_cache`
         self._drop_cache = False  # `/free` with free_memory: dropped before the next prompt
         self._restore_knobs()
         super().__init__(latency=latency, fail_with=fail_with)
@@ -365,9 +391,14 @@ class FakeComfyUI(FakeServer):
         self.steps: int = d["steps"]
         self.history_write_delay: float = d["history_write_delay"]
         self.models: dict[str, list[str]] = copy.deepcopy(d["models"])
+        # folder -> a real directory whose files `/models/{folder}` also lists (a loras folder the studio copies to).
+        self.model_folders: dict[str, Path] = {}
         self.missing_nodes: set[str] = set(d["missing_nodes"])
         self.require_uuid_prompt_id: bool = d["require_uuid_prompt_id"]
         self.node_specs: dict[str, dict[str, Any]] = default_node_specs()
+        if self.training is not None:
+            self.node_specs.update(training_node_specs(self.training))
+        self.training_step_seconds: float = d["training_step_seconds"]
         self.tail_seconds = 0.0
         self.previews = False
         self.cache = True
@@ -421,6 +452,7 @@ class FakeComfyUI(FakeServer):
             self._pending.clear()
             self.history.clear()
         self._cache.clear()
+        self._training_values.clear()
         self._number = 0
         self.start()
 
@@ -558,9 +590,11 @@ class FakeComfyUI(FakeServer):
         self.executions.clear()
         self.free_calls.clear()
         self.uploads.clear()
+        self.dataset_loads.clear()
         self.internal_errors.clear()
         self._failures.clear()
         self._cache.clear()
+        self._training_values.clear()
         self._drop_cache = False
         self._held = False
         self._number = 0
@@ -629,7 +663,15 @@ class FakeComfyUI(FakeServer):
         return self._queue_info()
 
     def _catalog(self) -> Catalog:
-        return Catalog(self.node_specs, self.models, self.missing_nodes, self._list_inputs, self._input_exists)
+        return Catalog(
+            self.node_specs,
+            self._listed_models(),
+            self.missing_nodes,
+            self._list_inputs,
+            self._input_exists,
+            input_folders=lambda: input_subfolders(self.input_dir),
+            checks_v3_combos=self.training == "v3",
+        )
 
     def _list_inputs(self) -> list[str]:
         return sorted(p.name for p in self.input_dir.iterdir() if p.is_file())
@@ -784,7 +826,21 @@ class FakeComfyUI(FakeServer):
     async def get_model_folder(self, folder: str) -> Response:
         if folder not in self.models:
             return Response(status_code=404)
-        return JSONResponse(sorted(self.models[folder]))
+        return JSONResponse(self._listed_models()[folder])
+
+    def _listed_models(self) -> dict[str, list[str]]:
+        """`models` plus the files in `model_folders`: what /models/{folder} and the node choices list alike."""
+        listed = {}
+        for folder, names in self.models.items():
+            # A folder on disk lists its files as ComfyUI's folder_paths does: recursive, "/"-separated names.
+            root = self.model_folders.get(folder)
+            on_disk = (
+                [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+                if root is not None and root.is_dir()
+                else []
+            )
+            listed[folder] = sorted({*names, *on_disk})
+        return listed
 
     async def get_embeddings(self) -> list[str]:
         return [os.path.splitext(name)[0] for name in self.models.get("embeddings", [])]
@@ -1111,6 +1167,32 @@ class FakeComfyUI(FakeServer):
             self._drop_cache = False
         # The classic cache keeps only what the newest prompt uses.
         self._cache = {key: ui for key, ui in self._cache.items() if key in set(keys.values())}
+        self._training_values = {k: v for k, v in self._training_values.items() if k in self._cache}
+        training = (
+            TrainingNodes(
+                self.training,
+                self.input_dir,
+                self.output_dir,
+                self.temp_dir,
+                self.training_step_seconds,
+                self._training_values,
+                self.dataset_loads,
+            )
+            if self.training is not None
+            else None
+        )
+
+        async def on_training_step(node_id: str, step: int, steps: int) -> None:
+            # V3's ProgressBar reaches main.py's progress hook (a `progress` event, then the interrupt check);
+            # 0.3.64 trains under tqdm only, so nothing is sent and an interrupt waits for the next node.
+            if training is None or not training.reports_progress:
+                return
+            states[node_id] = _node_state(pid, node_id, "running", step, steps)
+            self._emit_progress_state(cid, pid, states)
+            self._emit_progress(cid, pid, node_id, step, steps, None)
+            if self._interrupt:
+                raise _Interrupted(node_id)
+
         cached = [n for n in prompt if keys[n] in self._cache]
         order = self._order(prompt, job.outputs, set(cached))
         running = [n for n in order if n not in cached]
@@ -1196,9 +1278,16 @@ class FakeComfyUI(FakeServer):
                     # No progress, so no interrupt check: the node runs to its end.
                     await self._sleep_until(started + slot * steps_total + tail_share * (tail.index(node_id) + 1))
                 ui = None
+                trained = training is not None and training.handles(class_type)
+                if training is not None and trained:
+                    try:
+                        ui = await training.run(node_id, class_type, inputs, keys, on_training_step)
+                    except TrainingFailure as exc:
+                        raise _NodeFailed(node_id, exc.exception_type, str(exc)) from exc
                 if catalog.is_output(class_type):
                     try:
-                        ui = await self._render(node_id, class_type, reader)
+                        if not trained:
+                            ui = await self._render(node_id, class_type, reader)
                     except RenderError as exc:
                         raise _NodeFailed(node_id, exc.exception_type, str(exc)) from exc
                     if ui is not None:
@@ -1325,7 +1414,35 @@ class FakeComfyUI(FakeServer):
             return {"latents": [{"filename": path.name, "subfolder": subfolder, "type": "output"}]}
         if class_type == "VHS_VideoCombine":
             return await self._video_combine(node_id, reader, shape, seed)
+        if class_type == WD14_TAGGER:
+            return {"tags": [await asyncio.to_thread(self._wd14_tags, node_id, reader, shape, seed)]}
         return None
+
+    def _wd14_tags(self, node_id: str, reader: GraphReader, shape: Shape, seed: int) -> str:
+        """What pythongosssss's WD14Tagger reports for its one input image, with a "model" that sees only the
+        mean colour (`wd14_scores`), so a test knows which tags a picture gets."""
+        source = reader.inputs(node_id).get("image")
+        picture: Image.Image | None = None
+        if _is_link(source) and reader.prompt[source[0]]["class_type"] == "LoadImage":
+            with Image.open(self._annotated_path(str(reader.literal(source[0], "image", "")))) as loaded:
+                picture = loaded.convert("RGB")
+        if picture is None:  # a generated image: the fake's own drawing of it
+            picture = draw_image(seed, shape.width, shape.height, 0).convert("RGB")
+        means = [channel / 255 for channel in ImageStat.Stat(picture).mean]
+        threshold = float(reader.literal(node_id, "threshold", 0.35))
+        character_threshold = float(reader.literal(node_id, "character_threshold", 0.85))
+        scores = wd14_scores(means[0], means[1], means[2])
+        # As the node: characters first, then general tags, each above (not at) its threshold, in CSV order.
+        kept = [name for name, category, score in scores if category == 4 and score > character_threshold]
+        kept += [name for name, category, score in scores if category == 0 and score > threshold]
+        if reader.literal(node_id, "replace_underscore", False):
+            kept = [name.replace("_", " ") for name in kept]
+        excluded = {t.strip() for t in str(reader.literal(node_id, "exclude_tags", "")).lower().split(",")}
+        kept = [name for name in kept if name not in excluded]
+        escaped = [name.replace("(", "\\(").replace(")", "\\)") for name in kept]
+        if reader.literal(node_id, "trailing_comma", False):
+            return "".join(f"{name}, " for name in escaped)
+        return ", ".join(escaped)
 
     def _frames(self, shape: Shape, seed: int) -> list[Image.Image]:
         width, height = video_size(shape, self.video_max_edge)
@@ -1375,6 +1492,26 @@ class FakeComfyUI(FakeServer):
             "fullpath": str(path),
         }
         return {"gifs": [preview]}
+
+
+WD14_TAGGER = "WD14Tagger|pysssss"
+
+
+def wd14_scores(red: float, green: float, blue: float) -> list[tuple[str, int, float]]:
+    """The fake tagger node's "model": (CSV name, category, score) from an image's mean colour (0-1 each)."""
+
+    def clamp(value: float) -> float:
+        return round(min(1.0, max(0.0, value)), 4)
+
+    return [
+        ("solo", 0, 0.95),
+        ("red_theme", 0, clamp(red - (green + blue) / 2)),
+        ("green_theme", 0, clamp(green - (red + blue) / 2)),
+        ("blue_theme", 0, clamp(blue - (red + green) / 2)),
+        ("white_background", 0, clamp(min(red, green, blue))),
+        ("koopa_(mario)", 4, clamp(red - (green + blue) / 2)),
+        ("hatsune_miku", 4, clamp(blue - (red + green) / 2)),
+    ]
 
 
 def _canonical_uuid(value: str) -> bool:

@@ -184,6 +184,9 @@ class Catalog:
     missing: set[str]
     input_files: Callable[[], list[str]]  # top-level files of the input dir
     file_exists: Callable[[str], bool]  # does an (annotated) input path exist?
+    input_folders: Callable[[], list[str]] | None = None  # every subfolder of the input dir (folder loaders)
+    # Servers after the V3 node schema (0.3.6x+) check V3 combo values at submit time too; 0.3.64 does not.
+    checks_v3_combos: bool = False
     _input_cache: list[str] | None = field(default=None, repr=False)
 
     # --- the catalogue ---------------------------------------------------------------------------
@@ -239,11 +242,14 @@ class Catalog:
             for name, marker in spec.get(category, {}).items():
                 options = dict(constraints.get(name, {}))
                 if isinstance(marker, str):
-                    if marker not in _PRIMITIVES:
+                    # A link type shows a default only where the node declares one (LossGraphNode's LOSS_MAP).
+                    if marker not in _PRIMITIVES and not options.pop("link_default", False):
                         options.pop("default", None)
                     section[name] = (marker, options)
                     continue
-                if isinstance(marker, dict):
+                if isinstance(marker, dict) and marker.get("input_folders"):
+                    choices = self.input_folders() if self.input_folders is not None else []
+                elif isinstance(marker, dict):
                     kind = marker.get("kind")
                     choices = self.folder_files(list(marker.get("files", [])), kind)
                     choices += [c for c in marker.get("plus_fixed", []) if c not in choices]
@@ -275,23 +281,31 @@ class Catalog:
                     inputs[category][name] = [input_type]
                 else:
                     inputs[category][name] = [input_type, options]
+        order = {category: list(section) for category, section in types.items()}
+        if spec.get("hidden"):
+            inputs["hidden"] = dict(spec["hidden"])
+            order["hidden"] = list(spec["hidden"])
         outputs = list(spec.get("outputs", []))
         module = spec.get("module") or "nodes"
         info: dict[str, Any] = {
             "input": inputs,
-            "input_order": {category: list(section) for category, section in types.items()},
+            "input_order": order,
             "output": outputs,
-            "output_is_list": [False] * len(outputs),
+            "output_is_list": list(spec.get("output_is_list") or [False] * len(outputs)),
             "output_name": list(spec.get("output_names") or outputs),
             "name": class_type,
-            "display_name": _DISPLAY_NAMES.get(class_type, class_type),
-            "description": "",
+            "display_name": spec.get("display_name") or _DISPLAY_NAMES.get(class_type, class_type),
+            "description": spec.get("description", ""),
             "python_module": module,
-            "category": _category(class_type, module),
+            "category": spec.get("category") or _category(class_type, module),
             "output_node": bool(spec.get("output_node")),
         }
+        if spec.get("output_tooltips"):
+            info["output_tooltips"] = list(spec["output_tooltips"])
         if v3:
-            info.update({"deprecated": False, "experimental": False, "api_node": False})
+            info.update({"deprecated": False, "experimental": bool(spec.get("experimental")), "api_node": False})
+        elif spec.get("experimental"):
+            info["experimental"] = True
         return info
 
     # --- VALIDATE_INPUTS of the nodes that have one ----------------------------------------------
@@ -582,6 +596,8 @@ def _validate_inputs(
                     }
                 )
                 continue
+            if input_type == "COMBO" and catalog.checks_v3_combos:
+                input_type = list(extra_info.get("options", []))
             if isinstance(input_type, list) and val not in input_type:
                 if len(input_type) > 20:
                     list_info = f"(list of length {len(input_type)})"

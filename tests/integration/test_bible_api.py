@@ -77,6 +77,9 @@ async def test_soft_deletes_are_undone_with_patch(api: httpx.AsyncClient) -> Non
         ("post", "/generation-styles", {**STYLE, "width": 830}, 422, "width"),
         ("post", "/generation-styles", {**STYLE, "steps": 0}, 422, "steps"),
         ("post", "/generation-styles", {**STYLE, "checkpoint_model": "../../etc/passwd"}, 422, "checkpoint_model"),
+        ("post", "/generation-styles", {**STYLE, "vae": "../vae/x.safetensors"}, 422, "vae"),
+        ("post", "/generation-styles", {**STYLE, "vae": ".hidden.safetensors"}, 422, "vae"),
+        ("post", "/generation-styles", {**STYLE, "vae": "v" * 201}, 422, "vae"),
         ("put", "/generation-styles/other", STYLE, 422, "name"),
         ("put", "/species-rules/slime", {"name": "slime", "keywords": []}, 422, "keywords"),
         ("get", "/projects/999", None, 404, None),
@@ -93,6 +96,18 @@ async def test_bad_requests_get_clear_errors(
     assert payload["status"] == status and payload["detail"]
     if field:
         assert field in [e["field"].split(".")[-1] for e in payload["errors"]]
+
+
+async def test_a_styles_vae_round_trips_and_a_blank_one_means_the_checkpoints_own(api: httpx.AsyncClient) -> None:
+    created = await api.post("/generation-styles", json={**STYLE, "vae": " sdxl_vae.safetensors "})
+    assert created.status_code == 201, created.text
+    assert created.json()["vae"] == "sdxl_vae.safetensors"
+    assert (await api.get("/generation-styles/noob")).json()["vae"] == "sdxl_vae.safetensors"
+
+    cleared = await api.put("/generation-styles/noob", json={**STYLE, "vae": ""})
+    assert cleared.status_code == 200, cleared.text
+    assert (await api.get("/generation-styles/noob")).json()["vae"] is None
+    assert (await api.put("/generation-styles/noob", json=STYLE)).json()["vae"] is None
 
 
 async def test_duplicates_conflict(api: httpx.AsyncClient) -> None:

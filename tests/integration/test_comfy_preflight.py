@@ -145,3 +145,30 @@ async def test_model_pickers_list_every_devices_files_and_skip_a_device_that_is_
         ]
         assert await capabilities.model_files("no_such_folder") == []  # ComfyUI answers 404 for it
     assert await DeviceCapabilities(dict, timeout=5.0).model_files("checkpoints") == []  # no device: plain input
+
+
+async def test_a_styles_vae_the_device_lacks_is_named_with_the_files_it_has(fake: FakeComfyUI) -> None:
+    own = StyleCheckpoint("plain", "dreamshaper_8.safetensors")
+    clean = StyleCheckpoint("clean", "dreamshaper_8.safetensors", vae="sdxl_vae.safetensors")
+    typo = StyleCheckpoint("typo", "dreamshaper_8.safetensors", vae="sdxl-vae-fp16.safetensors")
+    result = await preflight(fake, own, clean, typo)
+    by_style = {c.style: c for c in result.checkpoints}
+    assert (by_style["plain"].vae, by_style["plain"].ready) == (None, True)
+    assert (by_style["clean"].vae_present, by_style["clean"].ready) == (True, True)
+    assert (by_style["typo"].present, by_style["typo"].vae_present, by_style["typo"].ready) == (True, False, False)
+    assert "sdxl_vae.safetensors" in by_style["typo"].vae_near
+
+
+async def test_the_pre_queue_check_names_a_missing_vae_like_a_missing_checkpoint(fake: FakeComfyUI) -> None:
+    client = ComfyClient(fake.url)
+    try:
+        inventory = ServerInventory(client, await client.object_info())
+        present = build_image_workflow(ImageRequest("sd15", "dreamshaper_8.safetensors", vae="sdxl_vae.safetensors"))
+        assert await inventory.graph_problems(present) == []
+        missing = build_image_workflow(
+            ImageRequest("sd15", "dreamshaper_8.safetensors", vae="kl-f8-anime2.safetensors")
+        )
+        [problem] = await inventory.graph_problems(missing)
+        assert problem.startswith(f"model file kl-f8-anime2.safetensors in vae (looked in {fake.url}/models/vae)")
+    finally:
+        await client.aclose()

@@ -18,9 +18,10 @@ from sqlmodel import select
 from services.bible.schemas import ProjectDraft
 from services.demo import EPISODE_TITLE, SAMPLE_SEED, SERIES
 from services.demo.sample import PENDING_PER_CHARACTER, SAMPLE_STYLE
-from studio.config import Settings
+from studio.config import DeviceSettings, Settings
 from studio.models import ApprovalState, DatasetImage
 from studio.root import Studio
+from tests.fakes import FakeComfyUI
 from tests.studio_process import REPO
 
 SECONDS_PER_SHOT = (3.5, 3.0, 3.0, 3.0)
@@ -89,6 +90,8 @@ async def test_the_sample_production_makes_and_publishes_episode_1(studio: Studi
     for step in ("Rendering the shots", "Assembling the scene", "Assembling episode 1", "Publishing"):
         assert step in said
 
+    assert result.keyframes == "drawn: no ComfyUI device is connected"
+    assert "Drawing the four keyframes and approving them (no ComfyUI device is connected)" in said
     project = await studio.projects.get(result.project_id)
     assert project.name == f"{SERIES} 2" == result.project_name
     assert (project.frame_width, project.frame_height, project.frame_rate) == (640, 360, 24.0)
@@ -179,12 +182,7 @@ def test_python_m_studio_demo_publishes_episode_1_on_a_fresh_studio(tmp_path: Pa
     assert re.search(r"^Done in \d+ s: project 'Harbor Lights'", done.stdout, re.MULTILINE)
     assert "/episodes?project=1&episode=" in done.stdout
     _check_playable_episode(video, sum(SECONDS_PER_SHOT) - 3 * 0.4)
-
-    again = _studio_cli(data_dir)  # a second sample: a new project beside the first, not a failure
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "project 'Harbor Lights 2'" in again.stdout
-    assert _published_files(data_dir / "library", f"{SERIES} 2", year)[1].is_file()
-    assert video.is_file()
+    # A second sample beside an existing one is the in-process test's ("Harbor Lights 2"): not run twice here.
 
 
 def test_python_m_studio_demo_without_ffmpeg_fails_with_the_reason(tmp_path: Path) -> None:
@@ -194,3 +192,50 @@ def test_python_m_studio_demo_without_ffmpeg_fails_with_the_reason(tmp_path: Pat
     assert "error: the sample production failed" in done.stderr
     assert "ffmpeg" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+class _Enough(Exception):
+    """Raised by a test's progress callback once the keyframes are made: the rest is the test above."""
+
+
+async def _keyframes_made(studio: Studio) -> list[str]:
+    said: list[str] = []
+
+    async def progress(_fraction: float, message: str) -> None:
+        said.append(message)
+        if message.startswith("Writing scene 1"):
+            raise _Enough
+
+    with pytest.raises(_Enough):
+        await studio.demo.produce("aiko", progress)
+    return said
+
+
+@pytest.mark.parametrize("has_checkpoint", [True, False], ids=["ready", "no-checkpoint"])
+async def test_the_sample_generates_its_pictures_on_a_ready_comfyui_device_else_draws_them(
+    tmp_path: Path, database_url: str, has_checkpoint: bool
+) -> None:
+    with FakeComfyUI(job_seconds=0.01) as fake:
+        if has_checkpoint:
+            fake.models["checkpoints"].append(SAMPLE_STYLE.checkpoint_model)
+        devices = [DeviceSettings(name="gpu1", comfyui_url=fake.url)]
+        settings = Settings(data_dir=tmp_path / "data", database_url=database_url, devices=devices)
+        studio = Studio.build(settings.model_copy(update={"job_claim_poll_seconds": 0.2}))
+        studio.migrate()
+        await studio.start()
+        try:
+            said = " | ".join(await _keyframes_made(studio))
+            async with studio.db.session() as session:
+                images = list(await session.exec(select(DatasetImage)))
+        finally:
+            await studio.stop()
+    approved = [i for i in images if i.approval_state == ApprovalState.APPROVED]
+    pending = [i for i in images if i.approval_state == ApprovalState.PENDING]
+    assert (len(approved), len(pending)) == (4, 2 * PENDING_PER_CHARACTER)
+    if has_checkpoint:
+        assert "Generating the four keyframes and 2 pictures of each character on gpu1" in said
+        assert all(i.provenance["device"] == "gpu1" for i in approved + pending)
+        assert {i.provenance["style"] for i in approved} == {SAMPLE_STYLE.name}
+    else:
+        assert "Drawing the four keyframes and approving them (no ComfyUI device is ready for text-to-image" in said
+        assert all(i.provenance["drawn_by"] == "services.demo.drawing" for i in approved + pending)

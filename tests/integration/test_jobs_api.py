@@ -342,6 +342,9 @@ async def test_backends_lists_the_device_its_worker_engines_and_style_checkpoint
         "checkpoint": NOOB_VPRED.checkpoint_model,
         "present": False,
         "near": ["NoobAI-XL-Vpred-v1.0.safetensors"],
+        "vae": None,  # the checkpoint's own: nothing more to find
+        "vae_present": True,
+        "vae_near": [],
     }
 
 

@@ -74,6 +74,43 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
+def _insert_row(conn: sa.Connection, table: str, **given: object) -> int:
+    """A row of `table` as the schema stands at an old revision: `given` values, placeholders for the rest of the
+    required columns."""
+    values: dict[str, object] = {}
+    for _, name, kind, not_null, default, primary in conn.exec_driver_sql(f"PRAGMA table_info({table})"):
+        if name in given:
+            values[name] = given[name]
+        elif not_null and default is None and not primary:
+            kind = kind.upper()
+            numeric = any(word in kind for word in ("INT", "FLOAT", "BOOL", "NUM", "REAL"))
+            timed = "DATE" in kind or "TIME" in kind
+            values[name] = 0 if numeric else "2026-01-01 00:00:00" if timed else "{}" if "JSON" in kind else "x"
+    names, marks = ", ".join(values), ", ".join("?" for _ in values)
+    return int(
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(values.values())).lastrowid
+    )
+
+
+def test_upgrading_sqlite_keeps_every_row_of_the_tables_it_rebuilds(tmp_path: Path) -> None:
+    """SQLite rebuilds a table to change it; with foreign keys on, dropping the old `projects` deleted every
+    character and image of an upgraded studio (0010 rebuilds it)."""
+    database = Database(f"sqlite:///{tmp_path / 'old' / 'studio.db'}")
+    migrate.upgrade(database, "0001")
+    with database.sync_engine.begin() as conn:
+        project = _insert_row(conn, "projects", name="Mario Galaxy")
+        character = _insert_row(conn, "characters", project_id=project, name="Koopa", slug="koopa")
+        _insert_row(conn, "images", project_id=project, character_id=character, content_hash="a" * 64)
+    assert migrate.upgrade(database) == migrate.head_revision()
+    with database.sync_engine.connect() as conn:
+        counts = [
+            conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in ("projects", "characters", "images")
+        ]
+        assert counts == [1, 1, 1]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again for the pooled connection
+    database.sync_engine.dispose()
+
+
 async def _project(db: Database, name: str = "Mario Galaxy") -> Project:
     async with db.session() as session:
         session.add(GenerationStyle(name="noob-vpred", checkpoint_model="noobaiXLVpred_v10.safetensors"))

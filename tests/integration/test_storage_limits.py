@@ -32,9 +32,11 @@ from services.episodes.schemas import EpisodeChanges, EpisodeDraft, EpisodeScene
 from services.generation.images import MAX_SEED
 from services.scenes.schemas import SceneChanges, SceneDraft, ShotChanges, ShotDraft
 from services.scenes.story import PlannedScene, PlannedShot
+from studio.api.tags import BulkEditIn, TagsIn, TriggerIn
 from studio.db import Database
 from studio.models import (
     Character,
+    DatasetImage,
     Episode,
     EpisodeScene,
     GenerationStyle,
@@ -46,6 +48,7 @@ from studio.models import (
     Shot,
     SpeciesRuleRow,
     Storyline,
+    TagEdit,
     WorldSettings,
 )
 from studio.root import Studio
@@ -73,6 +76,9 @@ STORED_AS: dict[type[BaseModel], type[SQLModel]] = {
     EpisodeDraft: Episode,
     EpisodeChanges: Episode,
     EpisodeSceneEntry: EpisodeScene,
+    TagsIn: DatasetImage,
+    BulkEditIn: TagEdit,
+    TriggerIn: Character,
 }
 # Schemas whose fields live inside another row's JSON, or that only carry a list of other schemas.
 NOT_STORED_BY_FIELD = {"StoryArc", "AppearanceData", "EpisodeScenes"}

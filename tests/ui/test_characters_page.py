@@ -36,6 +36,10 @@ def png(color: tuple[int, int, int] = (0, 200, 0)) -> bytes:
     return buffer.getvalue()
 
 
+# The editor saves and redraws on a busy 2-core machine too: wait for it as a person would.
+WAIT = 60
+
+
 async def api(user: User, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     response = await user.http_client.request(method, f"/api{path}", json=body)
     assert response.status_code < 300, response.text
@@ -50,6 +54,12 @@ async def project_with(user: User, *characters: dict[str, Any], style: bool = Fa
     for character in characters:
         await api(user, "POST", f"/projects/{project['id']}/characters", character)
     return project["id"]
+
+
+async def open_editor(user: User, slug: str) -> None:
+    """Open a character's editor and wait until it is whole: its tabs load before the Save row is drawn."""
+    user.find(marker=f"edit-{slug}").click()
+    await user.should_see(marker="save-character", retries=WAIT)
 
 
 def element(user: User, marker: str) -> Any:
@@ -94,16 +104,15 @@ async def test_appearance_data_is_edited_saved_and_shown_again(user: User) -> No
     [row] = await api(user, "GET", f"/projects/{project_id}/characters")
     character_id = row["character"]["id"]
     await user.open(f"/characters?project={project_id}")
-    user.find(marker="edit-koopa_king").click()
-    await user.should_see(marker="character-editor")
+    await open_editor(user, "koopa_king")
     assert element(user, "save-character").enabled is False  # nothing to save yet
 
     user.find(marker="edit-species").clear().type("turtle (NOT human)")
-    await user.should_see(marker="unsaved")
+    await user.should_see(marker="unsaved", retries=WAIT)
     element(user, "edit-gender").value = "male"
     user.find(marker="edit-body-type").clear().type("huge, heavy")
     user.find(marker="add-colour").click()
-    await user.should_see(marker="colour-part")
+    await user.should_see(marker="colour-part", retries=WAIT)
     user.find(marker="colour-part").type("shell")
     user.find(marker="colour-value").type("green")
     element(user, "edit-key-features").value = ["spiked shell", "horns"]
@@ -112,21 +121,21 @@ async def test_appearance_data_is_edited_saved_and_shown_again(user: User) -> No
 
     # A half-filled colour row is refused next to the form, not saved and not a crash.
     user.find(marker="add-colour").click()
-    await user.should_see(marker="remove-colour-1")
+    await user.should_see(marker="remove-colour-1", retries=WAIT)
     empty_part = next(e for e in user.find(marker="colour-part").elements if not e.value)
     empty_part.value = "eyes"
     user.find(marker="save-character").click()
     await user.should_see("Key colours: give both the part and the colour ('eyes')")
     assert len(user.find(marker="colour-row").elements) == 2
     user.find(marker="remove-colour-1").click()
-    await user.should_not_see(marker="remove-colour-1")
+    await user.should_not_see(marker="remove-colour-1", retries=WAIT)
     element(user, "edit-species").value = "x" * 201  # over the schema's limit: a ValidationError
     user.find(marker="save-character").click()
-    await user.should_see("Species: String should have at most 200 characters")
+    await user.should_see("Species: String should have at most 200 characters", retries=WAIT)
     element(user, "edit-species").value = "turtle (NOT human)"
     user.find(marker="save-character").click()
-    await user.should_see("Saved.")
-    await user.should_not_see(marker="unsaved")
+    await user.should_see("Saved.", retries=WAIT)
+    await user.should_not_see(marker="unsaved", retries=WAIT)
 
     saved = await api(user, "GET", f"/characters/{character_id}")
     assert saved["appearance_data"] == {
@@ -141,11 +150,10 @@ async def test_appearance_data_is_edited_saved_and_shown_again(user: User) -> No
     }
 
     user.find(marker="close-editor").click()
-    await user.should_not_see(marker="character-editor")
+    await user.should_not_see(marker="character-editor", retries=WAIT)
     await user.should_see("non-human")  # the card shows the new species verdict
-    await user.should_see("shell: green")
-    user.find(marker="edit-koopa_king").click()
-    await user.should_see(marker="character-editor")
+    await user.should_see("shell: green", retries=WAIT)
+    await open_editor(user, "koopa_king")
     assert element(user, "edit-species").value == "turtle (NOT human)"
     assert element(user, "edit-gender").value == "male"
     assert element(user, "edit-key-features").value == ["spiked shell", "horns"]
@@ -209,8 +217,7 @@ async def test_a_deleted_character_comes_back_with_undo_or_from_the_deleted_filt
 async def test_the_prompt_preview_explains_a_non_human_character_in_the_project_style(user: User) -> None:
     project_id = await project_with(user, KOOPA, style=True)
     await user.open(f"/characters?project={project_id}")
-    user.find(marker="edit-koopa_king").click()
-    await user.should_see(marker="character-editor")
+    await open_editor(user, "koopa_king")
     user.find(kind=ui.tab, content="Prompt preview").click()
     await user.should_see(marker="preview-positive")
 

@@ -74,3 +74,26 @@ async def test_without_comfyui_devices_there_is_no_capabilities_section(user: Us
     await user.open("/status")
     await user.should_see("Backends", retries=WAIT)
     await user.should_not_see("What each ComfyUI device can run", retries=WAIT)
+
+
+@pytest.fixture
+def trainer(comfy: FakeComfyUI, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeComfyUI]:
+    """A second device, gpu2, whose ComfyUI has the V3 training nodes (gpu1 has none)."""
+    with FakeComfyUI(training="v3") as fake:
+        devices = [{"name": "gpu1", "comfyui_url": comfy.url}, {"name": "gpu2", "comfyui_url": fake.url}]
+        monkeypatch.setenv("STUDIO_DEVICES", json.dumps(devices))
+        yield fake
+
+
+async def test_the_device_card_says_whether_it_can_train_a_lora(trainer: FakeComfyUI, user: User) -> None:
+    await user.open("/status")
+    await eventually(lambda: bool(visible(user, "training-state-gpu2")), seconds=20)
+    assert texts(user, "training-state-gpu2") == ["ready"]
+    await user.should_see(
+        "V3 names: LoadImageTextDataSetFromFolder → MakeTrainingDataset → TrainLoraNode → SaveLoRA", retries=WAIT
+    )
+    assert texts(user, "training-state-gpu1") == ["missing"]
+    assert texts(user, "training-missing-gpu1") == [
+        "LoRA training with ComfyUI's own nodes: ComfyUI 0.3.41 or newer has the training nodes; "
+        "this server has none of them (update ComfyUI)"
+    ]

@@ -231,6 +231,36 @@ async def test_the_checkpoint_field_offers_the_devices_files(comfy: FakeComfyUI,
     assert [s["checkpoint_model"] for s in styles] == ["my_own_merge.safetensors"]
 
 
+async def test_the_vae_field_offers_the_devices_vae_files_and_keeps_a_typed_one(comfy: FakeComfyUI, user: User) -> None:
+    project = await new_project(user, "Decoded")
+    await library_ready(user)
+    await user.open(f"/story?project={project}&tab=styles")
+    user.find(marker="style-new").click()
+    await user.should_see(marker="style-vae-choices", retries=100)
+    user.find(marker="style-vae-choices").click()
+    offered = {item.default_slot.children[0].text: item for item in user.find(marker="style-vae-file").elements}
+    assert set(offered) == set(comfy.models["vae"])  # the fake's /models/vae
+    UserInteraction(user, {offered["sdxl_vae.safetensors"]}, None).click()
+    assert element(user, "style-vae").value == "sdxl_vae.safetensors"
+    user.find(marker="style-name").type("Decoded")
+    user.find(marker="style-checkpoint").type("dreamshaper_8.safetensors")
+    user.find(marker="style-save").click()
+    await user.should_see(marker="style-vae-Decoded", retries=20)  # the list shows it under the checkpoint
+    [style] = (await user.http_client.get("/api/generation-styles")).json()
+    assert style["vae"] == "sdxl_vae.safetensors"
+
+    user.find(marker="style-edit-Decoded").click()
+    await user.should_see(marker="style-dialog", retries=20)
+    user.find(marker="style-vae").clear().type("../vae.safetensors")  # a path is refused, in the dialog
+    user.find(marker="style-save").click()
+    await user.should_see(marker="style-error", retries=20)
+    assert "VAE's file name only" in element(user, "style-error").text
+    user.find(marker="style-vae").clear()  # empty: the checkpoint's own VAE
+    user.find(marker="style-save").click()
+    await user.should_not_see(marker="style-dialog", retries=20)
+    assert (await user.http_client.get("/api/generation-styles/Decoded")).json()["vae"] is None
+
+
 async def test_a_taken_style_name_is_refused_in_the_dialog(user: User) -> None:
     await library_ready(user)
     await user.http_client.post(

@@ -7,12 +7,12 @@ from nicegui.testing import User
 
 from services.episodes import EpisodeDraft
 from services.scenes import SceneDraft
-from tests.ui.test_characters_page import KOOPA, element, project_with
+from tests.ui.test_characters_page import KOOPA, element, open_editor, project_with
 from tests.ui.test_create_page import WAIT
 from tests.ui.test_datasets_page import running_studio
 from tests.ui.test_episodes_page import open_episode, project_with_scenes
 from tests.ui.test_scenes_page import open_scene, scene_with
-from tests.ui.test_story_page import new_project, picker
+from tests.ui.test_story_page import NOOBAI, library_ready, new_project, picker
 
 
 def press_escape(user: User) -> None:
@@ -72,8 +72,7 @@ async def test_without_edits_navigation_does_not_ask(user: User) -> None:
 async def test_the_character_editor_asks_on_escape_and_before_leaving_and_closes_when_saved(user: User) -> None:
     project_id = await project_with(user, KOOPA)
     await user.open(f"/characters?project={project_id}")
-    user.find(marker="edit-koopa_king").click()
-    await user.should_see(marker="character-editor")
+    await open_editor(user, "koopa_king")
     user.find(marker="edit-body-type").clear().type("huge, heavy")
     await user.should_see(marker="unsaved")
 
@@ -185,3 +184,46 @@ async def test_the_species_rule_editor_asks_before_cancel_or_escape_drops_its_ed
     await user.should_see(marker="confirm-dialog")
     user.find(marker="confirm").click()
     await user.should_not_see(marker="rule-dialog", retries=WAIT)
+
+
+async def test_the_style_dialog_marks_edits_and_asks_before_cancel_or_escape_drops_them(user: User) -> None:
+    await library_ready(user)
+    await user.http_client.post(
+        "/api/generation-styles", json={"name": "Cel", "checkpoint_model": NOOBAI, "width": 1024, "height": 1024}
+    )
+    project = await new_project(user, "Cel Works")
+    await user.open(f"/story?project={project}&tab=styles")
+    await user.should_see(marker="style-row-Cel", retries=WAIT)
+    user.find(marker="style-edit-Cel").click()
+    await user.should_see(marker="style-dialog", retries=WAIT)
+    await user.should_not_see(marker="style-unsaved")
+    press_escape(user)  # nothing edited: Esc closes at once
+    await user.should_not_see(marker="style-dialog", retries=WAIT)
+    await user.should_not_see(marker="confirm-dialog")
+
+    user.find(marker="style-edit-Cel").click()
+    await user.should_see(marker="style-dialog", retries=WAIT)
+    user.find(marker="style-positive").type("cel shaded")
+    await user.should_see(marker="style-unsaved")
+    user.find(marker="style-cancel").click()
+    await user.should_see("Your edits to the style 'Cel' are lost.")
+    user.find(marker="confirm-cancel").click()
+    await user.should_not_see(marker="confirm-dialog")
+    assert element(user, "style-positive").value == "cel shaded"  # kept
+    press_escape(user)
+    await user.should_see(marker="confirm-dialog")
+    user.find(marker="confirm").click()
+    await user.should_not_see(marker="style-dialog", retries=WAIT)
+    assert (await user.http_client.get("/api/generation-styles/Cel")).json()["positive_prompt_template"] == ""
+
+    user.find(marker="style-new").click()  # a saved style closes without a question
+    await user.should_see(marker="style-dialog", retries=WAIT)
+    user.find(marker="style-name").type("Ink")
+    user.find(marker="style-checkpoint").type(NOOBAI)
+    await user.should_see(marker="style-unsaved")
+    user.find(marker="style-width").clear().type("1024")
+    user.find(marker="style-height").clear().type("1024")
+    user.find(marker="style-save").click()
+    await user.should_see(marker="style-row-Ink", retries=WAIT)
+    await user.should_not_see(marker="style-dialog")
+    await user.should_not_see(marker="confirm-dialog")

@@ -11,10 +11,11 @@ from nicegui.testing import User
 from services.jobs import JobFilter
 from services.scenes import SceneDraft, ShotDraft
 from services.voice import VOICE_JOB
-from tests.ui.test_characters_page import KOOPA, PEACH, api, element
+from tests.ui.test_characters_page import KOOPA, PEACH, api, element, open_editor
 from tests.ui.test_create_page import WAIT, visible
 from tests.ui.test_datasets_page import cast, running_studio
 from tests.ui.test_shell import eventually
+from tests.ui.test_unsaved_edits import press_escape
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +25,7 @@ def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def open_voice(user: User, project_id: int, slug: str) -> None:
     await user.open(f"/characters?project={project_id}")
-    user.find(marker=f"edit-{slug}").click()
-    await user.should_see(marker="character-editor")
+    await open_editor(user, slug)
     user.find(marker="voice-tab").click()
     await user.should_see(marker="voice-engine")
 
@@ -158,3 +158,27 @@ async def test_play_line_shows_why_a_voice_failed(user: User) -> None:
     user.find(marker="play-line").click()
     await eventually(lambda: "STUDIO_VOICE_SERVICE_URL" in element(user, "play-line-error").text, seconds=WAIT)
     assert audio_source(user, "play-line-audio") is None
+
+
+async def test_voice_edits_are_marked_and_asked_about_before_the_editor_closes(user: User) -> None:
+    project_id, [koopa] = await cast(user, KOOPA)
+    await open_voice(user, project_id, "koopa_king")
+    await user.should_not_see(marker="voice-unsaved")
+    with user.client:
+        element(user, "voice-engine").value = "espeak"
+        element(user, "voice-pitch").value = 30
+    await user.should_see(marker="voice-unsaved")
+
+    press_escape(user)
+    await user.should_see("Your edits to Koopa King's voice are lost.")
+    user.find(marker="confirm-cancel").click()
+    await user.should_not_see(marker="confirm-dialog")
+    assert element(user, "voice-pitch").value == 30  # kept
+
+    user.find(marker="voice-save").click()
+    await user.should_see("Saved.")
+    await user.should_not_see(marker="voice-unsaved")
+    assert (await running_studio().characters.get(koopa.id)).voice_profile["pitch"] == 30  # type: ignore[arg-type]
+    press_escape(user)  # saved: Esc closes at once
+    await user.should_not_see(marker="character-editor", retries=WAIT)
+    await user.should_not_see(marker="confirm-dialog")

@@ -63,6 +63,9 @@ BUILT: dict[str, Callable[[], ApiGraph]] = {
         ImageRequest("sdxl", "noob-vpred.safetensors", v_prediction=True, rescale_cfg=0.7, width=1024, height=1024)
     ),
     "sdxl": lambda: build_image_workflow(ImageRequest("sdxl", "pony.safetensors", width=1024, height=1024)),
+    "sdxl with a VAE": lambda: build_image_workflow(
+        ImageRequest("sdxl", "pony.safetensors", width=1024, height=1024, vae="sdxl_vae.safetensors")
+    ),
     "framepack": lambda: build_framepack_workflow(FramePackRequest("start.png", "she turns her head")),
     "framepack with negative": lambda: build_framepack_workflow(
         FramePackRequest("start.png", "she turns", negative="blurry", cfg=2.0)
@@ -124,6 +127,21 @@ def test_the_lora_stack_chains_model_and_clip_through_every_lora() -> None:
     assert (first["inputs"]["strength_model"], second["inputs"]["strength_model"]) == (0.8, 0.5)
     assert [node["inputs"]["clip"] for _, node in nodes_of(graph, "CLIPTextEncode")] == [[second_id, 1]] * 2
     assert only(graph, "KSampler")[1]["inputs"]["model"] == [second_id, 0]
+
+
+def test_a_vae_decodes_instead_of_the_checkpoints_own() -> None:
+    graph = BUILT["sdxl with a VAE"]()
+    vae_id, vae = only(graph, "VAELoader")
+    assert vae["inputs"]["vae_name"] == "sdxl_vae.safetensors"
+    assert only(graph, "VAEDecode")[1]["inputs"]["vae"] == [vae_id, 0]
+    needs = requirements_of(graph, load_catalog())
+    assert ("vae", "sdxl_vae.safetensors") in [(file.folder, file.name) for file in needs.models]
+
+    own = BUILT["sdxl"]()
+    assert nodes_of(own, "VAELoader") == []
+    assert only(own, "VAEDecode")[1]["inputs"]["vae"] == [only(own, "CheckpointLoaderSimple")[0], 2]
+    with pytest.raises(ValueError, match="vae"):
+        ImageRequest("sdxl", "pony.safetensors", vae=" ")
 
 
 def test_v_prediction_and_rescale_cfg_patch_the_model_in_order() -> None:
@@ -570,12 +588,13 @@ def test_the_workflow_hash_ignores_key_order_and_titles_but_not_inputs() -> None
 def test_the_bundled_catalogue_has_the_reference_specs_and_the_extras() -> None:
     catalog = load_catalog()
     assert catalog is load_catalog()
-    assert len(catalog) == 95
+    assert len(catalog) == 96
     assert catalog["RescaleCFG"].constraints["multiplier"] == {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.01}
     assert catalog["ModelSamplingDiscrete"].required["sampling"] == ["eps", "v_prediction", "lcm", "x0", "img_to_img"]
     assert catalog.package_of("KSampler") == "core"
     assert catalog.package_of("VHS_VideoCombine") == "Kosinkadink/ComfyUI-VideoHelperSuite"
     assert catalog.package_of("FramePackSampler_F1") == "ShmuelRonen/ComfyUI-FramePackWrapper_Plus"
+    assert catalog.package_of("WD14Tagger|pysssss") == "pythongosssss/ComfyUI-WD14-Tagger"
 
 
 OBJECT_INFO: dict[str, Any] = {
