@@ -13,6 +13,7 @@ from components.form_errors import explain
 from components.line_player import LinePlayer
 from components.undo import offer_undo
 from components.unsaved import UnsavedMarker
+from components.voice_tab_samples import voice_tab_samples
 from services.errors import Conflict, Invalid, NotFound
 from services.voice import DEFAULT_PROFILE, EngineStatus, VoiceProfile
 from studio.models import Character
@@ -36,6 +37,7 @@ async def voice_editor(studio: Studio, character: Character, actor: str) -> Voic
     editor = VoiceEditor(studio, character, actor)
     editor.build()
     ui.timer(0.01, editor.fill_espeak_lists, once=True)
+    ui.timer(0.01, editor.fill_samples, once=True)
     return editor
 
 
@@ -45,6 +47,7 @@ class VoiceEditor:
         self.character_id: int = character.id  # type: ignore[assignment]
         self.engines: dict[str, EngineStatus] = {s.engine: s for s in studio.voices.available_engines()}
         self.unreadable: str | None = None
+        self.loaded: VoiceProfile | None = None
         try:
             self.saved = studio.voices.profile_of(character)
         except Invalid as exc:
@@ -130,6 +133,8 @@ class VoiceEditor:
                 "voice-preview"
             )
         self.player = LinePlayer(self.studio, "voice-preview")
+        ui.separator()
+        self.samples_host = ui.column().classes("w-full gap-1")
         self.load(self.saved)
         self.engine.on_value_change(self.engine_changed)
         # Every field of the profile; the sample line is only what a preview says, not part of the voice.
@@ -149,6 +154,13 @@ class VoiceEditor:
         held = {v: v for v in self.variant.options if v}  # type: ignore[union-attr]
         self.variant.set_options({"": "plain voice", **{v: v for v in variants}, **held}, value=variant)
 
+    async def fill_samples(self) -> None:
+        """The character's voice samples and reference (read after the editor is drawn, like espeak's lists)."""
+        if self.samples_host.is_deleted:
+            return
+        with self.samples_host:
+            await voice_tab_samples(self.studio, self.character.project_id, self.character_id, self.character.name)
+
     def _number(self, label: str, low: float, high: float, step: float, marker: str) -> ui.number:
         return (
             ui.number(label, min=low, max=high, step=step)
@@ -161,6 +173,7 @@ class VoiceEditor:
 
     def load(self, profile: VoiceProfile) -> None:
         """Show a profile (the saved one, or the one Undo put back)."""
+        self.loaded = profile
         self.engine.value = profile.engine
         self.length_scale.value = profile.length_scale
         self.noise_scale.value = profile.noise_scale
@@ -209,7 +222,20 @@ class VoiceEditor:
                 "reference_text": self.reference_text.value or "",
                 "language": self.language.value or "en",
             }
-        return VoiceProfile(**values)
+        return VoiceProfile(**(values | self._sample_link(values)))
+
+    def _sample_link(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The approved sample the saved reference comes from, kept while the form still names that sample (on any
+        engine, so trying another engine and coming back keeps it); a path typed instead is the user's own."""
+        loaded = self.loaded
+        if loaded is None or loaded.sample_id is None:
+            return {}
+        if values.get("engine") == "http" and values.get("reference_sample") != loaded.reference_sample:
+            return {}
+        link = {"sample_id": loaded.sample_id, "reference_chosen": loaded.reference_chosen}
+        if values.get("engine") != "http":
+            link |= {"reference_sample": loaded.reference_sample, "reference_text": loaded.reference_text}
+        return link
 
     def show_errors(self, lines: list[str]) -> None:
         self.errors.clear()

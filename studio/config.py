@@ -85,6 +85,14 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "Tagging": ("tagger_model_dir", "tagger_general_threshold", "tagger_character_threshold"),
     "Training": ("training_min_images", "training_default_repeats"),
+    "Voices": (
+        "voice_source_max_minutes",
+        "voice_min_silence_ms",
+        "voice_speaker_similarity",
+        "voice_match_similarity",
+        "voice_language",
+        "voice_service_samples_path",
+    ),
     "Generation": ("ip_adapter_weight", "story_model", "story_timeout_seconds", "music_timeout_seconds"),
     "Sound and assembly": ("voice_timeout_seconds", "assembly_preset", "assembly_crf", "loudness_target_lufs"),
     "Publishing": (
@@ -135,6 +143,12 @@ LIVE_SETTINGS = frozenset(
         "tagger_character_threshold",
         "training_min_images",
         "training_default_repeats",
+        "voice_source_max_minutes",
+        "voice_min_silence_ms",
+        "voice_speaker_similarity",
+        "voice_match_similarity",
+        "voice_language",
+        "voice_service_samples_path",
         "ip_adapter_weight",
         "story_model",
         "story_timeout_seconds",
@@ -552,6 +566,46 @@ class Settings(BaseSettings):
         "(xtts-api-server, `POST /tts_to_audio/`).",
     )
     voice_timeout_seconds: float = Field(60.0, gt=0, le=600, description="Timeout of one line from the voice service.")
+    voice_source_max_minutes: int = Field(
+        90,
+        ge=1,
+        le=600,
+        description="Longest video or audio a voice ingestion accepts (minutes); a longer source is refused before "
+        "anything is cut.",
+    )
+    voice_min_silence_ms: int = Field(
+        400,
+        ge=100,
+        le=5000,
+        description="Shortest pause (ms) that ends a speech segment. Dialogue needs a short one: the VAD's own "
+        "default (2000 ms) merges quick turns of two speakers into one segment.",
+    )
+    voice_speaker_similarity: float = Field(
+        0.75,
+        ge=0.3,
+        le=0.99,
+        description="How alike (cosine of voice embeddings, 0-1) two segments must sound to be grouped as one "
+        "speaker. Higher splits a voice into more groups; lower merges similar voices.",
+    )
+    voice_match_similarity: float = Field(
+        0.8,
+        ge=0.3,
+        le=0.99,
+        description="How alike a speaker group must sound to a character's approved samples for the studio to "
+        "propose that character.",
+    )
+    voice_language: str = Field(
+        "",
+        max_length=8,
+        description="Language Whisper transcribes voice sources in (en, ja, ...). Empty: detected per source.",
+    )
+    voice_service_samples_path: str | None = Field(
+        None,
+        max_length=500,
+        description="Where the voice-cloning server sees the studio's data folder, when it runs on another machine "
+        "that mounts it (e.g. `/mnt/studio`): approved voice samples are sent to it as paths under this folder. "
+        "Unset: the server runs here and reads the data folder's own paths.",
+    )
     max_music_upload_mb: int = Field(100, ge=1, le=2000, description="Largest music file accepted for upload (MB).")
     music_timeout_seconds: float = Field(
         600.0, gt=0, le=3600, description="How long one ACE-Step generation may take before it counts as failed."
@@ -592,6 +646,24 @@ class Settings(BaseSettings):
             raise ValueError(f"give a limit for every content rating; missing: {', '.join(missing)}")
         if any(not 0 <= limit <= 1 for limit in value.values()):
             raise ValueError("NSFW limits are scores between 0 and 1")
+        return value
+
+    @field_validator("voice_language")
+    @classmethod
+    def _voice_language(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[a-z]{2,3}", value):
+            raise ValueError("a Whisper language is a code like en, ja or zh (empty: detect it)")
+        return value
+
+    @field_validator("voice_service_samples_path")
+    @classmethod
+    def _samples_path(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/\\") or None
+        if value is None:
+            return None
+        if any(not ch.isprintable() for ch in value) or not re.match(r"(/|[A-Za-z]:[/\\])", value + "/"):
+            raise ValueError("give the folder as an absolute path on the voice server, e.g. /mnt/studio")
         return value
 
     @field_validator("echo_brain_url", "jellyfin_url", "vault_addr", "voice_service_url")

@@ -69,6 +69,7 @@ from services.training.comfy_native import ComfyNativeTrainer
 from services.training.kohya import KohyaTrainer
 from services.training.trainers import LoraTrainers
 from services.voice import DialogueVoices, VoiceJobHandler
+from services.voice_samples import VOICE_INGEST_JOB, VoiceFinder, VoiceSamples, VoiceSources
 from studio import __version__, migrate
 from studio.audit import AuditTrail
 from studio.auth import AccessPolicy, TokenService
@@ -127,6 +128,8 @@ class Studio:
     story_planner: StoryPlanner
     music: MusicLibrary
     voices: DialogueVoices
+    voice_sources: VoiceSources
+    voice_samples: VoiceSamples
     scene_assembly: SceneAssembly
     episodes: Episodes
     episode_assembly: EpisodeAssembly
@@ -278,6 +281,20 @@ class Studio:
         handlers.add_remote(FramePackGradioHandler(media=media))
         voices = DialogueVoices(settings=settings, db=db, events=events, media=media, jobs=jobs)
         handlers.add_cpu(VoiceJobHandler(voices))
+        # Voices found in videos and recordings, approved per character: the cloned voices' references.
+        voice_samples = VoiceSamples(settings=settings, db=db, events=events, clock=clock, media=media, voices=voices)
+        voice_sources = VoiceSources(
+            settings=settings,
+            db=db,
+            events=events,
+            clock=clock,
+            media=media,
+            jobs=jobs,
+            finder=VoiceFinder(settings.data_dir / "models"),
+            samples=voice_samples,
+            ingestion=ingestion,
+        )
+        handlers.add_cpu(CpuJob(VOICE_INGEST_JOB, voice_sources.run))
         music = MusicLibrary(settings=settings, db=db, events=events, media=media, jobs=jobs, clock=clock)
         handlers.add_remote(MusicJobHandler(settings=settings, library=music))
         scene_assembly = SceneAssembly(
@@ -341,6 +358,8 @@ class Studio:
             ),
             music=music,
             voices=voices,
+            voice_sources=voice_sources,
+            voice_samples=voice_samples,
             scene_assembly=scene_assembly,
             episodes=episodes,
             episode_assembly=episode_assembly,
@@ -439,6 +458,7 @@ class Studio:
         await self.music.reconcile()  # tracks whose job ended while the studio was down
         await self.scene_generation.reconcile()  # scenes likewise
         await self.training.reconcile()  # training runs likewise (a run left running continues or fails)
+        await self.voice_sources.reconcile()  # voice sources likewise
         # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
         self.workers.start()
 

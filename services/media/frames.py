@@ -351,8 +351,13 @@ async def download_video(
     max_bytes: int,
     within: float = 600.0,
     progress: ProgressCallback | None = None,
+    media_format: str = DOWNLOAD_FORMAT,
+    merge_format: str | None = "mp4",
 ) -> Path:
     """Download the video on a web page (or a direct video link) into out_dir with yt-dlp; return its path.
+
+    `media_format` is yt-dlp's --format (audio only: "bestaudio/best"); `merge_format` the container separate
+    video and audio streams are merged into (None: no merging).
 
     Invalid("url") for anything but an http(s) address; StudioError saying what went wrong (unreachable,
     not found, no video on the page, too large, too slow) otherwise.
@@ -382,9 +387,8 @@ async def download_video(
         "--max-filesize",
         str(max_bytes),
         "--format",
-        DOWNLOAD_FORMAT,
-        "--merge-output-format",
-        "mp4",
+        media_format,
+        *(["--merge-output-format", merge_format] if merge_format else []),
         "--socket-timeout",
         "30",
         "--retries",

@@ -90,7 +90,10 @@ class DialogueVoices:
             "piper": PiperSpeech(),
             "espeak": self.espeak,
             "http": HttpVoiceService(
-                settings.voice_service_url, settings.voice_service_api, settings.voice_timeout_seconds
+                settings.voice_service_url,
+                settings.voice_service_api,
+                settings.voice_timeout_seconds,
+                samples_root=lambda: settings.voice_service_samples_path or str(settings.data_dir),
             ),
         }
         # One synthesis per line at a time in this process; the rename makes other processes safe too.

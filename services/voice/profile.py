@@ -24,7 +24,7 @@ _LANGUAGE = re.compile(r"[a-z]{2,4}([_-][a-z0-9]{1,8}){0,2}")
 _FIELDS: dict[VoiceEngine, tuple[str, ...]] = {
     "piper": ("length_scale", "noise_scale", "noise_w_scale"),
     "espeak": ("espeak_voice", "variant", "pitch", "speed"),
-    "http": ("reference_sample", "reference_text", "language"),
+    "http": ("sample_id", "reference_sample", "reference_text", "language"),
 }
 
 
@@ -57,6 +57,19 @@ class VoiceProfile(BaseModel):
     pitch: int = Field(50, ge=0, le=99, description="espeak-ng pitch, 0-99.")
     speed: int = Field(175, ge=80, le=450, description="espeak-ng speed in words per minute.")
     # --- http ---
+    # Before `reference_sample`: its check reads this one.
+    sample_id: int | None = Field(
+        None,
+        ge=1,
+        description="The approved voice sample (a segment on the Voices page) the reference comes from; then "
+        "`reference_sample` is its WAV relative to the data folder and the studio keeps both up to date. Unset: "
+        "`reference_sample` is a path or speaker name typed by hand.",
+    )
+    reference_chosen: bool = Field(
+        False,
+        description="A person chose `sample_id` as the reference; otherwise the studio keeps the best approved "
+        "3-10 s sample as the reference.",
+    )
     reference_sample: str | None = Field(
         None,
         max_length=500,
@@ -103,7 +116,7 @@ class VoiceProfile(BaseModel):
         value = (value or "").strip() or None
         if value is not None and any(not ch.isprintable() for ch in value):
             raise ValueError("the reference sample's name has control characters")
-        if value is None and info.data.get("engine") == "http":
+        if value is None and info.data.get("engine") == "http" and info.data.get("sample_id") is None:
             raise ValueError(
                 "the http engine needs a reference sample: the path (or XTTS speaker name) of the audio to "
                 "clone, as the voice server knows it"

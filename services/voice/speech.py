@@ -16,6 +16,7 @@ import re
 import shutil
 import threading
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -287,10 +288,15 @@ class HttpVoiceService:
 
     engine: VoiceEngine = "http"
 
-    def __init__(self, url: str | None, api: VoiceApi, seconds: float) -> None:
+    def __init__(
+        self, url: str | None, api: VoiceApi, seconds: float, samples_root: Callable[[], str] | None = None
+    ) -> None:
         self.url = url.rstrip("/") if url else None
         self.api: VoiceApi = api
         self._seconds = seconds
+        # Where the server sees the studio's data folder (asked each time: the setting is live-editable);
+        # None: references are only ever typed by hand.
+        self._samples_root = samples_root
 
     @property
     def label(self) -> str:
@@ -307,15 +313,26 @@ class HttpVoiceService:
         return EngineStatus(self.engine, f"Voice service ({self.label})", True, f"{self.label} at {self.url}")
 
     def identity(self) -> str:
-        return f"{self.api} {self.url}"
+        # The samples' root is part of it: the same sample seen under another root may be another file.
+        root = self._samples_root() if self._samples_root else ""
+        return f"{self.api} {self.url}" + (f" samples at {root}" if root else "")
+
+    def reference(self, profile: VoiceProfile) -> str | None:
+        """The reference as the server names it: an approved sample's WAV under the folder where the server sees
+        the data folder, or the path or speaker name typed by hand."""
+        if profile.sample_id is None or not profile.reference_sample or self._samples_root is None:
+            return profile.reference_sample
+        root = self._samples_root().rstrip("/\\")
+        return f"{root}/{profile.reference_sample.lstrip('/')}"
 
     def request(self, text: str, profile: VoiceProfile) -> tuple[str, dict[str, Any]]:
         """The path and JSON body that ask the server for `text` in `profile`'s voice."""
+        reference = self.reference(profile)
         if self.api == "gpt_sovits":
             return _API_PATH[self.api], {
                 "text": text,
                 "text_lang": profile.language,
-                "ref_audio_path": profile.reference_sample,
+                "ref_audio_path": reference,
                 "prompt_text": profile.reference_text,
                 "prompt_lang": profile.language,
                 "media_type": "wav",
@@ -323,7 +340,7 @@ class HttpVoiceService:
             }
         return _API_PATH[self.api], {
             "text": text,
-            "speaker_wav": profile.reference_sample,
+            "speaker_wav": reference,
             "language": profile.language,
         }
 
@@ -390,7 +407,7 @@ class HttpVoiceService:
         if 400 <= code < 500:
             return (
                 f"{self.label} at {self.url} refused the line (HTTP {code}: {detail}): check that the reference "
-                f"sample '{profile.reference_sample}' exists on that server and that it speaks '{profile.language}'"
+                f"sample '{self.reference(profile)}' exists on that server and that it speaks '{profile.language}'"
             )
         return f"{self.label} at {self.url} failed on the line (HTTP {code}: {detail}): see the server's log"
 

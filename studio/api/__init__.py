@@ -26,6 +26,7 @@ from studio.api.system import system_router
 from studio.api.tagging import tagging_router
 from studio.api.tags import tags_router
 from studio.api.training import training_router
+from studio.api.voice_samples import voice_samples_router
 from studio.api.voices import voices_router
 from studio.root import Studio
 
@@ -60,6 +61,7 @@ def build_api(studio: Studio) -> FastAPI:
         episodes_router(studio),
         music_router(studio),
         voices_router(studio),
+        voice_samples_router(studio),
         assistant_router(studio),
         connections_router(studio),
         tagging_router(studio),

@@ -21,6 +21,7 @@ from studio.models.prompting import ModelProfileRow, SpeciesRuleRow
 from studio.models.story import Character, GenerationStyle, Project, ReferenceImage, Storyline, WorldSettings
 from studio.models.tags import ImageTag, TagCategory, TagEdit, TagEditImage, TagSource
 from studio.models.training import CharacterLora, TrainingRun
+from studio.models.voices import VoiceSegment, VoiceSource, VoiceSpeaker
 
 metadata = SQLModel.metadata
 
@@ -59,6 +60,9 @@ __all__ = [
     "UserAccount",
     "UserPreference",
     "VisionStatus",
+    "VoiceSegment",
+    "VoiceSource",
+    "VoiceSpeaker",
     "WorldSettings",
     "metadata",
     "utcnow",

@@ -6,14 +6,19 @@
   `{"detail": ...}` with HTTP 400 on error.
 
 The WAV is real speech: espeak-ng says the requested text, so Whisper can check what the studio asked for.
-Knobs besides the base ones (`latency`, `fail_with`, `down`): `samples` (reference audio the server has),
-`languages`, and `reply` / `reply_type` to answer something that is not a WAV. Bodies are kept in `bodies`.
+Like the real servers, a reference is a WAV file the server reads from its own disk (an existing path is
+accepted), and GPT-SoVITS refuses one outside 3-10 s as api_v2 does. XTTS also takes a speaker name.
+
+Knobs besides the base ones (`latency`, `fail_with`, `down`): `samples` (reference names or paths the server
+has without a file here), `languages`, and `reply` / `reply_type` to answer something that is not a WAV.
+Bodies are kept in `bodies`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,8 @@ from fastapi.responses import JSONResponse
 from tests.fakes.base import FakeServer
 
 DEFAULT_SAMPLES = frozenset({"/data/voices/rin_reference.wav", "rin"})
+# GPT-SoVITS api_v2's own words for a reference outside 3-10 s (TTS_infer_pack/TTS.py).
+REFERENCE_LENGTH_REFUSAL = "参考音频在3~10秒范围外，请更换！"  # noqa: RUF001
 LANGUAGES = frozenset({"auto", "en", "zh", "ja", "ko", "yue", "all_ja", "all_zh"})
 
 
@@ -69,8 +76,13 @@ class FakeVoiceService(FakeServer):
             return JSONResponse({"message": f"prompt_lang: {body.get('prompt_lang')} is not supported"}, 400)
         if body.get("media_type") not in ("wav", "raw", "ogg", "aac"):
             return JSONResponse({"message": f"media_type: {body.get('media_type')} is not supported"}, 400)
-        if body["ref_audio_path"] not in self.samples:
-            return JSONResponse({"message": "tts failed", "Exception": f"{body['ref_audio_path']} not exists"}, 400)
+        reference = str(body["ref_audio_path"])
+        if reference not in self.samples:
+            seconds = await asyncio.to_thread(_wav_seconds, reference)
+            if seconds is None:
+                return JSONResponse({"message": "tts failed", "Exception": f"{reference} not exists"}, 400)
+            if not 3.0 <= seconds <= 10.0:
+                return JSONResponse({"message": "tts failed", "Exception": REFERENCE_LENGTH_REFUSAL}, 400)
         return await self._answer(text)
 
     # --- xtts-api-server ----------------------------------------------------------------------------
@@ -82,7 +94,8 @@ class FakeVoiceService(FakeServer):
         if missing:
             errors = [{"loc": ["body", key], "msg": "Field required", "type": "missing"} for key in missing]
             return JSONResponse({"detail": errors}, 422)
-        if body["speaker_wav"] not in self.samples:
+        speaker = str(body["speaker_wav"])
+        if speaker not in self.samples and await asyncio.to_thread(_wav_seconds, speaker) is None:
             return JSONResponse({"detail": f"Speaker {body['speaker_wav']} not found"}, 400)
         if body["language"] not in self.languages:
             return JSONResponse({"detail": f"Language {body['language']} is not supported"}, 400)
@@ -94,6 +107,15 @@ class FakeVoiceService(FakeServer):
         if self.reply is not None:
             return Response(self.reply, media_type=self.reply_type)
         return Response(await speak(text), media_type="audio/wav")
+
+
+def _wav_seconds(path: str) -> float | None:
+    """How long the WAV file at `path` on this machine plays; None when there is no readable WAV there."""
+    try:
+        with wave.open(path, "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate())
+    except (OSError, EOFError, ValueError, wave.Error):
+        return None
 
 
 async def speak(text: str) -> bytes:

@@ -1,8 +1,10 @@
 """Voices through NiceGUI's simulated user: a character's voice is chosen, saved, undone and previewed in the
-character editor, and a shot's line is played from the shot panel (synthesized first when it is new)."""
+character editor, its Voice tab shows the approved voice samples and the reference, and a shot's line is played
+from the shot panel (synthesized first when it is new)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -16,6 +18,7 @@ from tests.ui.test_create_page import WAIT, visible
 from tests.ui.test_datasets_page import cast, running_studio
 from tests.ui.test_shell import eventually
 from tests.ui.test_unsaved_edits import press_escape
+from tests.ui.test_voices_page import seed_source
 
 
 @pytest.fixture(autouse=True)
@@ -182,3 +185,58 @@ async def test_voice_edits_are_marked_and_asked_about_before_the_editor_closes(u
     press_escape(user)  # saved: Esc closes at once
     await user.should_not_see(marker="character-editor", retries=WAIT)
     await user.should_not_see(marker="confirm-dialog")
+
+
+async def test_the_voice_tab_shows_the_approved_samples_and_the_reference_with_the_way_to_voices(user: User) -> None:
+    project_id, [koopa] = await cast(user, KOOPA)
+    studio = running_studio()
+    await open_voice(user, project_id, "koopa_king")
+    await user.should_see(marker="voice-tab-samples-count")
+    assert element(user, "voice-tab-samples-count").text == "0 approved samples · 0 s of speech"
+    assert element(user, "to-voices").text == "Find this character's voice in a video or audio file on the Voices page"
+    assert not visible(user, "voice-tab-reference")
+
+    seeded = await seed_source(studio, project_id, proposed=koopa.id)
+    await studio.voice_samples.assign_speaker(seeded.speakers[0], koopa.id, "seed")
+    first, _, third, _, _ = seeded.segments
+    await studio.voice_samples.decide([first, third], "approved", "seed")
+    await open_voice(user, project_id, "koopa_king")
+    await user.should_see(marker="voice-tab-reference")
+    assert element(user, "voice-tab-samples-count").text == "2 approved samples · 6 s of speech"
+    assert element(user, "voice-tab-reference").text.startswith("\u201cHi, I'm Koopa King and this is my castle.")
+    assert element(user, "voice-tab-reference-audio").source == f"/api/voice-segments/{first}/audio"
+    link = element(user, "to-voices")
+    assert link.props["href"] == f"/voices?project={project_id}&character={koopa.id}"
+    assert link.text == "Find, approve and choose samples on the Voices page"
+
+
+async def test_saving_the_voice_keeps_its_reference_from_the_approved_samples(user: User) -> None:
+    project_id, [koopa] = await cast(user, KOOPA)
+    studio = running_studio()
+    seeded = await seed_source(studio, project_id, proposed=koopa.id)
+    await studio.voice_samples.assign_speaker(seeded.speakers[0], koopa.id, "seed")
+    await studio.voice_samples.decide([seeded.segments[0]], "approved", "seed")
+    linked = (await studio.characters.get(koopa.id)).voice_profile  # type: ignore[arg-type]
+    assert linked["sample_id"] == seeded.segments[0]
+
+    # Trying espeak and saving keeps the link, so going back to the cloned voice still has its sample.
+    await open_voice(user, project_id, "koopa_king")
+    element(user, "voice-engine").value = "espeak"
+    user.find(marker="voice-save").click()
+    await user.should_see("Saved.")
+    saved = (await studio.characters.get(koopa.id)).voice_profile  # type: ignore[arg-type]
+    assert saved["engine"] == "espeak"
+    assert {key: saved[key] for key in ("sample_id", "reference_sample")} == {
+        key: linked[key] for key in ("sample_id", "reference_sample")
+    }
+
+    # A path typed by hand is the user's own reference: the link goes.
+    element(user, "voice-engine").value = "http"
+    element(user, "voice-reference-sample").value = "/srv/voices/koopa.wav"
+    user.find(marker="voice-save").click()
+    for _ in range(500):  # the save runs in the background: a bound, not a pace
+        typed = (await studio.characters.get(koopa.id)).voice_profile  # type: ignore[arg-type]
+        if typed.get("engine") == "http":
+            break
+        await asyncio.sleep(0.02)
+    assert typed["reference_sample"] == "/srv/voices/koopa.wav" and "sample_id" not in typed
