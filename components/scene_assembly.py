@@ -82,6 +82,8 @@ class SceneAssemblyPanel:
 
     async def load_music(self) -> None:
         tracks = await self.studio.music.list(self.scene.project_id)
+        if self.music.is_deleted:  # the panel was redrawn (a new plan, another scene) while the list loaded
+            return
         options = {TEMP_BED: f"Temp bed for the mood ({mood_of(self.scene.mood)})"}
         options.update({t.id: track_label(t) for t in tracks if t.status == "ready"})  # type: ignore[misc]
         attached = self.scene.music_track_id

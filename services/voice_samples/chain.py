@@ -45,6 +45,9 @@ class ChainOptions:
     min_silence_ms: int
     speaker_similarity: float
     language: str  # "" = detect
+    # The project's character names: Whisper is told them, so it spells them as the cast does ("Rin", not
+    # "Wynn"), which is what proposing a speaker's character from its lines depends on.
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ class VoiceFinder:
         await progress(start, f"Transcribing 0 of {len(spans)} segments")
         texts: list[str] = []
         for batch in batches(spans, TRANSCRIBE_BATCH_SECONDS):
-            found, detected = await _stoppable(self._transcriber.transcribe, analysis, batch.spans, language or None)
+            found, detected = await _stoppable(
+                self._transcriber.transcribe, analysis, batch.spans, language or None, options.names
+            )
             language = language or detected  # detected once, on the first few minutes of speech
             texts += found
             await progress(

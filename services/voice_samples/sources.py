@@ -243,7 +243,10 @@ class VoiceSources:
         await self._update(source.id, state="running", error=None)  # type: ignore[arg-type]
         try:
             audio = await self._audio(source, job, folder, progress)
-            result = await self._finder.find(audio, folder, self._options(), _scaled(progress, _DOWNLOAD_SHARE, 0.95))
+            names = tuple(member.name for member in await self._cast(source.project_id))
+            result = await self._finder.find(
+                audio, folder, self._options(names), _scaled(progress, _DOWNLOAD_SHARE, 0.95)
+            )
             if not result.segments:
                 raise Invalid(
                     "source",
@@ -289,15 +292,7 @@ class VoiceSources:
         groups: dict[int, list[GroupLine]] = {}
         for segment in result.segments:
             groups.setdefault(segment.speaker, []).append(GroupLine(segment.start, segment.transcript))
-        async with self._db.session() as session:
-            characters = (
-                await session.exec(
-                    select(Character).where(
-                        Character.project_id == source.project_id, col(Character.deleted_at).is_(None)
-                    )
-                )
-            ).all()
-        cast = [CastMember(c.id, c.name) for c in characters]  # type: ignore[arg-type]
+        cast = await self._cast(source.project_id)
         voices = await self._samples.voice_centroids(source.project_id)
         proposals = propose(
             [SpeakerGroup(label, lines, result.speakers[label]) for label, lines in groups.items()],
@@ -354,13 +349,21 @@ class VoiceSources:
                 session.add(row)
         return summary
 
-    def _options(self) -> ChainOptions:
+    def _options(self, names: tuple[str, ...]) -> ChainOptions:
         settings = self._settings  # read each time: these settings are live-editable
         return ChainOptions(
             min_silence_ms=settings.voice_min_silence_ms,
             speaker_similarity=settings.voice_speaker_similarity,
             language=settings.voice_language,
+            names=names,
         )
+
+    async def _cast(self, project_id: int) -> builtins.list[CastMember]:
+        """The project's characters, whom the transcripts may name."""
+        query = select(Character).where(Character.project_id == project_id, col(Character.deleted_at).is_(None))
+        async with self._db.session() as session:
+            characters = (await session.exec(query)).all()
+        return [CastMember(c.id, c.name) for c in characters]  # type: ignore[arg-type]
 
     # --- keeping sources and jobs in step ---------------------------------------------------------------
 

@@ -60,10 +60,16 @@ class Transcriber:
             return self._model
 
     def transcribe(
-        self, audio: np.ndarray, spans: Sequence[Span], language: str | None, stop: threading.Event
+        self,
+        audio: np.ndarray,
+        spans: Sequence[Span],
+        language: str | None,
+        names: Sequence[str],
+        stop: threading.Event,
     ) -> tuple[list[str], str]:
         """Each span's words from 16 kHz int16 `audio`, and the language (`language`, or the one detected).
-        Raises Stopped soon after `stop` is set."""
+        `names` are hinted to Whisper as hotwords (it mishears unusual names without them). Raises Stopped soon
+        after `stop` is set."""
         timeline, starts = lay_end_to_end(audio, spans)
         segments, info = self.model().transcribe(
             timeline,
@@ -72,6 +78,7 @@ class Transcriber:
             condition_on_previous_text=False,  # one misheard line must not derail the next ones
             word_timestamps=True,
             vad_filter=False,  # the segments are speech already
+            hotwords=", ".join(names) or None,
         )
         words: list[tuple[float, str]] = []
         for segment in segments:  # lazy: each step decodes one 30 s window

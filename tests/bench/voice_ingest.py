@@ -33,7 +33,7 @@ from tests.voice_dialogue import Dialogue, build_dialogue
 
 CORES = len(os.sched_getaffinity(0))
 MINUTES = float(os.environ.get("BENCH_VOICE_MINUTES", "10"))
-OPTIONS = ChainOptions(min_silence_ms=400, speaker_similarity=0.75, language="")
+OPTIONS = ChainOptions(min_silence_ms=400, speaker_similarity=0.75, language="", names=("Rin", "Kai"))
 # The first message of each stage, in order: a stage ends where the next one's first message comes.
 STAGES = (("decode_s", "Decoding"), ("vad_s", "Finding speech"), ("transcribe_s", "Transcribing"),
           ("embed_s", "Comparing voices"), ("cut_s", "Cutting"))  # fmt: skip

@@ -26,7 +26,7 @@ from services.voice_samples.audio import download_audio, probe_audio
 from tests.speech import MODELS_DIR, words
 from tests.voice_dialogue import INTRODUCTION, Dialogue, build_dialogue, dialogue_video, silence
 
-OPTIONS = ChainOptions(min_silence_ms=400, speaker_similarity=0.75, language="en")
+OPTIONS = ChainOptions(min_silence_ms=400, speaker_similarity=0.75, language="en", names=("Rin", "Kai"))
 
 
 @pytest.fixture(scope="module")

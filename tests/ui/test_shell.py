@@ -46,7 +46,7 @@ async def test_navigation_lists_only_working_areas_and_moves_between_them(user: 
     await user.should_see("Secrets")
     user.find(marker="nav-activity").click()
     await user.should_see("Recent activity")
-    await eventually(lambda: any("started on sqlite" in row["summary"] for row in table_rows(user)))
+    await eventually(lambda: any("started on sqlite" in row["summary"] for row in table_rows(user)), seconds=30)
 
 
 async def test_dark_mode_is_remembered_for_the_user(user: User) -> None:
