@@ -11,12 +11,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from qdrant_client import QdrantClient, models
 
 from services.assistant.embedding import Embedder
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient, models
 from services.errors import Invalid, StudioError
 
 COLLECTION = "production"
@@ -87,7 +90,7 @@ class ProductionIndex:
             stored = await self._run(lambda: self._stored(project_id))
             stale = [point_id for key, (point_id, _) in stored.items() if key not in wanted]
             if stale:
-                await self._run(lambda: self._store().delete(COLLECTION, models.PointIdsList(points=stale)))
+                await self._run(lambda: self._store().delete(COLLECTION, _qdrant().models.PointIdsList(points=stale)))
             changed = [entry for key, entry in wanted.items() if key not in stored or stored[key][1] != _hash(entry)]
             for start in range(0, len(changed), SYNC_CHUNK):
                 chunk = changed[start : start + SYNC_CHUNK]
@@ -150,15 +153,16 @@ class ProductionIndex:
     def _open(self) -> QdrantClient:
         # The lock serialises every call, so the store's SQLite files may be used from any worker thread.
         if self._path is None:
-            client = QdrantClient(":memory:", force_disable_check_same_thread=True)
+            client = _qdrant().QdrantClient(":memory:", force_disable_check_same_thread=True)
         elif _folder_locked(self._path):
             raise IndexFolderBusy(
                 f"Another studio process uses the assistant's data folder {self._path}: stop it, or give this "
                 "studio its own data folder."
             )
         else:
-            client = QdrantClient(path=str(self._path), force_disable_check_same_thread=True)
+            client = _qdrant().QdrantClient(path=str(self._path), force_disable_check_same_thread=True)
         if not client.collection_exists(COLLECTION):
+            models = _qdrant().models
             client.create_collection(
                 COLLECTION,
                 vectors_config=models.VectorParams(size=Embedder.dimensions, distance=models.Distance.COSINE),
@@ -183,6 +187,7 @@ class ProductionIndex:
                 return stored
 
     def _upsert(self, entries: Sequence[Entry], vectors: np.ndarray) -> None:
+        models = _qdrant().models
         points = [
             models.PointStruct(
                 id=str(uuid.uuid5(POINT_NAMESPACE, f"{entry.project_id}:{entry.key}")),
@@ -227,5 +232,14 @@ def _hash(entry: Entry) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+def _qdrant() -> ModuleType:
+    """qdrant_client, imported on first use: its import takes about a second, which every studio start and
+    every CLI command would otherwise pay."""
+    import qdrant_client
+
+    return qdrant_client
+
+
 def _of_project(project_id: int) -> models.Filter:
+    models = _qdrant().models
     return models.Filter(must=[models.FieldCondition(key="project_id", match=models.MatchValue(value=project_id))])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import tempfile
 import time
 import uuid
 import wave
@@ -33,7 +32,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 
-from tests.fakes.base import FakeServer
+from tests.fakes.base import FakeServer, server_folder
 
 SAMPLE_RATE = 48_000
 
@@ -83,7 +82,7 @@ class FakeAceStep(FakeServer):
         self.queries: list[dict[str, Any]] = []
         self.tasks: dict[str, FakeTask] = {}
         self._own_dir = output_dir is None
-        self.output_dir = output_dir or Path(tempfile.mkdtemp(prefix="fake-ace-step-"))
+        self.output_dir = output_dir or server_folder("fake-ace-step-")
         super().__init__(latency=latency, fail_with=fail_with)
 
     def __exit__(

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -28,6 +30,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 _START_TIMEOUT = 10.0
+# The machine's temp folder as it was when the fakes were imported (at collection). A studio started by a test
+# points the process's temp folder into its data folder and empties it while it starts; a real server keeps
+# its files in its own folders, so a fake's folders must not live there.
+_MACHINE_TEMP = Path(tempfile.gettempdir())
+
+
+def server_folder(prefix: str) -> Path:
+    """A new folder for a fake server's own files (its inputs, outputs, work)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_MACHINE_TEMP))
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,6 @@ import os
 import shutil
 import socket
 import struct
-import tempfile
 import threading
 import time
 import uuid
@@ -119,7 +118,7 @@ from PIL import Image, ImageStat
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tests.fakes.base import FakeServer
+from tests.fakes.base import FakeServer, server_folder
 from tests.fakes.comfyui_media import (
     GraphReader,
     RenderError,
@@ -342,7 +341,7 @@ class FakeComfyUI(FakeServer):
             "training_step_seconds": training_step_seconds,
         }
 
-        base = Path(tempfile.mkdtemp(prefix="fake-comfyui-"))
+        base = server_folder("fake-comfyui-")
         self._base_dir = base
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(base), True)
         self.output_dir, self.input_dir, self.temp_dir = base / "output", base / "input", base / "temp"

@@ -19,16 +19,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import gradio as gr
 import numpy as np
+
+from tests.fakes.base import server_folder
 
 _SECTION_FRAMES = 9 * 4  # latent_window_size 9, 4 frames per latent
 # FramePack's diffusers_helper/gradio/progress_bar.py markup, with its *number* and *text* filled in.
@@ -55,7 +55,7 @@ class FakeFramePackGradio:
         self._released = threading.Event()
         self._released.set()
         self._stop = threading.Event()
-        self._work = Path(tempfile.mkdtemp(prefix="fake-framepack-"))
+        self._work = server_folder("fake-framepack-")
         self.port: int | None = None
         self.app = self._build()
 
