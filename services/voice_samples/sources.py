@@ -388,7 +388,10 @@ class VoiceSources:
             sources = builtins.list((await session.exec(query)).all())
         changed = 0
         for source in sources:
-            job = None if source.job_id is None else await self._jobs.get(source.job_id)
+            try:
+                job = None if source.job_id is None else await self._jobs.get(source.job_id)
+            except NotFound:  # deleted between the two reads
+                job = None
             if job is None:
                 await self._end(source.id, "failed", "its job no longer exists; add the source again", "studio")  # type: ignore[arg-type]
             elif job.state in FINISHED_STATES and job.state.value != "succeeded":

@@ -375,3 +375,27 @@ async def test_rest_api(studio: Studio, api: httpx.AsyncClient) -> None:
     assert no_file.status_code == 422
     assert len(ok(await api.get("/voice-sources", params={"project_id": project.id}))) == 1  # nothing written
     assert not list((studio.settings.data_dir / "staging").glob("voice-*"))
+
+
+async def test_a_restart_settles_sources_whose_jobs_ended_while_the_studio_was_down(studio: Studio) -> None:
+    from services.jobs import JobDraft
+    from services.voice_samples import VOICE_INGEST_JOB
+
+    seeded = await seed(studio)
+    project_id = seeded["project"].id
+    [cancelled] = await studio.jobs.submit([JobDraft(VOICE_INGEST_JOB, {"source_id": 0}, title="x")], "local")
+    await studio.jobs.cancel(cancelled.id, "local")  # type: ignore[arg-type]
+    async with studio.db.session() as session:
+        rows = [
+            VoiceSource(project_id=project_id, kind="url", origin=f"https://example.org/{name}", title=name,
+                        state="running", job_id=job_id, created_by="local")
+            for name, job_id in (("cancelled while down", cancelled.id), ("job gone", None))
+        ]  # fmt: skip
+        session.add_all(rows)
+    changed = await studio.voice_sources.reconcile()
+    states = {s.title: (s.state, s.error) for s in await studio.voice_sources.list(project_id)}
+    assert changed == 2, states
+    assert states["cancelled while down"][0] == "cancelled"
+    assert states["job gone"] == ("failed", "its job no longer exists; add the source again")
+    assert states["harbour.wav"] == ("done", None)  # a finished source is left as it is
+    assert await studio.voice_sources.reconcile() == 0  # settled once: a second start changes nothing
