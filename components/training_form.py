@@ -13,6 +13,7 @@ from components.confirm import throwaway_dialog
 from components.training_readiness import Readiness
 from services.errors import Conflict, Invalid, NotFound
 from services.training import PRESETS, TrainingPreset
+from services.training.presets import preferred_preset, presets_for
 from services.training.runs import trainer_of
 from studio.models import TrainingRun
 from studio.root import Studio
@@ -42,18 +43,12 @@ def training_devices(studio: Studio) -> dict[str, str]:
 
 def fitting_presets(readiness: Readiness) -> list[TrainingPreset]:
     """Presets of the character's family, those of its finer family (NoobAI, Pony...) first, then by memory."""
-    profile = readiness.profile.lower()
-    fitting = [p for p in PRESETS.values() if p.params.family == readiness.architecture]
-    return sorted(fitting, key=lambda p: (p.params.family_label.lower() not in profile, p.gpu_memory_gb))
+    return presets_for(readiness.architecture, readiness.profile)
 
 
 def _preferred(presets: list[TrainingPreset]) -> TrainingPreset | None:
     """The 12 GB preset of the best-fitting family: the common card."""
-    if not presets:
-        return None
-    family = presets[0].params.family_label
-    same = [p for p in presets if p.params.family_label == family]
-    return next((p for p in same if p.gpu_memory_gb == 12), same[0])
+    return preferred_preset(presets)
 
 
 def field_problem(exc: Invalid | Conflict | NotFound) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from components.shell import Area
 from pages import (
     activity,
+    autopilot,
     characters,
     create,
     datasets,
@@ -37,6 +38,7 @@ AREAS: tuple[Area, ...] = (
     Area("Datasets", "photo_library", "/datasets"),
     Area("Training", "model_training", training.PATH),
     Area("Voices", "record_voice_over", voices.PATH),
+    Area("Autopilot", "smart_toy", autopilot.PATH),
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
     Area("Music", "library_music", "/music"),
@@ -60,6 +62,7 @@ def register_pages(studio: Studio) -> None:
     ingest.register(studio, AREAS)
     datasets.register(studio, AREAS)
     training.register(studio, AREAS)
+    autopilot.register(studio, AREAS)
     voices.register(studio, AREAS)
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)

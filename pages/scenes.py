@@ -89,6 +89,7 @@ class ScenesView:
         self.studio, self.project, self.actor = studio, project, actor
         self.project_id: int = project.id  # type: ignore[assignment]
         self.summaries: list[SceneSummary] = []
+        self._list_reads = 0  # reads of the scene list started: only the latest one draws
         self.scene_id: uuid.UUID | None = None
         self.scene: Scene | None = None
         self.timeline: Timeline | None = None
@@ -141,9 +142,13 @@ class ScenesView:
     # --- the scene list -----------------------------------------------------------------------------
 
     async def reload_list(self) -> None:
-        self.summaries = await self.studio.scenes.list(self.project_id, include_deleted=bool(self.show_deleted.value))
-        if self.list_host.is_deleted:
+        # Reads can overlap (a scene event's redraw, then the Show deleted switch): only the latest one draws, or
+        # an older read finishing last would show the list without what was just asked for.
+        self._list_reads = ticket = self._list_reads + 1
+        summaries = await self.studio.scenes.list(self.project_id, include_deleted=bool(self.show_deleted.value))
+        if self.list_host.is_deleted or ticket != self._list_reads:
             return
+        self.summaries = summaries
         self.list_host.clear()
         with self.list_host:
             if not self.summaries:

@@ -93,6 +93,23 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
         "voice_language",
         "voice_service_samples_path",
     ),
+    "Autopilot": (
+        "autopilot_tick_seconds",
+        "autopilot_failure_pause_minutes",
+        "replenish_batch_size",
+        "replenish_pending_buffer",
+        "replenish_cooldown_seconds",
+        "replenish_daily_limit",
+        "replenish_max_active_jobs",
+        "replenish_pause_after_rejects",
+        "learning_min_confidence",
+        "drift_window",
+        "drift_drop",
+        "drift_floor",
+        "correction_daily_limit",
+        "qc_min_score",
+        "qc_max_attempts",
+    ),
     "Generation": ("ip_adapter_weight", "story_model", "story_timeout_seconds", "music_timeout_seconds"),
     "Sound and assembly": ("voice_timeout_seconds", "assembly_preset", "assembly_crf", "loudness_target_lufs"),
     "Publishing": (
@@ -123,6 +140,21 @@ SETTING_GROUPS: dict[str, tuple[str, ...]] = {
 # it uses them, so a new value counts from the next upload, review, assembly or answer.
 LIVE_SETTINGS = frozenset(
     {
+        "autopilot_tick_seconds",
+        "autopilot_failure_pause_minutes",
+        "replenish_batch_size",
+        "replenish_pending_buffer",
+        "replenish_cooldown_seconds",
+        "replenish_daily_limit",
+        "replenish_max_active_jobs",
+        "replenish_pause_after_rejects",
+        "learning_min_confidence",
+        "drift_window",
+        "drift_drop",
+        "drift_floor",
+        "correction_daily_limit",
+        "qc_min_score",
+        "qc_max_attempts",
         "max_video_upload_mb",
         "video_max_frames",
         "video_interval_seconds",
@@ -450,6 +482,90 @@ class Settings(BaseSettings):
         le=2.0,
         description="Strength of a character's reference image (IP-Adapter) in image generation, when the "
         "checkpoint's model profile names an IP-Adapter model.",
+    )
+
+    # --- autonomy: replenishment, learning, drift, auto-correction and the orchestrator ----------
+    autopilot_tick_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="How often the autopilot looks at every project it runs (replenishment, drift and the "
+        "orchestrator); decisions and job ends also wake it.",
+    )
+    autopilot_failure_pause_minutes: float = Field(
+        15.0,
+        ge=0,
+        le=1440,
+        description="How long a project's autopilot pauses after a job it launched failed (a backend down or "
+        "erroring), instead of retrying at once; a person can resume it earlier.",
+    )
+    replenish_batch_size: int = Field(
+        3, ge=1, le=16, description="Images the replenishment loop generates for a character at a time."
+    )
+    replenish_pending_buffer: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Replenishment waits while a character has this many images pending review.",
+    )
+    replenish_cooldown_seconds: float = Field(
+        60.0, ge=0, le=86_400, description="Least time between two replenishment batches of one character."
+    )
+    replenish_daily_limit: int = Field(
+        10,
+        ge=0,
+        le=10_000,
+        description="Most images replenishment (and the orchestrator's training-data phase) generates per "
+        "character per day (the day ends at midnight UTC).",
+    )
+    replenish_max_active_jobs: int = Field(
+        6,
+        ge=1,
+        le=1_000,
+        description="Most background image jobs (replenishment and auto-correction) queued or running at once, "
+        "over the whole studio.",
+    )
+    replenish_pause_after_rejects: int = Field(
+        5,
+        ge=1,
+        le=1_000,
+        description="A character's replenishment pauses after this many rejections in a row; an approval resumes it.",
+    )
+    learning_min_confidence: Literal["low", "medium", "high"] = Field(
+        "medium",
+        description="Generation uses learned parameters (from approved and rejected images) only at this "
+        "confidence or above: low under 10 reviewed images, medium under 25, high from 25.",
+    )
+    drift_window: int = Field(
+        20, ge=5, le=1_000, description="How many of a character's latest reviewed images drift compares."
+    )
+    drift_drop: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Drift: alert when the recent approval rate is this much below the character's history.",
+    )
+    drift_floor: float = Field(
+        0.55, ge=0, le=1, description="Drift: alert when the recent approval rate falls below this."
+    )
+    correction_daily_limit: int = Field(
+        5,
+        ge=0,
+        le=1_000,
+        description="Most rejected images auto-correction regenerates per character per day.",
+    )
+    qc_min_score: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="The orchestrator's video QC regenerates a shot scoring below this.",
+    )
+    qc_max_attempts: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="How often the orchestrator's video QC regenerates one scene's worst shot before it "
+        "accepts it (the earlier system had no cap and looped forever).",
     )
 
     # --- datasets: ingestion, dedup, triage, vision review ---------------------------------------

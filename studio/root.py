@@ -16,6 +16,17 @@ from datetime import timedelta
 from services.accounts import Accounts
 from services.assembly import ASSEMBLY_JOB, SceneAssembly
 from services.assistant import Assistant, ProductionIndex
+from services.autonomy import (
+    AutoCorrection,
+    Autonomy,
+    AutopilotConfig,
+    AutopilotRunner,
+    DecisionLog,
+    DriftWatch,
+    Learning,
+    Orchestrator,
+    Replenishment,
+)
 from services.backends import BackendMonitor
 from services.bible import BibleArchives, Characters, GenerationStyles, Projects, PromptLibrary
 from services.comfyui import DeviceCapabilities, DevicePreflight, StyleCheckpoint
@@ -142,6 +153,8 @@ class Studio:
     training_export: TrainingExport
     loras: LoraRegistry
     training: TrainingRuns
+    # Replenishment, learning, drift, auto-correction, the orchestrator and the autopilot loop running them.
+    autonomy: Autonomy
     # Every job kind's handler; the device workers look a kind's handler up here when they run its job.
     job_handlers: JobHandlers
     # (engine, reason) the studio proposes for a shot as saved, its characters' active LoRAs included.
@@ -175,7 +188,9 @@ class Studio:
         styles = GenerationStyles(db, events, library, capabilities.sampler_names)
         projects = Projects(db, events, clock)
         loras = LoraRegistry(db, events, clock, projects, styles, library, capabilities)
-        characters = Characters(db, events, clock, media, projects, styles, library, loras.planned)
+        # What the character's approved and rejected images taught: the parameter cascade's first source.
+        learning = Learning(settings=settings, db=db, clock=clock)
+        characters = Characters(db, events, clock, media, projects, styles, library, loras.planned, learning=learning)
 
         # --- datasets: ingestion, curation and review, tags and captions ------------------------------------
         decisions = ReviewDecisions(db, events, clock)
@@ -321,6 +336,61 @@ class Studio:
         )
         handlers.add_cpu(CpuJob(EPISODE_PUBLISH_JOB, episode_publishing.run))
 
+        # --- autonomy: replenishment, learning, drift, auto-correction and the orchestrator ------------------
+        autopilots = AutopilotConfig(db, events, clock)
+        decision_log = DecisionLog(db, events, clock)
+        replenishment = Replenishment(
+            settings=settings, db=db, clock=clock, log=decision_log, config=autopilots, images=images
+        )
+        correction = AutoCorrection(
+            settings=settings, db=db, clock=clock, log=decision_log, config=autopilots, images=images
+        )
+        drift = DriftWatch(settings=settings, db=db, events=events, clock=clock, log=decision_log, learning=learning)
+        story_planner = StoryPlanner(
+            settings=settings, secrets=secrets, events=events, projects=projects, characters=characters, scenes=scenes
+        )
+        orchestrator = Orchestrator(
+            settings=settings,
+            db=db,
+            clock=clock,
+            log=decision_log,
+            config=autopilots,
+            replenishment=replenishment,
+            jobs=jobs,
+            characters=characters,
+            training=training,
+            loras=loras,
+            story_planner=story_planner,
+            scenes=scenes,
+            scene_generation=scene_generation,
+            scene_assembly=scene_assembly,
+            episodes=episodes,
+            episode_assembly=episode_assembly,
+            episode_publishing=episode_publishing,
+            engine_proposal=engine_proposal,
+            events=events,
+        )
+        autonomy = Autonomy(
+            config=autopilots,
+            log=decision_log,
+            learning=learning,
+            drift=drift,
+            replenishment=replenishment,
+            correction=correction,
+            orchestrator=orchestrator,
+            runner=AutopilotRunner(
+                settings=settings,
+                events=events,
+                config=autopilots,
+                log=decision_log,
+                jobs=jobs,
+                replenishment=replenishment,
+                correction=correction,
+                drift=drift,
+                orchestrator=orchestrator,
+            ),
+        )
+
         # --- the assistant --------------------------------------------------------------------------------
         assistant = Assistant(
             settings=settings,
@@ -421,14 +491,8 @@ class Studio:
             feedback=feedback,
             scenes=scenes,
             scene_generation=scene_generation,
-            story_planner=StoryPlanner(
-                settings=settings,
-                secrets=secrets,
-                events=events,
-                projects=projects,
-                characters=characters,
-                scenes=scenes,
-            ),
+            story_planner=story_planner,
+            autonomy=autonomy,
         )
 
     def migrate(self) -> None:
@@ -461,12 +525,14 @@ class Studio:
         await self.voice_sources.reconcile()  # voice sources likewise
         # Last: workers re-attach jobs an earlier run left running, then start taking new ones.
         self.workers.start()
+        self.autonomy.runner.start()
 
     async def device_preflights(self, max_age: float = 30.0) -> list[DevicePreflight]:
         """What each ComfyUI device can run, with the checkpoints of every generation style checked."""
         return await _preflights(self.capabilities, self.styles, self.library, max_age)
 
     async def stop(self) -> None:
+        await self.autonomy.runner.stop()  # no new actions while the studio stops
         await self.demo.stop()  # a sample production still running: stop it before the workers it waits on
         await self.workers.stop()
         await self.training.stop()  # scoring of saved epochs: the next start scores what it left

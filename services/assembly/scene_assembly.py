@@ -144,8 +144,9 @@ class SceneAssembly:
 
     # --- starting ---------------------------------------------------------------------------------
 
-    async def start(self, scene_id: uuid.UUID, actor: str) -> Job:
-        """Queue the scene's assembly. Invalid: deleted, or no shot has a video. Conflict: it is generating
+    async def start(self, scene_id: uuid.UUID, actor: str, priority: int = JobPriority.INTERACTIVE) -> Job:
+        """Queue the scene's assembly (`priority`: the autopilot's is background work).
+        Invalid: deleted, or no shot has a video. Conflict: it is generating
         or already assembling."""
         scene, shots = await self._scenes.get(scene_id), await self._scenes.shots(scene_id)
         if scene.deleted_at is not None:
@@ -160,7 +161,7 @@ class SceneAssembly:
             kind=ASSEMBLY_JOB,
             payload={"scene_id": str(scene.id)},
             title=f"Assemble scene {scene.scene_number}: {scene.title or 'untitled'}",
-            priority=JobPriority.INTERACTIVE,
+            priority=priority,
             project_id=scene.project_id,
         )
         [job] = await self._jobs.submit([draft], actor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +20,14 @@ from services.imaging import check_image
 from services.media_store import MediaStore
 from services.prompts import (
     CharacterInput,
+    LearnedParams,
     LoraInput,
     PromptPlan,
     StyleInput,
     build_prompt,
     classify_species,
 )
+from services.prompts.params import DEFAULT_MIN_CONFIDENCE, Confidence
 from studio.clock import Clock
 from studio.db import Database
 from studio.events import EventBus
@@ -43,6 +46,16 @@ class CharacterCard:
     non_human: bool = False
 
 
+class LearnedSource(Protocol):
+    """Learning as a plan asks it (services.autonomy.Learning): the recommendation for a character drawn with a
+    checkpoint, and the confidence the settings ask for before the plan uses it."""
+
+    @property
+    def min_confidence(self) -> Confidence: ...
+
+    async def planned(self, character: Character, checkpoint: str) -> LearnedParams | None: ...
+
+
 class Characters:
     def __init__(
         self,
@@ -54,9 +67,13 @@ class Characters:
         styles: GenerationStyles,
         library: PromptLibrary,
         active_lora: Callable[[Character], Awaitable[LoraInput | None]] | None = None,
+        *,
+        learning: LearnedSource | None = None,
     ) -> None:
-        """`active_lora`: the character's registered LoRA for its plans (services.training.LoraRegistry.planned)."""
+        """`active_lora`: the character's registered LoRA for its plans (services.training.LoraRegistry.planned).
+        `learning`: the parameters its reviews recommend, first in the parameter cascade when trusted."""
         self._active_lora = active_lora
+        self._learning = learning
         self._db = db
         self._events = events
         self._clock = clock
@@ -265,6 +282,7 @@ class Characters:
         world = await self._projects.world(project.id)  # type: ignore[arg-type]
         profiles, rules = await self._library.engine_inputs()
         lora = await self._active_lora(character) if self._active_lora is not None else None
+        learned = await self._learning.planned(character, style.checkpoint_model) if self._learning else None
         plan = build_prompt(
             CharacterInput.from_record(character, lora),
             StyleInput.from_record(style),
@@ -272,6 +290,8 @@ class Characters:
             rules,
             world_negative=world.negative_prompt_guidance,
             pose=pose,
+            learned=learned,
+            min_confidence=self._learning.min_confidence if self._learning else DEFAULT_MIN_CONFIDENCE,
         )
         return plan, style
 

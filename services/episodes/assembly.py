@@ -68,8 +68,9 @@ class EpisodeAssembly:
         self._media = media
         self._episodes = episodes
 
-    async def start(self, episode_id: uuid.UUID, actor: str) -> Job:
-        """Queue the episode's assembly. Invalid: deleted, no scenes, or a scene without an assembled video.
+    async def start(self, episode_id: uuid.UUID, actor: str, priority: int = JobPriority.INTERACTIVE) -> Job:
+        """Queue the episode's assembly (`priority`: the autopilot's is background work).
+        Invalid: deleted, no scenes, or a scene without an assembled video.
         Conflict: it is already assembling."""
         episode, entries = await self._episodes.get(episode_id), await self._episodes.entries(episode_id)
         if episode.deleted_at is not None:
@@ -85,7 +86,7 @@ class EpisodeAssembly:
             kind=EPISODE_ASSEMBLY_JOB,
             payload={"episode_id": str(episode.id)},
             title=f"Assemble episode {episode_label(episode)}",
-            priority=JobPriority.INTERACTIVE,
+            priority=priority,
             project_id=episode.project_id,
         )
         return await self._episodes.queue_job(episode, draft, "assembly_job_id", "assembling", actor)

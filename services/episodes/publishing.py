@@ -49,8 +49,11 @@ class EpisodePublishing:
         """Where episodes can be published: the folder library always, Jellyfin when it is set up."""
         return list(self._libraries.values())
 
-    async def start(self, episode_id: uuid.UUID, library: str, actor: str) -> Job:
-        """Queue publishing the episode to `library`. Invalid: unknown library, deleted or not assembled.
+    async def start(
+        self, episode_id: uuid.UUID, library: str, actor: str, priority: int = JobPriority.INTERACTIVE
+    ) -> Job:
+        """Queue publishing the episode to `library` (`priority`: the autopilot's is background work).
+        Invalid: unknown library, deleted or not assembled.
         Conflict: it is already being published or assembled."""
         if library not in self._libraries:
             known = ", ".join(self._libraries)
@@ -68,7 +71,7 @@ class EpisodePublishing:
             kind=EPISODE_PUBLISH_JOB,
             payload={"episode_id": str(episode.id), "library": library},
             title=f"Publish episode {episode_label(episode)} to {self._libraries[library].label}",
-            priority=JobPriority.INTERACTIVE,
+            priority=priority,
             project_id=episode.project_id,
         )
         return await self._episodes.queue_job(episode, draft, "publish_job_id", "publishing", actor)

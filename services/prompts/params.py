@@ -19,19 +19,41 @@ STUDIO_DEFAULT_STEPS = 25
 STUDIO_DEFAULT_SAMPLER = "DPM++ 2M Karras"
 STUDIO_DEFAULT = "studio default"
 
-# Learned parameters from a handful of approvals are noise; only trust them from "medium" on.
-TRUSTED_CONFIDENCE: frozenset[str] = frozenset({"medium", "high"})
+# Weakest first: a threshold trusts its own level and every stronger one.
+CONFIDENCE_LEVELS: tuple[Confidence, ...] = ("low", "medium", "high")
+# Learned parameters from a handful of reviews are noise; the settings' default trusts them from "medium" on.
+DEFAULT_MIN_CONFIDENCE: Confidence = "medium"
+
+
+def is_trusted(confidence: Confidence, minimum: Confidence) -> bool:
+    """Whether a recommendation of `confidence` may be used when the settings ask for `minimum`."""
+    return CONFIDENCE_LEVELS.index(confidence) >= CONFIDENCE_LEVELS.index(minimum)
 
 
 @dataclass(frozen=True)
 class LearnedParams:
-    """What the studio learned works for this character and checkpoint (from approved images)."""
+    """What learning recommends for this character and checkpoint: the parameter set its reviews rank best.
+
+    `samples` is how many reviewed images back it (its confidence follows from that), `approved` how many of
+    them were approved; `scheduler` travels with the sampler it was reviewed with.
+    """
 
     cfg: float | None
     steps: int | None
     sampler: str | None
     confidence: Confidence
     samples: int
+    scheduler: str | None = None
+    approved: int | None = None
+
+    def describe(self) -> str:
+        """Where the values came from, as the prompt preview shows it."""
+        backing = (
+            f"{self.approved} of {self.samples} reviewed images approved"
+            if self.approved is not None
+            else f"{self.samples} reviewed images"
+        )
+        return f"recommended by learning ({self.confidence} confidence, {backing})"
 
 
 @dataclass(frozen=True)
@@ -60,27 +82,32 @@ def _first(candidates: list[tuple[T | None, str]]) -> tuple[T, str]:
 
 
 def resolve_params(
-    style: StyleInput, profile: ModelProfile, learned: LearnedParams | None
+    style: StyleInput,
+    profile: ModelProfile,
+    learned: LearnedParams | None,
+    min_confidence: Confidence = DEFAULT_MIN_CONFIDENCE,
 ) -> tuple[GenerationParams, list[Explanation]]:
-    """Cascade each parameter: trusted learned > style (when set) > profile default > studio default.
+    """Cascade each parameter: learning's recommendation (at `min_confidence` or above) > style (when set) >
+    profile default > studio default.
 
-    The scheduler follows the sampler: a style's explicit scheduler wins, then the one a human-readable
-    sampler name implies ("Euler a" -> normal), then the profile's own scheduler (it is tuned for the
-    profile's sampler), then the studio default.
+    The scheduler follows the sampler: a trusted recommendation's scheduler (reviewed together with its
+    sampler) wins, then a style's explicit scheduler, then the one a human-readable sampler name implies
+    ("Euler a" -> normal), then the profile's own scheduler (it is tuned for the profile's sampler), then the
+    studio default.
     """
     explanations: list[Explanation] = []
     style_source = f"style {style.name}"
     profile_source = f"profile {profile.name}"
-    trusted = learned if learned is not None and learned.confidence in TRUSTED_CONFIDENCE else None
-    learned_source = f"learned ({learned.confidence} confidence, {learned.samples} samples)" if learned else ""
+    trusted = learned if learned is not None and is_trusted(learned.confidence, min_confidence) else None
+    learned_source = learned.describe() if learned else ""
     if learned is not None and trusted is None:
+        wanted = " or ".join(CONFIDENCE_LEVELS[CONFIDENCE_LEVELS.index(min_confidence) :])
         explanations.append(
             Explanation(
                 "params",
                 "skipped",
                 "learned parameters",
-                f"learned parameters have {learned.confidence} confidence ({learned.samples} samples); "
-                "medium or high is needed",
+                f"{learned_source} is not used: the settings ask for {wanted} confidence (learning_min_confidence)",
             )
         )
 
@@ -110,7 +137,9 @@ def resolve_params(
     )
 
     human = human_sampler(sampler_name)
-    if style.scheduler is not None:
+    if trusted is not None and trusted.scheduler is not None:
+        scheduler_hint, scheduler_source = trusted.scheduler, learned_source
+    elif style.scheduler is not None:
         scheduler_hint, scheduler_source = style.scheduler, style_source
     elif human is not None:
         scheduler_hint, scheduler_source = None, f"{sampler_source} (implied by sampler '{human}')"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.prompts.explain import Explanation
 from services.prompts.inputs import CharacterInput, LoraInput, StyleInput
-from services.prompts.params import GenerationParams, LearnedParams, resolve_params
+from services.prompts.params import DEFAULT_MIN_CONFIDENCE, Confidence, GenerationParams, LearnedParams, resolve_params
 from services.prompts.profiles import Architecture, ModelProfile, PromptFormat, match_profile
 from services.prompts.species import SpeciesRule, classify_species
 from services.prompts.tokens import split_tokens
@@ -46,6 +46,7 @@ def build_prompt(
     world_negative: str = "",
     pose: str = "",
     learned: LearnedParams | None = None,
+    min_confidence: Confidence = DEFAULT_MIN_CONFIDENCE,
 ) -> PromptPlan:
     """Plan the prompts and parameters for ``character`` drawn in ``style``; pure, no I/O.
 
@@ -116,7 +117,7 @@ def build_prompt(
     negative, negative_explanations = dedupe(negative_tokens, "negative")
     explanations.extend(negative_explanations)
 
-    params, param_explanations = resolve_params(style, profile, learned)
+    params, param_explanations = resolve_params(style, profile, learned, min_confidence)
     explanations.extend(param_explanations)
 
     return PromptPlan(

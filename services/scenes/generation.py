@@ -99,9 +99,15 @@ class SceneGeneration:
         events.subscribe(JobChanged, self._job_changed)
 
     async def start(
-        self, scene_id: uuid.UUID, actor: str, shot_ids: list[uuid.UUID] | None = None, seed: int | None = None
+        self,
+        scene_id: uuid.UUID,
+        actor: str,
+        shot_ids: list[uuid.UUID] | None = None,
+        seed: int | None = None,
+        priority: int = JobPriority.INTERACTIVE,
     ) -> Job:
-        """Queue the scene's generation (all shots, or only `shot_ids`). Conflict: it is already generating.
+        """Queue the scene's generation (all shots, or only `shot_ids`; its GPU jobs take the scene job's
+        `priority`: the autopilot's are background work). Conflict: it is already generating.
         `seed` (0 .. MAX_SEED) is every shot's first attempt's, for a run that renders the same each time;
         retries, and every attempt without it, draw a random one.
 
@@ -125,7 +131,7 @@ class SceneGeneration:
             kind=SCENE_JOB,
             payload={"scene_id": str(scene_id), "shot_ids": [str(s.id) for s in wanted], "run": run, "seed": seed},
             title=f"Scene {scene.scene_number}: {scene.title or 'untitled'}",
-            priority=JobPriority.INTERACTIVE,
+            priority=priority,
             project_id=scene.project_id,
             batch=new_batch_id(),  # shared by its GPU jobs, so a page can tell which jobs are this scene's
         )

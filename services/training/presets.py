@@ -16,6 +16,8 @@ from services.errors import Invalid, NotFound
 
 Family = Literal["sd15", "sdxl"]
 MAX_SAMPLE_PROMPTS = 8
+# A preset fits a card that reports at least this share of its nominal memory (a "12 GB" card reports ~11.7 GiB).
+MEMORY_SLACK = 0.9
 MAX_PROMPT_CHARS = 500
 
 
@@ -247,3 +249,25 @@ def apply_overrides(params: TrainingParams, overrides: dict[str, Any] | Training
         error = exc.errors()[0]
         field = ".".join(str(p) for p in ("overrides", *error["loc"]))
         raise Invalid(field, error["msg"].removeprefix("Value error, ")) from exc
+
+
+def presets_for(architecture: str | None, profile: str) -> list[TrainingPreset]:
+    """Presets of a character's family (`architecture`: sd15 or sdxl), those of its finer family (the style's model
+    profile: NoobAI, Pony...) first, then by memory."""
+    profile = profile.lower()
+    fitting = [p for p in PRESETS.values() if p.params.family == architecture]
+    return sorted(fitting, key=lambda p: (p.params.family_label.lower() not in profile, p.gpu_memory_gb))
+
+
+def preferred_preset(presets: list[TrainingPreset], memory_gb: float | None = None) -> TrainingPreset | None:
+    """Of `presets_for`'s list, the finer family's preset for a card of `memory_gb`: the largest that fits it
+    (a card reports a little less than its nominal size), or the 12 GB one, the common card, when the memory is
+    unknown. None: no preset of the family, or none fits the card."""
+    if not presets:
+        return None
+    family = presets[0].params.family_label
+    same = [p for p in presets if p.params.family_label == family]
+    if memory_gb is None:
+        return next((p for p in same if p.gpu_memory_gb == 12), same[0])
+    fits = [p for p in same if p.gpu_memory_gb * MEMORY_SLACK <= memory_gb]
+    return fits[-1] if fits else None

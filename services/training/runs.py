@@ -35,13 +35,23 @@ from services.tags.captions import trigger_of
 from services.training.epoch_scores import EpochProposal, EpochScore, EpochScorer, propose
 from services.training.export import TrainingExport
 from services.training.loras import FAMILY_NAMES, LoraRegistry, Registration
-from services.training.presets import PRESETS, TrainingOverrides, TrainingParams, apply_overrides, training_preset
+from services.training.presets import (
+    MEMORY_SLACK,
+    PRESETS,
+    TrainingOverrides,
+    TrainingParams,
+    TrainingPreset,
+    apply_overrides,
+    preferred_preset,
+    presets_for,
+    training_preset,
+)
 from services.training.safetensors_meta import read_metadata
 from studio.clock import Clock
 from studio.config import DeviceSettings, Settings
 from studio.db import Database
 from studio.events import EventBus, StudioEvent
-from studio.models import Character, Job, JobState, TrainingRun
+from studio.models import Character, Job, JobPriority, JobState, TrainingRun
 from studio.secrets import SecretStore
 
 log = logging.getLogger(__name__)
@@ -56,8 +66,6 @@ TRAINING_FOLDER = "training"
 PROGRESS_WRITE_SECONDS = 1.0
 # The loss curve keeps at most this many points: when it grows past, every other point is dropped.
 MAX_LOSS_POINTS = 2000
-# A preset fits a card that reports at least this share of its nominal memory (a "12 GB" card reports ~11.7 GiB).
-_MEMORY_SLACK = 0.9
 _GIB = 1024**3
 # The four views the studio samples each epoch with when the run names no prompts: front, three-quarter, an
 # expression, another outfit (what tells an overfitted LoRA from a good one).
@@ -171,8 +179,10 @@ class TrainingRuns:
         preset: str,
         overrides: dict[str, Any] | TrainingOverrides | None,
         actor: str,
+        priority: int = JobPriority.INTERACTIVE,
     ) -> TrainingRun:
-        """Export the character's training set into a new run's folder and queue its training on `device`.
+        """Export the character's training set into a new run's folder and queue its training on `device`
+        (`priority`: the autopilot's runs are background work).
 
         NotFound: no such character or device. Invalid: the device does not train (no `kohya_dir` or it is not
         an sd-scripts folder, and no ComfyUI with the training nodes), an unknown preset or a bad override
@@ -236,7 +246,8 @@ class TrainingRuns:
                 batch_size=params.batch_size,
             )
             await asyncio.to_thread(_write_text, folder / "sample_prompts.txt", sample_prompts_text(params))
-            job = await self._queue(run_id, f"Train a LoRA of {character.name} ({chosen.label})", settings.name, actor)
+            title = f"Train a LoRA of {character.name} ({chosen.label})"
+            job = await self._queue(run_id, title, settings.name, actor, priority)
         except BaseException:
             # All or nothing: a run that never queued must not block the character's next start.
             async with self._db.session() as session:
@@ -248,6 +259,27 @@ class TrainingRuns:
         run = await self._update(run_id, job_id=job.id)
         await self._announce(actor, run, "queued", f"{chosen.label} on {settings.name}")
         return run
+
+    async def proposed_preset(self, character_id: int, device: str) -> TrainingPreset:
+        """The preset a run of the character on `device` would start with when nobody picks one: the character's
+        finer family, the largest that fits the GPU memory the device's ComfyUI reports (12 GB when it reports
+        none). NotFound: no such character or device. Invalid: the character has no style to tell its family, or
+        no preset of its family fits the card."""
+        character = await self._characters.get(character_id)
+        settings = self._device(device)
+        plan, _style = await self._characters.plan(character, None)
+        statuses = await self._backends.current(max_age=60.0)
+        status = next((s for s in statuses if s.kind == "comfyui" and s.device == settings.name), None)
+        memory = None
+        if status is not None and status.ok and status.gpus:
+            memory = max(gpu.total_bytes for gpu in status.gpus) / _GIB
+        family = presets_for(plan.architecture, plan.profile.name)
+        chosen = preferred_preset(family, memory)
+        if chosen is None:
+            what = FAMILY_NAMES.get(plan.architecture, plan.architecture)
+            card = f"; {settings.name} has {memory:.1f} GB" if memory is not None else ""
+            raise Invalid("preset", f"no training preset for an {what} LoRA fits {settings.name}{card}")
+        return chosen
 
     async def list(
         self,
@@ -315,7 +347,7 @@ class TrainingRuns:
             run = await self._finish(run_id, "cancelled", f"cancelled by {actor}", actor)
         return run
 
-    async def retry(self, run_id: int, actor: str) -> TrainingRun:
+    async def retry(self, run_id: int, actor: str, priority: int = JobPriority.INTERACTIVE) -> TrainingRun:
         """Queue a failed or cancelled run again, continuing from its last saved epoch when it has one.
 
         Conflict: it is queued, running or succeeded, or the character has another run queued or running.
@@ -337,7 +369,7 @@ class TrainingRuns:
             raise Conflict(f"{character.name} already has a training run queued or running") from exc
         try:
             job = await self._queue(
-                run_id, f"Train a LoRA of {character.name} (retry of run {run_id})", run.device, actor
+                run_id, f"Train a LoRA of {character.name} (retry of run {run_id})", run.device, actor, priority
             )
         except BaseException:
             await self._update(run_id, **before)  # not queued after all: as it was
@@ -697,11 +729,18 @@ class TrainingRuns:
             raise Invalid("device", f"{no_trainer_message(device)} ({readiness.describe()})")
         return "comfyui"
 
-    async def _queue(self, run_id: int, title: str, device: str, actor: str) -> Job:
+    async def _queue(
+        self, run_id: int, title: str, device: str, actor: str, priority: int = JobPriority.INTERACTIVE
+    ) -> Job:
         """The run's training job on its device (the run's project is the job's, for the Jobs page's filter)."""
         run = await self.get(run_id)
         draft = JobDraft(
-            kind=TRAIN_JOB, payload={"run_id": run_id}, title=title, device=device, project_id=run.project_id
+            kind=TRAIN_JOB,
+            payload={"run_id": run_id},
+            title=title,
+            device=device,
+            project_id=run.project_id,
+            priority=priority,
         )
         (job,) = await self._jobs.submit([draft], actor)
         return job
@@ -728,8 +767,8 @@ class TrainingRuns:
                 f"has the {needs_gb} GB {preset} needs"
             )
         total = max(gpu.total_bytes for gpu in status.gpus)
-        if total < needs_gb * _GIB * _MEMORY_SLACK:
-            fitting = [p.gpu_memory_gb for p in PRESETS.values() if p.gpu_memory_gb * _GIB * _MEMORY_SLACK <= total]
+        if total < needs_gb * _GIB * MEMORY_SLACK:
+            fitting = [p.gpu_memory_gb for p in PRESETS.values() if p.gpu_memory_gb * _GIB * MEMORY_SLACK <= total]
             advice = f"pick a preset of {max(fitting)} GB or less" if fitting else "no preset fits this card"
             raise Invalid(
                 "preset",

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from studio.api.assistant import assistant_router
+from studio.api.autonomy import autonomy_router
 from studio.api.bible import bible_router
 from studio.api.connections import connections_router
 from studio.api.datasets import datasets_router
@@ -19,6 +20,7 @@ from studio.api.deps import refuse_unstorable_text
 from studio.api.episodes import episodes_router
 from studio.api.errors import document_errors, errors, install_error_handlers
 from studio.api.jobs import jobs_router
+from studio.api.learning import learning_router
 from studio.api.loras import loras_router
 from studio.api.music import music_router
 from studio.api.scenes import scenes_router
@@ -68,6 +70,8 @@ def build_api(studio: Studio) -> FastAPI:
         tags_router(studio),
         training_router(studio),
         loras_router(studio),
+        autonomy_router(studio),
+        learning_router(studio),
     ):
         api.include_router(router, responses=errors(401))
     _complete_document(api)

@@ -6,6 +6,14 @@ from studio.models._base import utcnow
 from studio.models.accounts import UserAccount, UserPreference
 from studio.models.assistant import AssistantMessage
 from studio.models.audit import AuditRecord
+from studio.models.autonomy import (
+    AutonomyDecision,
+    Autopilot,
+    CharacterTarget,
+    DriftAlert,
+    PipelineOverride,
+    PipelineState,
+)
 from studio.models.connections import DeviceConnection, ServiceConnection
 from studio.models.datasets import (
     ApprovalState,
@@ -29,11 +37,15 @@ __all__ = [
     "ApprovalState",
     "AssistantMessage",
     "AuditRecord",
+    "AutonomyDecision",
+    "Autopilot",
     "Character",
     "CharacterLora",
+    "CharacterTarget",
     "DatasetImage",
     "Decider",
     "DeviceConnection",
+    "DriftAlert",
     "DuplicateKind",
     "Episode",
     "EpisodeScene",
@@ -44,6 +56,8 @@ __all__ = [
     "JobState",
     "ModelProfileRow",
     "MusicTrack",
+    "PipelineOverride",
+    "PipelineState",
     "Project",
     "ReferenceImage",
     "ReviewDecision",

@@ -73,6 +73,8 @@ def _published_files(root: Path, series: str, year: int) -> tuple[Path, Path]:
     return folder, folder / "Season 01" / f"{series} S01E01 - {EPISODE_TITLE}.mp4"
 
 
+# On PostgreSQL: `python -m studio demo` (below) makes the same production on SQLite.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_the_sample_production_makes_and_publishes_episode_1(studio: Studio) -> None:
     # A studio that already has a "Harbor Lights" (archived projects keep their names): a new sample is made.
     earlier = await studio.projects.create(ProjectDraft(name=SERIES), "aiko")
@@ -211,7 +213,14 @@ async def _keyframes_made(studio: Studio) -> list[str]:
     return said
 
 
-@pytest.mark.parametrize("has_checkpoint", [True, False], ids=["ready", "no-checkpoint"])
+# Each case on one database (the generated pictures on the stricter PostgreSQL, the drawn ones on SQLite): the
+# branch is the device's, not the database's.
+@pytest.mark.parametrize(
+    ("has_checkpoint", "database_url"),
+    [(True, "postgresql"), (False, "sqlite")],
+    ids=["ready", "no-checkpoint"],
+    indirect=["database_url"],
+)
 async def test_the_sample_generates_its_pictures_on_a_ready_comfyui_device_else_draws_them(
     tmp_path: Path, database_url: str, has_checkpoint: bool
 ) -> None:

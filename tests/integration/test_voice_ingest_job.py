@@ -119,6 +119,9 @@ async def segments_of(studio: Studio, source_id: int) -> list[VoiceSegment]:
         return list((await session.exec(select(VoiceSegment).where(VoiceSegment.source_id == source_id))).all())
 
 
+# The three minutes take most of a minute per database: on SQLite only. PostgreSQL stores the same rows in the
+# other tests here and in test_voice_samples.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_dialogue_from_a_url_becomes_rins_cloned_voice(
     studio: Studio, api: httpx.AsyncClient, site: dict[str, Any], voice_server: FakeVoiceService
 ) -> None:

@@ -39,13 +39,15 @@ async def test_a_page_shows_its_frame_while_its_data_is_held_up_then_fills_in(
 ) -> None:
     await user.open("/status")  # the studio has started: its own start-up writes are done
     await user.should_see("Backends")
-    with psycopg.connect(on_postgres) as holder:
-        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    # An async connection: waiting for the lock must not stop the studio's event loop (this test shares it), or
+    # a studio transaction still reading the table (the header's project list, an autopilot pass) never ends.
+    async with await psycopg.AsyncConnection.connect(on_postgres) as holder:
+        await holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         # NiceGUI answers 500 to a page that takes more than 3 s; this one's data is held up longer than that.
         await User.open(user, path)  # NiceGUI's own: returns at the first paint
         await user.should_see("Anime Studio")
         await user.should_see(marker="page-loading")
         await user.should_not_see(filled)
-        holder.rollback()
+        await holder.rollback()
     await user.should_see(filled, retries=WAIT)
     await user.should_not_see(marker="page-loading")

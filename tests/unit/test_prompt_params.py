@@ -1,4 +1,5 @@
-"""The parameter cascade: learned (trusted) > style > profile > studio default, with recorded sources."""
+"""The parameter cascade: learning's recommendation (at the configured confidence) > style > profile > studio
+default, with recorded sources."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.prompts import (
     StyleInput,
     build_prompt,
 )
+from services.prompts.params import Confidence
 
 CHARACTER = CharacterInput("Mira", "1girl, knight", Appearance.from_data({"gender": "female"}))
 
@@ -26,9 +28,12 @@ def plan(
     scheduler: str | None = None,
     learned: LearnedParams | None = None,
     profiles: tuple[ModelProfile, ...] = BUILTIN_PROFILES,
+    min_confidence: Confidence = "medium",
 ) -> PromptPlan:
     style = StyleInput("my-style", checkpoint, cfg, steps, sampler, scheduler, 768, 1152)
-    return build_prompt(CHARACTER, style, profiles, BUILTIN_SPECIES_RULES, learned=learned)
+    return build_prompt(
+        CHARACTER, style, profiles, BUILTIN_SPECIES_RULES, learned=learned, min_confidence=min_confidence
+    )
 
 
 def summary(result: PromptPlan) -> tuple[float, int, str, str]:
@@ -40,10 +45,11 @@ def test_high_confidence_learned_params_win_over_the_style() -> None:
     result = plan("dreamshaper_8.safetensors", cfg=7.5, steps=20, sampler="Euler a", learned=learned)
     assert summary(result) == (6.0, 32, "dpmpp_2m_sde", "karras")
     assert dict(result.params.sources) == {
-        "cfg": "learned (high confidence, 42 samples)",
-        "steps": "learned (high confidence, 42 samples)",
-        "sampler": "learned (high confidence, 42 samples)",
-        "scheduler": "learned (high confidence, 42 samples) (implied by sampler 'DPM++ 2M SDE Karras')",
+        "cfg": "recommended by learning (high confidence, 42 reviewed images)",
+        "steps": "recommended by learning (high confidence, 42 reviewed images)",
+        "sampler": "recommended by learning (high confidence, 42 reviewed images)",
+        "scheduler": "recommended by learning (high confidence, 42 reviewed images) (implied by sampler "
+        "'DPM++ 2M SDE Karras')",
         "width": "style my-style",
         "height": "style my-style",
         "prediction_type": "profile DreamShaper",
@@ -59,7 +65,7 @@ def test_medium_confidence_counts_and_missing_learned_values_fall_through() -> N
     sources = result.params.sources
     assert (sources["cfg"], sources["steps"], sources["sampler"]) == (
         "style my-style",
-        "learned (medium confidence, 12 samples)",
+        "recommended by learning (medium confidence, 12 reviewed images)",
         "style my-style",
     )
 
@@ -69,8 +75,27 @@ def test_low_confidence_learned_params_are_skipped_and_explained() -> None:
     result = plan("dreamshaper_8.safetensors", cfg=7.5, steps=20, sampler="Euler a", learned=learned)
     assert summary(result) == (7.5, 20, "euler_ancestral", "normal")
     assert result.explained("params", "skipped")[0].because == (
-        "learned parameters have low confidence (3 samples); medium or high is needed"
+        "recommended by learning (low confidence, 3 reviewed images) is not used: the settings ask for medium or "
+        "high confidence (learning_min_confidence)"
     )
+
+
+def test_the_configured_confidence_decides_and_a_recommended_scheduler_travels_with_its_sampler() -> None:
+    learned = LearnedParams(
+        cfg=5.5, steps=28, sampler="euler", scheduler="sgm_uniform", confidence="medium", samples=14, approved=11
+    )
+    source = "recommended by learning (medium confidence, 11 of 14 reviewed images approved)"
+    result = plan("dreamshaper_8.safetensors", cfg=7.5, sampler="Euler a", scheduler="karras", learned=learned)
+    assert summary(result) == (5.5, 28, "euler", "sgm_uniform")
+    assert {result.params.sources[name] for name in ("cfg", "steps", "sampler", "scheduler")} == {source}
+
+    strict = plan("dreamshaper_8.safetensors", cfg=7.5, sampler="Euler a", learned=learned, min_confidence="high")
+    assert summary(strict) == (7.5, 25, "euler_ancestral", "normal")
+    assert [e.because for e in strict.explained("params", "skipped")] == [
+        f"{source} is not used: the settings ask for high confidence (learning_min_confidence)"
+    ]
+    low = LearnedParams(cfg=9.0, steps=None, sampler=None, confidence="low", samples=3, approved=3)
+    assert plan("dreamshaper_8.safetensors", learned=low, min_confidence="low").params.cfg == 9.0
 
 
 def test_unset_style_values_fall_back_to_the_profile_then_the_studio_default() -> None:
