@@ -68,6 +68,7 @@ class AutopilotPage:
         self.names: dict[int, str] = {}
         self.pipeline_dirty = self.log_dirty = self.learned_dirty = False
         self.pipeline_read = self.learned_read = 0.0  # when last read (time.monotonic)
+        self._shown: object = None  # what the pipeline cards show now
 
     async def build(self) -> None:
         cards = await self.studio.characters.cards(self.project_id)
@@ -118,6 +119,17 @@ class AutopilotPage:
         self.orchestrator_off.visible = not autopilot.settings.orchestrator
 
     def show_pipeline(self, view: PipelineView, found: dict[int, Standing]) -> None:
+        # Drawn again only when something shown changed: a redraw replaces the override buttons, and a click
+        # landing on a replaced one is lost (a busy autopilot reads the pipeline again every second).
+        shown = (
+            view.project,
+            tuple(view.characters),
+            view.autopilot.settings.enabled,
+            tuple((cid, s.approved, s.pending, s.target, s.last and s.last.id) for cid, s in sorted(found.items())),
+        )
+        if shown == self._shown:
+            return
+        self._shown = shown
         self.project_host.clear()
         with self.project_host:
             ui.label(view.project.name).classes("text-base font-semibold")

@@ -86,7 +86,7 @@ def test_every_phase_a_gate_and_decisions_show_and_skip_moves_a_character_on(
 
         page.get_by_test_id(f"skip-character-{seeded.koopa}-training_data").click()
         dialog = page.locator(".q-dialog")
-        expect(dialog).to_contain_text("Skip Training data for Koopa King?")
+        expect(dialog).to_contain_text("Skip Training data for Koopa King?", timeout=WAIT)
         dialog.get_by_role("button", name="Skip").click()
         expect(training_data).to_have_attribute("data-status", "skipped", timeout=WAIT)
         expect(page.get_by_test_id(f"override-character-{seeded.koopa}-training_data")).to_be_visible()
