@@ -345,10 +345,10 @@ class Actions:
         )
 
     async def scene_assembly(self, gates: ProjectGates, state: PipelineState | None) -> Step:
-        todo = await gates.unassembled()
-        if not todo:
+        outstanding = await gates.unassembled()
+        if not outstanding:
             return Step("waiting", "every scene is assembled")
-        scene, why = todo[0]
+        scene, why = outstanding[0]
         subject = f"assembly:{scene.id}"
         tries = launches(state, "scene_assembly", subject)
         if tries >= MAX_LAUNCHES:
@@ -384,10 +384,10 @@ class Actions:
                 acted=True,
                 data={"episode_id": str(episode.id)},
             )
-        todo = await gates.unassembled_episodes()
-        if not todo:
+        outstanding = await gates.unassembled_episodes()
+        if not outstanding:
             return Step("waiting", "every episode is assembled")
-        episode, why = todo[0]
+        episode, why = outstanding[0]
         subject = f"episode:{episode.id}"
         tries = launches(state, "episode_assembly", subject)
         if tries >= MAX_LAUNCHES:
@@ -405,10 +405,10 @@ class Actions:
 
     async def publishing(self, gates: ProjectGates, state: PipelineState | None) -> Step:
         """Publish to Jellyfin when it is set up, else to the folder library."""
-        todo = gates.unpublished()
-        if not todo:
+        outstanding = gates.unpublished()
+        if not outstanding:
             return Step("waiting", "every episode is published")
-        episode, why = todo[0]
+        episode, why = outstanding[0]
         subject = f"publish:{episode.id}"
         tries = launches(state, "publishing", subject)
         if tries >= MAX_LAUNCHES:

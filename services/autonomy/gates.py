@@ -385,10 +385,10 @@ class ProjectGates:
         return found
 
     async def scene_assembly(self) -> Gate:
-        todo = await self.unassembled()
-        if todo:
-            more = f" ({len(todo) - 1} more)" if len(todo) > 1 else ""
-            return Gate(False, todo[0][1] + more)
+        outstanding = await self.unassembled()
+        if outstanding:
+            more = f" ({len(outstanding) - 1} more)" if len(outstanding) > 1 else ""
+            return Gate(False, outstanding[0][1] + more)
         return Gate(True, f"every scene is assembled ({_count(len(self.reading.scenes), 'scene')})")
 
     def unplaced(self) -> list[Scene]:
@@ -408,9 +408,9 @@ class ProjectGates:
         unplaced = self.unplaced()
         if unplaced:
             return Gate(False, f"no episode holds {', '.join(scene_heading(s) for s in unplaced)}")
-        todo = await self.unassembled_episodes()
-        if todo:
-            return Gate(False, todo[0][1])
+        outstanding = await self.unassembled_episodes()
+        if outstanding:
+            return Gate(False, outstanding[0][1])
         episodes = self.reading.playing()
         return Gate(True, f"{_episodes(episodes)} assembled from every scene")
 
@@ -424,9 +424,9 @@ class ProjectGates:
         return found
 
     async def publishing(self) -> Gate:
-        todo = self.unpublished()
-        if todo:
-            return Gate(False, todo[0][1])
+        outstanding = self.unpublished()
+        if outstanding:
+            return Gate(False, outstanding[0][1])
         return Gate(True, f"{_episodes(self.reading.playing())} published")
 
     async def published(self) -> Gate:
