@@ -7,10 +7,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.autonomy.drift import DriftAlertView
-from services.autonomy.learning import ParameterSet, RejectionPattern
 from services.prompts.params import Confidence, is_trusted
 from studio.api.deps import current_principal
 from studio.api.errors import errors
@@ -24,6 +22,8 @@ MAX_SETS = 50
 
 
 class ParameterSetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from the service's dataclass
+
     checkpoint: str
     sampler: str | None = Field(description="ComfyUI's sampler name.")
     scheduler: str | None
@@ -37,22 +37,6 @@ class ParameterSetOut(BaseModel):
     )
     confidence: Confidence = Field(description="low under 10 reviewed images, medium under 25, high from 25.")
     mean_score: float | None = Field(description="Mean vision quality score; null when none was scored.")
-
-    @classmethod
-    def of(cls, item: ParameterSet) -> ParameterSetOut:
-        return cls(
-            checkpoint=item.checkpoint,
-            sampler=item.sampler,
-            scheduler=item.scheduler,
-            steps=item.steps,
-            cfg=item.cfg,
-            approved=item.approved,
-            total=item.total,
-            rate=item.rate,
-            lower_bound=item.lower_bound,
-            confidence=item.confidence,
-            mean_score=item.mean_score,
-        )
 
 
 class RecommendedOut(BaseModel):
@@ -71,14 +55,12 @@ class RecommendedOut(BaseModel):
 
 
 class RejectionPatternOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from the service's dataclass
+
     category: str = Field(description="The rejection category's name (duplicates are not counted).")
     label: str
     count: int
     share: float = Field(ge=0, le=1, description="Of the rejected images counted.")
-
-    @classmethod
-    def of(cls, pattern: RejectionPattern) -> RejectionPatternOut:
-        return cls(category=pattern.category, label=pattern.label, count=pattern.count, share=pattern.share)
 
 
 class RecommendationsOut(BaseModel):
@@ -93,6 +75,8 @@ class RecommendationsOut(BaseModel):
 
 
 class DriftAlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from the service's dataclass
+
     id: int
     project_id: int
     character_id: int
@@ -105,23 +89,6 @@ class DriftAlertOut(BaseModel):
     recent_samples: int = Field(description="How many newest images were compared (drift_window).")
     reason: str = Field(description="Why it was raised, in words.")
     resolved_at: datetime | None = Field(description="When the character recovered; null while open.")
-
-    @classmethod
-    def of(cls, alert: DriftAlertView) -> DriftAlertOut:
-        return cls(
-            id=alert.id,
-            project_id=alert.project_id,
-            character_id=alert.character_id,
-            character_name=alert.character_name,
-            detected_at=alert.detected_at,
-            recent_approval=alert.recent_approval,
-            overall_approval=alert.overall_approval,
-            recent_score=alert.recent_score,
-            overall_score=alert.overall_score,
-            recent_samples=alert.recent_samples,
-            reason=alert.reason,
-            resolved_at=alert.resolved_at,
-        )
 
 
 def learning_router(studio: Studio) -> APIRouter:
@@ -168,8 +135,8 @@ def learning_router(studio: Studio) -> APIRouter:
             autonomy=autonomy,
             reviewed=result.reviewed,
             recommended=recommended,
-            sets=[ParameterSetOut.of(item) for item in result.sets[:MAX_SETS]],
-            rejection_patterns=[RejectionPatternOut.of(pattern) for pattern in patterns],
+            sets=[ParameterSetOut.model_validate(item) for item in result.sets[:MAX_SETS]],
+            rejection_patterns=[RejectionPatternOut.model_validate(pattern) for pattern in patterns],
         )
 
     @router.get(
@@ -186,6 +153,6 @@ def learning_router(studio: Studio) -> APIRouter:
         include_resolved: Annotated[bool, Query(description="Also the alerts whose character recovered.")] = False,
     ) -> list[DriftAlertOut]:
         alerts = await studio.autonomy.drift.alerts(project_id, include_resolved)
-        return [DriftAlertOut.of(alert) for alert in alerts]
+        return [DriftAlertOut.model_validate(alert) for alert in alerts]
 
     return router
