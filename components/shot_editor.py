@@ -322,7 +322,9 @@ class ShotEditor:
                 )
                 ui.space()
                 ui.button("Cancel", on_click=self.close_asking).props("flat").mark("cancel-shot")
-                ui.button("Save", icon="save", on_click=self._save).props("unelevated").mark("save-shot")
+                self.save_button = (
+                    ui.button("Save", icon="save", on_click=self._save).props("unelevated").mark("save-shot")
+                )
         self._show_source()
         self.kind.on_value_change(self._kind_changed)
         self.preset.on_value_change(self._preset_chosen)
@@ -562,14 +564,20 @@ class ShotEditor:
             if field.value is None:
                 self.problem.text = f"{label}: enter a number"
                 return
+        # Until the form is drawn again as saved, a second click would save the same edits twice.
+        button = self.save_button
+        button.disable()
         try:
             saved = await self.studio.scenes.update_shot(shot.id, self._changes(), self.actor)
         except (ValidationError, Invalid, Conflict, NotFound) as exc:
             self.problem.text = explain(exc)
+            button.enable()
             return
         if self.unsaved is not None:
             self.unsaved.show(False)  # saved: showing it again must not ask
         await self.show(saved.id)  # the form as saved (the source's path, a refused value put right)
+        if not button.is_deleted:  # not drawn again (the shot went meanwhile): this button stays
+            button.enable()
         with self.layout:
             ui.notify(f"Shot {saved.shot_number} saved", type="positive")
         await self.on_changed()

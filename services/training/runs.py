@@ -128,6 +128,9 @@ class _Pending:
     values: dict[str, Any] = field(default_factory=dict)
     loss: list[list[float]] = field(default_factory=list)
     written_at: float = 0.0
+    # One write at a time: a reader that flushes first (an epoch being saved) waits for the write in flight,
+    # which would otherwise commit the latest loss points only after that reader looked.
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class TrainingRuns:
@@ -672,22 +675,25 @@ class TrainingRuns:
 
     async def _flush(self, run_id: int) -> None:
         pending = self._pending.get(run_id)
-        if pending is None or (not pending.values and not pending.loss):
+        if pending is None:
             return
-        values, points = pending.values, pending.loss
-        pending.values, pending.loss, pending.written_at = {}, [], time.monotonic()
-        async with self._db.session() as session:
-            run = await session.get(TrainingRun, run_id)
-            if run is None:
+        async with pending.writing:
+            if not pending.values and not pending.loss:
                 return
-            for key, value in values.items():
-                setattr(run, key, value)
-            if points:
-                loss = [*run.loss, *points]
-                while len(loss) > MAX_LOSS_POINTS:
-                    loss = loss[::2]
-                run.loss = loss
-            session.add(run)
+            values, points = pending.values, pending.loss
+            pending.values, pending.loss, pending.written_at = {}, [], time.monotonic()
+            async with self._db.session() as session:
+                run = await session.get(TrainingRun, run_id)
+                if run is None:
+                    return
+                for key, value in values.items():
+                    setattr(run, key, value)
+                if points:
+                    loss = [*run.loss, *points]
+                    while len(loss) > MAX_LOSS_POINTS:
+                        loss = loss[::2]
+                    run.loss = loss
+                session.add(run)
 
     async def _update(self, run_id: int, **values: Any) -> TrainingRun:
         async with self._db.session() as session:

@@ -230,7 +230,10 @@ async def test_a_shot_is_edited_in_the_side_panel_and_refusals_show_beside_the_f
     element(user, "video-engine").value = "wan"
     element(user, "shot-duration").value = 5
     user.find(marker="save-shot").click()
-    await eventually(lambda: element(user, f"shot-engine-{shot.id}").text == "Wan 2.1")
+    # The card changes as soon as the shot is saved; the form is ready again once drawn as saved.
+    await eventually(
+        lambda: element(user, f"shot-engine-{shot.id}").text == "Wan 2.1" and element(user, "save-shot").enabled
+    )
     assert (await running_studio().scenes.shot(shot.id)).video_engine == "wan"
 
     element(user, "shot-duration").value = 0.2
