@@ -5,6 +5,7 @@ from __future__ import annotations
 from components.shell import Area
 from pages import (
     activity,
+    analytics,
     autopilot,
     characters,
     create,
@@ -39,6 +40,7 @@ AREAS: tuple[Area, ...] = (
     Area("Training", "model_training", training.PATH),
     Area("Voices", "record_voice_over", voices.PATH),
     Area("Autopilot", "smart_toy", autopilot.PATH),
+    Area("Analytics", "insights", analytics.PATH),
     Area("Review station", "fullscreen", "/kiosk"),
     Area("Scenes", "movie", "/scenes"),
     Area("Music", "library_music", "/music"),
@@ -63,6 +65,7 @@ def register_pages(studio: Studio) -> None:
     datasets.register(studio, AREAS)
     training.register(studio, AREAS)
     autopilot.register(studio, AREAS)
+    analytics.register(studio, AREAS)
     voices.register(studio, AREAS)
     kiosk.register(studio, AREAS)
     scenes.register(studio, AREAS)

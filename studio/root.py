@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.accounts import Accounts
+from services.analytics import Analytics
 from services.assembly import ASSEMBLY_JOB, SceneAssembly
 from services.assistant import Assistant, ProductionIndex
 from services.autonomy import (
@@ -155,6 +156,8 @@ class Studio:
     training: TrainingRuns
     # Replenishment, learning, drift, auto-correction, the orchestrator and the autopilot loop running them.
     autonomy: Autonomy
+    # Reports over the studio's history: quality, rankings, rejections, lineage, co-occurrence, health, drift.
+    analytics: Analytics
     # Every job kind's handler; the device workers look a kind's handler up here when they run its job.
     job_handlers: JobHandlers
     # (engine, reason) the studio proposes for a shot as saved, its characters' active LoRAs included.
@@ -493,6 +496,7 @@ class Studio:
             scene_generation=scene_generation,
             story_planner=story_planner,
             autonomy=autonomy,
+            analytics=Analytics(settings=settings, db=db, clock=clock, learning=learning),
         )
 
     def migrate(self) -> None:

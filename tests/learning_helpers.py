@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from services.autonomy import AutopilotChanges
 from services.datasets.store import GENERATED_SOURCE
@@ -39,20 +40,31 @@ def reviews(count: int, approved: int, **recipe: object) -> list[Review]:
     return [Review(approved=n < approved, **recipe) for n in range(count)]  # type: ignore[arg-type]
 
 
+def generated_image(character: Character, **fields: Any) -> DatasetImage:
+    """A generated image of `character` (a fresh file name and hash), not yet added to a session."""
+    digest = uuid.uuid4().hex * 2
+    return DatasetImage(
+        **{
+            "project_id": character.project_id,
+            "character_id": character.id,
+            "file_path": f"datasets/{digest}.png",
+            "content_hash": digest,
+            "width": 832,
+            "height": 1216,
+            "source": GENERATED_SOURCE,
+            **fields,
+        }
+    )
+
+
 async def seed_reviews(studio: Studio, character: Character, history: list[Review], at: datetime) -> None:
     """Insert the images, all decided at `at` (ids follow the list's order: later in the list is newer), each
     with the review decision that decided it."""
     rows = []
     for review in history:
-        digest = uuid.uuid4().hex * 2
         rows.append(
-            DatasetImage(
-                project_id=character.project_id,
-                character_id=character.id,
-                file_path=f"datasets/{digest}.png",
-                content_hash=digest,
-                width=832,
-                height=1216,
+            generated_image(
+                character,
                 source=review.source,
                 approval_state=ApprovalState.APPROVED if review.approved else ApprovalState.REJECTED,
                 quality_score=review.score,

@@ -10,12 +10,12 @@ A drifting character gets one open DriftAlert (a DriftDetected event and a decis
 "alert", outcome "acted"); when it no longer drifts the alert is resolved (DriftDetected with resolved=True, a
 decision with action "recover", outcome "done"). A character without enough reviews keeps its alert as it is.
 
-Measuring: a project is measured whole (all its characters in one windowed GROUP BY,
-Learning.recent_against_history) when it is first checked; after that only characters with new review decisions
-are measured again, found by the review_decisions ids above the newest one seen (decisions of any process) and by
-this process's ImageDecided events (an undo adds no decision row). Moving images between characters measures the
-project whole again. A pass over hundreds of unchanged characters thus reads no images at all. (A deleted image
-counts until its character's next decision; changing drift_window measures everything anew.)
+Measuring: a project is measured whole (all its characters' totals in one GROUP BY and their newest windows in
+one query, Learning.recent_against_history) when it is first checked; after that only characters with new review
+decisions are measured again, found by the review_decisions ids above the newest one seen (decisions of any
+process) and by this process's ImageDecided events (an undo adds no decision row). Moving images between
+characters measures the project whole again. A pass over hundreds of unchanged characters thus reads no images at
+all. (A deleted image counts until its character's next decision; changing drift_window measures everything anew.)
 """
 
 from __future__ import annotations

@@ -1,46 +1,36 @@
 """Learning: what the review history says about generation, in SQL over the images' decisions and provenance,
 the same on SQLite and PostgreSQL (no ML library). Drift and the analytics pages reuse these queries.
 
-The facts are generated images (their provenance holds checkpoint, sampler, scheduler, steps and cfg) whose
-current state is approved or rejected by a person or the vision review. The image's current state is the
-outcome, so an undone decision no longer counts and a re-decided image counts once, as it stands. Triage and
-dedup decisions are left out: they judge the file (too small, blurry, a copy), not the parameters that made it.
-Times are `decided_at`, which the decisions take from the studio's clock.
+The facts (generated images a person or the vision review decided, as they stand) and the query pieces are
+services.analytics.facts'; the rankings, rejection patterns and quality trend here are the analytics reports'
+queries (services.analytics.quality) for one character or project: one query, one place.
 
-Parameter sets are grouped in SQL on the raw values; cfg is then bucketed to 0.5 in Python (SQL's rounding of
-a half differs between the two databases) and sets are ranked by the Wilson lower bound of their approval rate.
+Parameter sets are grouped in SQL on the images' parameter columns; cfg is then bucketed to 0.5 in Python (SQL's
+rounding of a half differs between the two databases) and sets are ranked by the Wilson lower bound of their
+approval rate.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, true
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from services.analytics import quality
+from services.analytics.facts import PARAMETERS, Tally, cfg_bucket, reviewed_images, tallied
+from services.analytics.reports import TrendDay
+from services.analytics.scope import MAX_DAYS, Scope
 from services.autonomy.confidence import confidence_for, wilson_lower_bound
-from services.datasets.categories import CATEGORY_BY_NAME, DUPLICATE
-from services.datasets.store import GENERATED_SOURCE
 from services.errors import Invalid, NotFound
 from services.prompts.params import Confidence, LearnedParams
 from studio.clock import Clock
 from studio.config import Settings
 from studio.db import Database
-from studio.models import ApprovalState, Autopilot, Character, DatasetImage, Decider, Project
-
-# Decisions about the file rather than the picture (see the module docstring).
-FILE_DECIDERS = (Decider.TRIAGE.value, Decider.DEDUP.value)
-CFG_BUCKET = 0.5
-# Rejected images whose categories a pattern counts (the newest first): enough to be representative, bounded so
-# a project with a long history still answers at once.
-PATTERN_SAMPLE = 2000
-MAX_TREND_DAYS = 366
+from studio.models import Autopilot, Character, DatasetImage, Project
 
 
 @dataclass(frozen=True)
@@ -120,48 +110,6 @@ class Measure:
     history_score: float | None
 
 
-@dataclass(frozen=True)
-class TrendDay:
-    day: date  # UTC
-    approved: int
-    rejected: int
-    mean_score: float | None
-
-
-def reviewed_images() -> list[ColumnElement[bool]]:
-    """The conditions that make an image one of learning's facts (see the module docstring)."""
-    return [
-        col(DatasetImage.source) == GENERATED_SOURCE,
-        col(DatasetImage.approval_state).in_((ApprovalState.APPROVED, ApprovalState.REJECTED)),
-        col(DatasetImage.character_id).is_not(None),
-        col(DatasetImage.decided_at).is_not(None),
-        func.coalesce(DatasetImage.decided_by, "").not_in(FILE_DECIDERS),
-    ]
-
-
-def count_state(state_column: Any, state: ApprovalState) -> Any:
-    """SUM of the facts in `state`, for a GROUP BY over them."""
-    return func.sum(case((state_column == state, 1), else_=0))
-
-
-def cfg_bucket(cfg: float | None) -> float | None:
-    """cfg to the nearest 0.5 (a half rounds up): 6.8 and 7.1 are the same setting for learning."""
-    return None if cfg is None else math.floor(cfg / CFG_BUCKET + 0.5) * CFG_BUCKET
-
-
-def _provenance() -> dict[str, Any]:
-    # SQLAlchemy's JSON index operators: json_extract on SQLite, ->> with a cast on PostgreSQL.
-    provenance = DatasetImage.provenance
-    return {
-        "checkpoint": provenance["checkpoint"].as_string(),  # type: ignore[index]
-        "sampler": provenance["sampler"].as_string(),  # type: ignore[index]
-        "scheduler": provenance["scheduler"].as_string(),  # type: ignore[index]
-        # Read as a number and made an int in Python: a cast to INTEGER fails on PostgreSQL for "28.0".
-        "steps": provenance["steps"].as_float(),  # type: ignore[index]
-        "cfg": provenance["cfg"].as_float(),  # type: ignore[index]
-    }
-
-
 class Learning:
     def __init__(self, *, settings: Settings, db: Database, clock: Clock) -> None:
         self._settings = settings
@@ -177,39 +125,20 @@ class Learning:
         """The character's parameter sets ranked by the lower bound of their approval rate (optionally for one
         checkpoint), and the recommended parameters. NotFound: no such character."""
         await self._character(character_id)
-        values = _provenance()
-        conditions = [*reviewed_images(), DatasetImage.character_id == character_id, values["checkpoint"].is_not(None)]
+        keys = [PARAMETERS[name] for name in ("checkpoint", "sampler", "scheduler", "steps", "cfg")]
+        conditions = [*reviewed_images(), DatasetImage.character_id == character_id, keys[0].is_not(None)]
         if checkpoint is not None:
-            conditions.append(values["checkpoint"] == checkpoint)
-        # The JSON values are selected in a subquery and grouped outside it: PostgreSQL binds the JSON keys as
-        # parameters, and an expression with its own parameters in GROUP BY never matches the one in SELECT.
-        facts = (
-            select(
-                *(value.label(name) for name, value in values.items()),
-                DatasetImage.approval_state,
-                DatasetImage.quality_score,
-            )
+            conditions.append(keys[0] == checkpoint)
+        query = (
+            select(*keys, *tallied(DatasetImage.approval_state, DatasetImage.quality_score))
             .where(*conditions)
-            .subquery()
+            .group_by(*keys)
         )
-        keys = [facts.c.checkpoint, facts.c.sampler, facts.c.scheduler, facts.c.steps, facts.c.cfg]
-        query = select(
-            *keys,
-            func.count().label("total"),
-            count_state(facts.c.approval_state, ApprovalState.APPROVED).label("approved"),
-            func.sum(facts.c.quality_score).label("score_sum"),
-            func.count(facts.c.quality_score).label("scored"),
-        ).group_by(*keys)
         async with self._db.session() as session:
             rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        merged: dict[tuple[Any, ...], list[float]] = {}
-        for ckpt, sampler, scheduler, steps, cfg, total, approved, score_sum, scored in rows:
-            key = (ckpt, sampler, scheduler, None if steps is None else round(steps), cfg_bucket(cfg))
-            tally = merged.setdefault(key, [0, 0, 0.0, 0])
-            tally[0] += int(total)
-            tally[1] += int(approved or 0)
-            tally[2] += float(score_sum or 0.0)
-            tally[3] += int(scored)
+        merged: dict[tuple[Any, ...], Tally] = defaultdict(Tally)
+        for ckpt, sampler, scheduler, steps, cfg, *counts in rows:
+            merged[(ckpt, sampler, scheduler, steps, cfg_bucket(cfg))].add(*counts)
         sets = [
             ParameterSet(
                 checkpoint=key[0],
@@ -217,14 +146,14 @@ class Learning:
                 scheduler=key[2],
                 steps=key[3],
                 cfg=key[4],
-                approved=int(approved),
-                total=int(total),
-                rate=approved / total,
-                lower_bound=wilson_lower_bound(int(approved), int(total)),
-                confidence=confidence_for(int(total)),
-                mean_score=score_sum / scored if scored else None,
+                approved=tally.approved,
+                total=tally.total,
+                rate=tally.rate,
+                lower_bound=wilson_lower_bound(tally.approved, tally.total),
+                confidence=confidence_for(tally.total),
+                mean_score=tally.mean_score,
             )
-            for key, (total, approved, score_sum, scored) in merged.items()
+            for key, tally in merged.items()
         ]
         sets.sort(key=_rank)
         best = sets[0] if sets and sets[0].approved > 0 else None
@@ -258,178 +187,92 @@ class Learning:
         self, *, character_id: int | None = None, project_id: int | None = None, limit: int = 10
     ) -> list[RejectionPattern]:
         """The most frequent rejection categories of a character's (or a project's) rejected images, counted
-        over the newest PATTERN_SAMPLE of them in Python (JSON lists unnest differently on each database).
-        Duplicates are left out: they say nothing about the picture. NotFound: no such character/project."""
-        scope = await self._scope(character_id, project_id)
-        query = (
-            select(DatasetImage.rejection_categories)
-            .where(*reviewed_images(), scope, DatasetImage.approval_state == ApprovalState.REJECTED)
-            .order_by(col(DatasetImage.decided_at).desc())
-            .limit(PATTERN_SAMPLE)
-        )
-        async with self._db.session() as session:
-            lists = (await session.exec(query)).all()
-        counts = Counter(name for names in lists for name in names or () if name != DUPLICATE)
-        rejected = len(lists)
+        over the newest of them (the rejections report's sample). Duplicates are left out: they say nothing
+        about the picture. NotFound: no such character/project."""
+        sample = await quality.rejected_sample(self._db, await self._scope(character_id, project_id))
         return [
-            RejectionPattern(
-                category=name,
-                label=CATEGORY_BY_NAME[name].label if name in CATEGORY_BY_NAME else name,
-                count=count,
-                share=count / rejected,
-            )
-            for name, count in counts.most_common(limit)
+            RejectionPattern(category=c.category, label=c.label, count=c.count, share=c.count / len(sample))
+            for c in quality.category_counts(fact.categories for fact in sample)[:limit]
         ]
 
     async def checkpoint_rankings(self, project_id: int) -> list[CheckpointRanking]:
-        """Each checkpoint the project generated with, best lower bound first. NotFound: no such project."""
-        scope = await self._scope(None, project_id)
-        checkpoint = _provenance()["checkpoint"]
-        facts = (
-            select(checkpoint.label("checkpoint"), DatasetImage.approval_state, DatasetImage.quality_score)
-            .where(*reviewed_images(), scope, checkpoint.is_not(None))
-            .subquery()
-        )
-        query = select(
-            facts.c.checkpoint,
-            func.count().label("total"),
-            count_state(facts.c.approval_state, ApprovalState.APPROVED).label("approved"),
-            func.avg(facts.c.quality_score).label("mean_score"),
-        ).group_by(facts.c.checkpoint)
-        async with self._db.session() as session:
-            rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        rankings = [
+        """Each checkpoint the project generated with, best lower bound first (the analytics ranking for one
+        project). NotFound: no such project."""
+        ranked = await quality.rankings(self._db, await self._scope(None, project_id), "checkpoint")
+        return [
             CheckpointRanking(
-                checkpoint=name,
-                approved=int(approved or 0),
-                total=int(total),
-                rate=int(approved or 0) / total,
-                lower_bound=wilson_lower_bound(int(approved or 0), int(total)),
-                confidence=confidence_for(int(total)),
-                mean_score=float(mean) if mean is not None else None,
+                checkpoint=v.value,
+                approved=v.approved,
+                total=v.total,
+                rate=v.rate,
+                lower_bound=v.lower_bound,
+                confidence=v.confidence,
+                mean_score=v.mean_score,
             )
-            for name, total, approved, mean in rows
+            for v in ranked.values
         ]
-        return sorted(rankings, key=lambda r: (-r.lower_bound, -r.total, r.checkpoint))
 
     async def quality_trend(
         self, *, character_id: int | None = None, project_id: int | None = None, days: int = 7
     ) -> list[TrendDay]:
         """Approvals, rejections and mean score per UTC day, for the `days` days up to the clock's today (oldest
-        first; days without decisions included). NotFound: no such character/project. Invalid: days out of range.
-
-        Days are CASE buckets over `decided_at` computed from the clock: portable (no dialect date functions,
-        no session time zone) and a range condition an index can use.
-        """
-        if not 1 <= days <= MAX_TREND_DAYS:
-            raise Invalid("days", f"days must be 1 to {MAX_TREND_DAYS}")
+        first; days without decisions included): the analytics trend's total. NotFound: no such
+        character/project. Invalid: days out of range."""
+        if not 1 <= days <= MAX_DAYS:
+            raise Invalid("days", f"days must be 1 to {MAX_DAYS}")
         scope = await self._scope(character_id, project_id)
-        now = self._clock.now()
-        today = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-        starts = [today - timedelta(days=back) for back in range(days)]  # today first
-        # Bucketed in a subquery and grouped outside it (see recommendations: bound parameters in GROUP BY).
-        bucket = case(
-            *((col(DatasetImage.decided_at) >= start, index) for index, start in enumerate(starts)),
-            else_=days,
-        )
-        facts = (
-            select(bucket.label("bucket"), DatasetImage.approval_state, DatasetImage.quality_score)
-            .where(
-                *reviewed_images(),
-                scope,
-                col(DatasetImage.decided_at) >= starts[-1],
-                col(DatasetImage.decided_at) < today + timedelta(days=1),
-            )
-            .subquery()
-        )
-        query = select(
-            facts.c.bucket,
-            count_state(facts.c.approval_state, ApprovalState.APPROVED).label("approved"),
-            count_state(facts.c.approval_state, ApprovalState.REJECTED).label("rejected"),
-            func.avg(facts.c.quality_score).label("mean_score"),
-        ).group_by(facts.c.bucket)
-        async with self._db.session() as session:
-            rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        found = {int(index): (approved, rejected, mean) for index, approved, rejected, mean in rows}
-        trend = []
-        for index in reversed(range(days)):
-            approved, rejected, mean = found.get(index, (0, 0, None))
-            trend.append(
-                TrendDay(
-                    day=starts[index].date(),
-                    approved=int(approved or 0),
-                    rejected=int(rejected or 0),
-                    mean_score=float(mean) if mean is not None else None,
-                )
-            )
-        return trend
+        today = self._clock.now().date()
+        ranged = replace(scope, since=today - timedelta(days=days - 1), until=today)
+        return (await quality.quality_trend(self._db, ranged, today)).total
 
     async def recent_against_history(
         self, window: int, *, project_ids: Collection[int] = (), character_ids: Collection[int] = ()
     ) -> list[Measure]:
         """For every character of the projects (or every named character) with at least `window` decided images
-        in both parts: its newest `window` images against all earlier ones. One windowed GROUP BY over them all."""
+        in both parts: its newest `window` images against all earlier ones.
+
+        Two reads that indexes answer: each character's totals in one GROUP BY (covered by the character and
+        checkpoint index), then the tallies of the newest `window` of each character with enough of them (see
+        _newest); the history is the totals less the window. A window function over every decided image of every
+        character would read them all."""
         if not project_ids and not character_ids:
             return []
-        recency = func.row_number().over(
-            partition_by=DatasetImage.character_id,
-            order_by=(col(DatasetImage.decided_at).desc(), col(DatasetImage.id).desc()),
-        )
-        ranked = (
-            select(
-                DatasetImage.project_id,
-                DatasetImage.character_id,
-                DatasetImage.approval_state,
-                DatasetImage.quality_score,
-                recency.label("recency"),
-            )
-            .where(
-                *reviewed_images(),
-                col(DatasetImage.project_id).in_(project_ids) if project_ids else true(),
-                col(DatasetImage.character_id).in_(character_ids) if character_ids else true(),
-            )
-            .subquery()
-        )
-        # Split in one subquery, grouped in the next (see recommendations: bound parameters in GROUP BY).
-        split = select(
-            ranked.c.project_id,
-            ranked.c.character_id,
-            ranked.c.approval_state,
-            ranked.c.quality_score,
-            case((ranked.c.recency <= window, 1), else_=0).label("recent"),
-        ).subquery()
-        query = select(
-            split.c.project_id,
-            split.c.character_id,
-            split.c.recent,
-            func.count().label("total"),
-            count_state(split.c.approval_state, ApprovalState.APPROVED).label("approved"),
-            func.avg(split.c.quality_score).label("mean_score"),
-        ).group_by(split.c.project_id, split.c.character_id, split.c.recent)
         async with self._db.session() as session:
-            rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        parts: dict[tuple[int, int], dict[int, tuple[int, int, float | None]]] = {}
-        for project_id, character_id, recent, total, approved, mean in rows:
-            parts.setdefault((project_id, character_id), {})[int(recent)] = (
-                int(total),
-                int(approved or 0),
-                float(mean) if mean is not None else None,
+            # The characters by id, so both reads seek each character's entries (an image is in its character's
+            # project); deleted characters too: their images are still facts.
+            owners = select(Character.id, Character.project_id)
+            owners = owners.where(
+                col(Character.project_id).in_(project_ids) if project_ids else col(Character.id).in_(character_ids)
             )
+            projects = dict((await session.exec(owners)).all())
+            totals_query = (
+                select(DatasetImage.character_id, *tallied(DatasetImage.approval_state, DatasetImage.quality_score))
+                .where(*reviewed_images(), col(DatasetImage.character_id).in_(list(projects)))
+                .group_by(DatasetImage.character_id)
+            )
+            totals = {row[0]: _tally(row[1:]) for row in (await session.exec(totals_query)).all()}  # type: ignore[call-overload]
+            judged = sorted(c for c, tally in totals.items() if tally.total >= 2 * window)
+            recent_query = _newest(window, judged)
+            recent = {row[0]: _tally(row[1:]) for row in (await session.exec(recent_query)).all()}  # type: ignore[call-overload]
         measures = []
-        for (project_id, character_id), halves in parts.items():
-            recent_part, history_part = halves.get(1), halves.get(0)
-            if recent_part is None or history_part is None or min(recent_part[0], history_part[0]) < window:
-                continue
+        for character_id in judged:
+            newest, everything = recent[character_id], totals[character_id]
+            before = Tally(
+                total=everything.total - newest.total,
+                approved=everything.approved - newest.approved,
+                score_sum=everything.score_sum - newest.score_sum,
+                scored=everything.scored - newest.scored,
+            )
             measures.append(
                 Measure(
-                    project_id=project_id,
+                    project_id=projects[character_id],
                     character_id=character_id,
-                    recent_samples=recent_part[0],
-                    recent_approval=recent_part[1] / recent_part[0],
-                    recent_score=recent_part[2],
-                    history_samples=history_part[0],
-                    history_approval=history_part[1] / history_part[0],
-                    history_score=history_part[2],
+                    recent_samples=newest.total,
+                    recent_approval=newest.rate,
+                    recent_score=newest.mean_score,
+                    history_samples=before.total,
+                    history_approval=before.rate,
+                    history_score=before.mean_score,
                 )
             )
         return measures
@@ -441,17 +284,40 @@ class Learning:
             raise NotFound(f"there is no character {character_id}")
         return character
 
-    async def _scope(self, character_id: int | None, project_id: int | None) -> ColumnElement[bool]:
-        """The condition for one character's or one project's images; NotFound when it does not exist."""
+    async def _scope(self, character_id: int | None, project_id: int | None) -> Scope:
+        """One character's or one project's facts; NotFound when it does not exist."""
         if character_id is not None:
             await self._character(character_id)
-            return col(DatasetImage.character_id) == character_id
+            return Scope(character_ids=(character_id,))
         if project_id is None:
             raise Invalid("scope", "name a character or a project")
         async with self._db.session() as session:
             if await session.get(Project, project_id) is None:
                 raise NotFound(f"there is no project {project_id}")
-        return col(DatasetImage.project_id) == project_id
+        return Scope(project_id=project_id)
+
+
+def _tally(counts: Any) -> Tally:
+    tally = Tally()
+    tally.add(*counts)
+    return tally
+
+
+def _newest(window: int, character_ids: list[int]) -> Any:
+    """Each character's tally of its newest `window` facts, in one statement of fixed size: per character, the
+    tally's columns over its newest `window` (a seek down its (character_id, decided_at) index and a LIMIT)."""
+    window_rows = (
+        select(DatasetImage.approval_state, DatasetImage.quality_score)
+        .where(*reviewed_images(), DatasetImage.character_id == Character.id)
+        .order_by(col(DatasetImage.decided_at).desc(), col(DatasetImage.id).desc())
+        .limit(window)
+        .correlate(Character)
+        .subquery()
+    )
+    tally = tallied(window_rows.c.approval_state, window_rows.c.quality_score)
+    return select(Character.id, *(select(column).select_from(window_rows).scalar_subquery() for column in tally)).where(
+        col(Character.id).in_(character_ids)
+    )
 
 
 def _rank(item: ParameterSet) -> tuple[Any, ...]:

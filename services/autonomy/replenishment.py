@@ -226,7 +226,7 @@ class Replenishment:
         now = self._clock.now()
         day_start = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
         async with self._db.session() as session:
-            characters = (await session.exec(_characters_query(ids))).all()
+            characters = (await session.exec(character_targets_query(ids))).all()
             counts = (await session.exec(_image_counts_query(ids))).all()
             launches = (await session.exec(_launches_query(ids, day_start))).all()
             active = (await session.exec(_active_jobs_query())).all()
@@ -334,9 +334,10 @@ def _numbers(standing: CharacterStanding) -> dict[str, int]:
     }
 
 
-def _characters_query(ids: list[int]) -> Any:
-    # The effective target as AutopilotConfig.get computes it (own target, else the project's default), for
-    # many projects in one query.
+def character_targets_query(ids: list[int]) -> Any:
+    """(id, project_id, name, effective target) of the given live characters: the target as AutopilotConfig.get
+    computes it (own target, else the project's default), for many projects in one query. Replenishment's guards
+    and the analytics' project health both read it."""
     target = func.coalesce(CharacterTarget.target, Autopilot.default_target, DEFAULT_TARGET)
     return (
         select(Character.id, Character.project_id, Character.name, target)

@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from studio.api.analytics import analytics_router
 from studio.api.assistant import assistant_router
 from studio.api.autonomy import autonomy_router
 from studio.api.bible import bible_router
@@ -58,6 +59,7 @@ def build_api(studio: Studio) -> FastAPI:
     for router in (
         bible_router(studio),
         jobs_router(studio),
+        analytics_router(studio),
         datasets_router(studio),
         scenes_router(studio),
         episodes_router(studio),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,7 @@ from services.datasets import (
     thumbnail_url,
 )
 from services.datasets.browse import Sort
-from services.errors import Invalid
+from services.errors import Invalid, NotFound
 from services.media import FramePlan
 from studio.api.deps import IMMUTABLE_CACHE, current_principal
 from studio.api.errors import errors
@@ -238,7 +239,10 @@ def datasets_router(studio: Studio) -> APIRouter:
     @router.get("/images/{image_id}/file", response_class=FileResponse, responses=errors(404))
     async def image_file(image_id: RowId, _: Caller) -> FileResponse:
         image = await studio.images.image(image_id)
-        return FileResponse(studio.media.path_of(image.file_path), headers=IMMUTABLE_CACHE)
+        path = studio.media.path_of(image.file_path)
+        if not await asyncio.to_thread(path.is_file):  # removed by hand from the data folder: the row outlives it
+            raise NotFound(f"image {image_id}'s file is missing from the data folder")
+        return FileResponse(path, headers=IMMUTABLE_CACHE)
 
     @router.get("/images/{image_id}/decisions", response_model=list[DecisionOut], responses=errors(404))
     async def image_decisions(image_id: RowId, _: Caller) -> list[ReviewDecision]:

@@ -310,6 +310,12 @@ async def test_an_image_shows_its_provenance_its_file_carries_it_and_it_can_be_m
     assert {k: new[k] for k in same} == {k: p[k] for k in same}
     assert new["job_id"] == repeated["id"] and new["prompt_id"] != p["prompt_id"]
 
+    # A file removed by hand from the data folder: the row stays, its file answers 404 (not a server error).
+    stored = await rig.studio.images.image(new_id)
+    rig.studio.media.path_of(stored.file_path).unlink()
+    gone = await rig.api.get(f"/api/images/{new_id}/file")
+    assert gone.status_code == 404 and "missing from the data folder" in gone.json()["detail"]
+
 
 async def _device(api: httpx.AsyncClient, name: str = "gpu1") -> dict[str, Any]:
     """The device's row once its worker is connected to ComfyUI."""

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from services.datasets.store import GENERATED_SOURCE, NewImage
 from services.errors import Invalid, NotFound
 from services.prompts import LearnedParams
 from studio.api.errors import install_error_handlers
@@ -20,8 +21,9 @@ from studio.api.learning import learning_router
 from studio.auth import AccessGuard
 from studio.clock import DrivenClock
 from studio.config import Settings
-from studio.models import Character
+from studio.models import Character, DatasetImage
 from studio.root import Studio
+from tests.bible_helpers import png
 from tests.learning_helpers import CHECKPOINT, Review, autonomous_character, reviews, seed_reviews
 
 OTHER_CHECKPOINT = "counterfeitV30.safetensors"
@@ -234,3 +236,23 @@ async def test_rest_recommendations_and_drift(studio: Studio, clock: DrivenClock
     paths = api.openapi()["paths"]
     assert paths["/characters/{character_id}/recommendations"]["get"]["description"].startswith("Its generation")
     assert set(paths["/drift"]["get"]["responses"]) == {"200", "404", "422"}
+
+
+async def test_an_admitted_generated_image_carries_its_parameters_as_columns(studio: Studio) -> None:
+    """Learning groups on the image's own columns: admission copies them out of the provenance (steps whole)."""
+    character = await autonomous_character(studio)
+    provenance = {"checkpoint": CHECKPOINT, "sampler": "euler", "scheduler": "karras", "steps": 27.5, "cfg": 6.8}
+    admitted = await studio.dataset_store.add(
+        character, NewImage(png(), GENERATED_SOURCE, "comfyui:p1/out.png", {**provenance, "seed": 7}), "aiko"
+    )
+    async with studio.db.session() as session:
+        image = await session.get(DatasetImage, admitted.image.id)
+    assert image is not None
+    assert (image.checkpoint, image.sampler, image.scheduler, image.steps, image.cfg) == (
+        CHECKPOINT,
+        "euler",
+        "karras",
+        28,
+        6.8,
+    )
+    assert image.provenance["seed"] == 7  # the provenance stays the whole record

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -31,6 +32,7 @@ from studio.models import (
     WorldSettings,
     metadata,
 )
+from studio.models.datasets import generation_parameters
 from studio.root import Studio
 
 DOMAIN_TABLES = {
@@ -109,6 +111,59 @@ def test_upgrading_sqlite_keeps_every_row_of_the_tables_it_rebuilds(tmp_path: Pa
         assert counts == [1, 1, 1]
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again for the pooled connection
     database.sync_engine.dispose()
+
+
+# Provenances as older studios and hand edits left them: whole and half steps, names too long, numbers as text,
+# no parameters at all.
+OLD_PROVENANCES = [
+    {"checkpoint": "noob.safetensors", "sampler": "euler", "scheduler": "karras", "steps": 28, "cfg": 5.5},
+    {"checkpoint": "x" * 300, "sampler": "dpmpp_2m", "steps": 27.5, "cfg": 7},
+    {"checkpoint": "pony.safetensors", "steps": 24.4, "cfg": 4.75},
+    {"steps": "28", "cfg": "high", "sampler": 3, "scheduler": None, "checkpoint": ["a"]},
+    {"steps": 1e12, "cfg": True},
+    {},
+]
+
+
+def test_migrating_to_0018_copies_the_generation_parameters_out_of_the_provenance(database: Database) -> None:
+    """Images already there get the parameter columns by the rule admission follows (generation_parameters)."""
+    config = migrate.alembic_config()
+    with database.sync_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    old = sa.MetaData()
+    images = sa.Table("images", old, autoload_with=database.sync_engine)
+    now = datetime.now(UTC)
+    with database.sync_engine.begin() as conn:
+        project = conn.execute(
+            sa.insert(Project.__table__).values(  # type: ignore[attr-defined]
+                name="Mario Galaxy", description="", genre="", premise="", content_rating="PG-13", frame_width=1280,
+                frame_height=720, frame_rate=24.0, tag_blacklist=[], created_at=now, updated_at=now,
+            )
+        ).inserted_primary_key[0]  # fmt: skip
+        rows = [
+            {
+                "project_id": project,
+                "file_path": f"images/{n}.png",
+                "content_hash": f"{n:064d}",
+                **{"width": 64, "height": 64, "source": "generated", "source_ref": "", "approval_state": "PENDING"},
+                **{"triage": {}, "review": {}, "triage_flags": "", "vision_status": "NONE", "caption": ""},
+                **{"rejection_categories": [], "caption_source": "", "version": 1},
+                **{"created_at": now, "updated_at": now, "provenance": provenance},
+            }
+            for n, provenance in enumerate(OLD_PROVENANCES)
+        ]
+        conn.execute(sa.insert(images), rows)
+    assert migrate.upgrade(database) == migrate.head_revision()
+    columns = ["checkpoint", "sampler", "scheduler", "steps", "cfg"]
+    table = DatasetImage.__table__  # type: ignore[attr-defined]
+    with database.sync_engine.connect() as conn:
+        found = conn.execute(sa.select(*(table.c[name] for name in columns)).order_by(table.c.id)).all()
+    assert [dict(zip(columns, row, strict=True)) for row in found] == [
+        generation_parameters(provenance) for provenance in OLD_PROVENANCES
+    ]
+    assert found[1][0] == "x" * 200
+    assert [row[3] for row in found] == [28, 28, 24, None, None, None]
 
 
 async def _project(db: Database, name: str = "Mario Galaxy") -> Project:
