@@ -133,9 +133,14 @@ def _piper():  # type: ignore[no-untyped-def]
 
 
 def _piper_line(voice, text: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from piper import SynthesisConfig
+
+    # No noise: Piper draws its prosody noise unseeded, so each run would speak (and Whisper hear) the lines a
+    # little differently; the dialogue must be the same recording every time, as espeak-ng's half is.
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
-        voice.synthesize_wav(text, out)
+        voice.synthesize_wav(text, out, syn_config=config)
     return _samples(buffer.getvalue())
 
 
