@@ -2,8 +2,9 @@
 the same on SQLite and PostgreSQL (no ML library). Drift and the analytics pages reuse these queries.
 
 The facts (generated images a person or the vision review decided, as they stand) and the query pieces are
-services.analytics.facts'; the rankings, rejection patterns and quality trend here are the analytics reports'
-queries (services.analytics.quality) for one character or project: one query, one place.
+services.analytics.facts'; rejection patterns are the analytics report's query (services.analytics.quality) for
+one character or project, and rankings and the quality trend are read from the analytics service itself: one
+query, one place.
 
 Parameter sets are grouped in SQL on the images' parameter columns; cfg is then bucketed to 0.5 in Python (SQL's
 rounding of a half differs between the two databases) and sets are ranked by the Wilson lower bound of their
@@ -14,16 +15,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import col, select
 
 from services.analytics import quality
 from services.analytics.facts import PARAMETERS, Tally, cfg_bucket, reviewed_images, tallied
-from services.analytics.reports import TrendDay
-from services.analytics.scope import MAX_DAYS, Scope
+from services.analytics.scope import Scope
 from services.autonomy.confidence import confidence_for, wilson_lower_bound
 from services.errors import Invalid, NotFound
 from services.prompts.params import Confidence, LearnedParams
@@ -83,17 +82,6 @@ class RejectionPattern:
     label: str
     count: int
     share: float  # of the rejected images counted
-
-
-@dataclass(frozen=True)
-class CheckpointRanking:
-    checkpoint: str
-    approved: int
-    total: int
-    rate: float
-    lower_bound: float
-    confidence: Confidence
-    mean_score: float | None
 
 
 @dataclass(frozen=True)
@@ -194,36 +182,6 @@ class Learning:
             RejectionPattern(category=c.category, label=c.label, count=c.count, share=c.count / len(sample))
             for c in quality.category_counts(fact.categories for fact in sample)[:limit]
         ]
-
-    async def checkpoint_rankings(self, project_id: int) -> list[CheckpointRanking]:
-        """Each checkpoint the project generated with, best lower bound first (the analytics ranking for one
-        project). NotFound: no such project."""
-        ranked = await quality.rankings(self._db, await self._scope(None, project_id), "checkpoint")
-        return [
-            CheckpointRanking(
-                checkpoint=v.value,
-                approved=v.approved,
-                total=v.total,
-                rate=v.rate,
-                lower_bound=v.lower_bound,
-                confidence=v.confidence,
-                mean_score=v.mean_score,
-            )
-            for v in ranked.values
-        ]
-
-    async def quality_trend(
-        self, *, character_id: int | None = None, project_id: int | None = None, days: int = 7
-    ) -> list[TrendDay]:
-        """Approvals, rejections and mean score per UTC day, for the `days` days up to the clock's today (oldest
-        first; days without decisions included): the analytics trend's total. NotFound: no such
-        character/project. Invalid: days out of range."""
-        if not 1 <= days <= MAX_DAYS:
-            raise Invalid("days", f"days must be 1 to {MAX_DAYS}")
-        scope = await self._scope(character_id, project_id)
-        today = self._clock.now().date()
-        ranged = replace(scope, since=today - timedelta(days=days - 1), until=today)
-        return (await quality.quality_trend(self._db, ranged, today)).total
 
     async def recent_against_history(
         self, window: int, *, project_ids: Collection[int] = (), character_ids: Collection[int] = ()

@@ -5,7 +5,8 @@ and the REST routes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from services.analytics import Scope
 from services.datasets.store import GENERATED_SOURCE, NewImage
 from services.errors import Invalid, NotFound
 from services.prompts import LearnedParams
@@ -149,15 +151,16 @@ async def test_rejection_patterns_and_checkpoint_rankings(studio: Studio, clock:
     assert patterns[0].share == pytest.approx(5 / 6)
     assert await learning.rejection_patterns(project_id=character.project_id, limit=1) == patterns[:1]
 
-    rankings = await learning.checkpoint_rankings(character.project_id)
-    assert [(r.checkpoint, r.approved, r.total, r.confidence) for r in rankings] == [
+    # The checkpoint ranking learning reports is the analytics one, for the project.
+    rankings = (await studio.analytics.rankings(Scope(project_id=character.project_id), "checkpoint")).values
+    assert [(r.value, r.approved, r.total, r.confidence) for r in rankings] == [
         (OTHER_CHECKPOINT, 6, 6, "low"),
         (CHECKPOINT, 0, 6, "low"),
     ]
     assert rankings[0].mean_score == pytest.approx(0.8)
     assert rankings[1].mean_score is None
     with pytest.raises(NotFound):
-        await learning.checkpoint_rankings(999_999)
+        await studio.analytics.rankings(Scope(project_id=999_999), "checkpoint")
     with pytest.raises(NotFound):
         await learning.rejection_patterns(character_id=999_999)
 
@@ -171,7 +174,8 @@ async def test_quality_trend_counts_per_utc_day_up_to_the_clocks_today(studio: S
     await seed_reviews(
         studio, character, [Review(approved=True, score=0.7), Review(approved=False, score=0.3)], clock.now()
     )
-    trend = await studio.autonomy.learning.quality_trend(character_id=character.id, days=3)
+    today = clock.now().date()
+    trend = (await studio.analytics.quality_trend(last_days(3, today, character_ids=(character.id,)))).total
     assert [(str(d.day), d.approved, d.rejected) for d in trend] == [
         ("2026-01-05", 2, 0),
         ("2026-01-06", 0, 0),
@@ -182,10 +186,16 @@ async def test_quality_trend_counts_per_utc_day_up_to_the_clocks_today(studio: S
     assert trend[2].mean_score == pytest.approx(0.5)
 
     clock.advance(3600)  # midnight: a new day with nothing yet
-    project_trend = await studio.autonomy.learning.quality_trend(project_id=character.project_id, days=2)
+    today = clock.now().date()
+    project_trend = (await studio.analytics.quality_trend(last_days(2, today, project_id=character.project_id))).total
     assert [(str(d.day), d.approved, d.rejected) for d in project_trend] == [("2026-01-07", 1, 1), ("2026-01-08", 0, 0)]
     with pytest.raises(Invalid):
-        await studio.autonomy.learning.quality_trend(project_id=character.project_id, days=0)
+        await studio.analytics.quality_trend(last_days(0, today, project_id=character.project_id))
+
+
+def last_days(days: int, today: date, **scope: Any) -> Scope:
+    """The `days` UTC days up to `today` (0 days: a range that ends before it starts)."""
+    return Scope(since=today - timedelta(days=days - 1), until=today, **scope)
 
 
 async def test_rest_recommendations_and_drift(studio: Studio, clock: DrivenClock) -> None:
